@@ -1,0 +1,18 @@
+import { DynamicModule, Module, Type } from '@nestjs/common';
+import { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { CoreModule } from './core/core.module';
+
+/**
+ * The application. Built from a validated config so that tests can boot several instances with
+ * different settings in one process. Feature modules under modules/ are added to `imports`.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, extraModules: Type[] = []): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [ConfigModule.forRoot(config), CoreModule, ...extraModules],
+    };
+  }
+}

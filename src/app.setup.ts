@@ -1,0 +1,39 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
+import { Logger } from 'nestjs-pino';
+import { AppConfig } from './config/app-config';
+import { createValidationPipe } from './core/http/validation';
+import { requestIdFor } from './core/logging/logging.module';
+
+export const API_PREFIX = 'api/mobile/v1';
+
+/** Everything main.ts and the tests both need on an app before it listens. */
+export function configureApp(app: NestExpressApplication, config: AppConfig): void {
+  app.useLogger(app.get(Logger));
+  // First of all, so even body-parser errors carry the request id.
+  app.use((req: Request & { id?: string }, res: Response, next: NextFunction) => {
+    req.id = requestIdFor(req, res);
+    next();
+  });
+  // Probes and scrapes stay at the root, where Kubernetes and Prometheus expect them.
+  app.setGlobalPrefix(API_PREFIX, { exclude: ['health', 'health/*path', 'metrics'] });
+  app.useGlobalPipes(createValidationPipe());
+  app.use(helmet({ contentSecurityPolicy: false })); // the Swagger UI at /docs needs inline scripts
+  app.enableCors({ origin: config.http.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
+  app.useBodyParser('json', { limit: config.http.bodyLimit });
+  app.useBodyParser('urlencoded', { limit: config.http.bodyLimit, extended: false });
+  app.set('trust proxy', 1); // behind one load balancer: req.ip is the client's address
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Tether')
+      .setDescription('Realtime, push notifications, offline sync and messaging for mobile apps')
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+}

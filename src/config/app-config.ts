@@ -1,0 +1,73 @@
+import { Env, EXAMPLE_JWT_SECRET } from './env.schema';
+
+/** Typed, grouped view of the validated environment. The only thing modules inject for settings. */
+export class AppConfig {
+  constructor(readonly env: Env) {}
+
+  get isProduction(): boolean {
+    return this.env.NODE_ENV === 'production';
+  }
+  get port(): number {
+    return this.env.PORT;
+  }
+  get runsApi(): boolean {
+    return this.env.TETHER_ROLE !== 'worker';
+  }
+  get runsWorkers(): boolean {
+    return this.env.TETHER_ROLE !== 'api';
+  }
+  get logLevel(): Env['LOG_LEVEL'] {
+    return this.env.LOG_LEVEL;
+  }
+  get usesExampleJwtSecret(): boolean {
+    return this.env.JWT_ALGORITHM === 'HS256' && this.env.MOBILE_JWT_SECRET === EXAMPLE_JWT_SECRET;
+  }
+
+  get database() {
+    return {
+      url: this.env.DATABASE_URL,
+      autoMigrate: this.env.DB_AUTO_MIGRATE ?? !this.isProduction,
+      poolSize: this.env.DB_POOL_SIZE,
+    };
+  }
+
+  get redis() {
+    return {
+      url: this.env.REDIS_URL ?? this.env.KV_URL ?? 'redis://127.0.0.1:6379',
+      keyPrefix: this.env.REDIS_KEY_PREFIX,
+    };
+  }
+
+  get jwt() {
+    return {
+      algorithm: this.env.JWT_ALGORITHM,
+      secret: this.env.MOBILE_JWT_SECRET,
+      publicKey: this.env.JWT_PUBLIC_KEY?.replace(/\\n/g, '\n'),
+      jwksUrl: this.env.JWT_JWKS_URL,
+      issuer: this.env.JWT_ISSUER,
+      audience: this.env.JWT_AUDIENCE,
+      clockToleranceSec: this.env.JWT_CLOCK_TOLERANCE,
+    };
+  }
+
+  get http() {
+    const origins = this.env.FRONTEND_URL.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean);
+    return {
+      corsOrigins: origins.includes('*') ? true : origins,
+      bodyLimit: this.env.BODY_LIMIT,
+      rateLimitPerMinute: this.env.RATE_LIMIT_PER_MINUTE,
+      shutdownGraceMs: this.env.SHUTDOWN_GRACE_MS,
+    };
+  }
+
+  get firebase() {
+    return {
+      projectId: this.env.FIREBASE_PROJECT_ID,
+      clientEmail: this.env.FIREBASE_CLIENT_EMAIL,
+      privateKey: this.env.FIREBASE_PRIVATE_KEY?.replace(/\\n/g, '\n'),
+      applicationCredentials: this.env.GOOGLE_APPLICATION_CREDENTIALS,
+    };
+  }
+}

@@ -1,0 +1,78 @@
+import { EXAMPLE_JWT_SECRET, InvalidEnvironmentError, parseEnv } from './env.schema';
+
+const SECRET = 'a-production-secret-that-is-long-enough-123';
+const expectInvalid = (env: Record<string, string>, pattern: RegExp) => {
+  expect(() => parseEnv(env)).toThrow(InvalidEnvironmentError);
+  expect(() => parseEnv(env)).toThrow(pattern);
+};
+
+describe('environment schema', () => {
+  it('has working defaults for a development machine', () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({ PORT: 3000, NODE_ENV: 'development', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/tether' });
+    expect(env.MOBILE_JWT_SECRET).toBe(EXAMPLE_JWT_SECRET);
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(parseEnv({ PORT: '', REDIS_URL: '' }).PORT).toBe(3000);
+  });
+
+  it('names the variable and the problem, one clause per variable', () => {
+    try {
+      parseEnv({ PORT: 'eighty', DATABASE_URL: 'mysql://x', MOBILE_JWT_SECRET: 'short' });
+      throw new Error('should have failed');
+    } catch (err) {
+      const message = (err as Error).message;
+      expect(message.split('\n')).toHaveLength(1);
+      expect(message).toMatch(/PORT must be a number/);
+      expect(message).toMatch(/DATABASE_URL must be a URL \(postgres: or postgresql:\)/);
+      expect(message).toMatch(/MOBILE_JWT_SECRET must be at least 32 characters/);
+    }
+  });
+
+  it('requires a secret in production and refuses the example one', () => {
+    expectInvalid({ NODE_ENV: 'production' }, /MOBILE_JWT_SECRET is required/);
+    expectInvalid({ NODE_ENV: 'production', MOBILE_JWT_SECRET: EXAMPLE_JWT_SECRET }, /example secret/);
+    expect(parseEnv({ NODE_ENV: 'production', MOBILE_JWT_SECRET: SECRET }).MOBILE_JWT_SECRET).toBe(SECRET);
+  });
+
+  it('needs a public key or JWKS URL for RS256', () => {
+    expectInvalid({ JWT_ALGORITHM: 'RS256' }, /JWT_PUBLIC_KEY or JWT_JWKS_URL is required/);
+    expect(parseEnv({ JWT_ALGORITHM: 'RS256', JWT_JWKS_URL: 'https://id.example.com/jwks' }).JWT_ALGORITHM).toBe('RS256');
+  });
+
+  it('accepts KV_URL and validates Redis URLs and the key prefix', () => {
+    expect(parseEnv({ KV_URL: 'rediss://u:p@host:6380' }).KV_URL).toBe('rediss://u:p@host:6380');
+    expectInvalid({ REDIS_URL: 'http://localhost' }, /REDIS_URL must be a URL/);
+    expectInvalid({ REDIS_KEY_PREFIX: 'has space' }, /REDIS_KEY_PREFIX/);
+  });
+
+  it('wants the three Firebase variables together', () => {
+    expectInvalid({ FIREBASE_PROJECT_ID: 'p' }, /go together/);
+    expectInvalid({ FIREBASE_PROJECT_ID: 'p', FIREBASE_CLIENT_EMAIL: 'not-an-email', FIREBASE_PRIVATE_KEY: 'k' }, /FIREBASE_CLIENT_EMAIL/);
+  });
+
+  it('parses booleans and enums strictly', () => {
+    expect(parseEnv({ DB_AUTO_MIGRATE: 'false' }).DB_AUTO_MIGRATE).toBe(false);
+    expectInvalid({ DB_AUTO_MIGRATE: 'maybe' }, /DB_AUTO_MIGRATE/);
+    expectInvalid({ TETHER_ROLE: 'both' }, /TETHER_ROLE/);
+  });
+});
+
+describe('.env.example', () => {
+  const { readFileSync } = jest.requireActual<typeof import('node:fs')>('node:fs');
+  const { join } = jest.requireActual<typeof import('node:path')>('node:path');
+  const text = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+  const mentioned = new Set([...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+
+  it('mentions every variable the schema declares, and nothing else', async () => {
+    const { envSchema } = await import('./env.schema');
+    const declared = Object.keys(envSchema.shape ?? {});
+    expect([...mentioned].sort()).toEqual(declared.sort());
+  });
+
+  it('parses as a valid development environment', () => {
+    const values = Object.fromEntries([...text.matchAll(/^([A-Z][A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+    expect(() => parseEnv(values)).not.toThrow();
+  });
+});

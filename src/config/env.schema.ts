@@ -1,0 +1,111 @@
+import { z } from 'zod';
+
+/** The example secret shipped in .env.example: fine for a laptop, refused in production. */
+export const EXAMPLE_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL (${protocols.join(' or ')})` },
+  );
+
+/**
+ * Every environment variable Tether reads, declared once. Anything not listed here is ignored.
+ * Defaults work on a machine with PostgreSQL and Redis on 127.0.0.1.
+ */
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: int(0, 65535).default(3000),
+    /** Which parts this process runs: the HTTP/socket API, the BullMQ workers, or both. */
+    TETHER_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/tether'),
+    /** Create the database if missing and apply pending migrations at boot. Defaults to on outside production. */
+    DB_AUTO_MIGRATE: bool.optional(),
+    DB_POOL_SIZE: int(1, 200).default(10),
+
+    REDIS_URL: url(['redis:', 'rediss:']).optional(),
+    /** Seed 000's name for a hosted Redis; used when REDIS_URL is not set. */
+    KV_URL: url(['redis:', 'rediss:']).optional(),
+    /** Prefix of every Redis key, queue and pub/sub channel this deployment uses. */
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only, at most 64')
+      .default('tether'),
+
+    MOBILE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    JWT_ALGORITHM: z.enum(['HS256', 'RS256']).default('HS256'),
+    /** RS256: a PEM public key (SPKI), with literal \n escapes allowed. */
+    JWT_PUBLIC_KEY: z.string().optional(),
+    /** RS256: a JWKS endpoint of the identity provider. */
+    JWT_JWKS_URL: url(['https:', 'http:']).optional(),
+    JWT_ISSUER: z.string().min(1).optional(),
+    JWT_AUDIENCE: z.string().min(1).optional(),
+    /** Seconds of clock skew tolerated on exp/nbf. */
+    JWT_CLOCK_TOLERANCE: int(0, 300).default(5),
+
+    /** Comma-separated origins allowed by CORS; `*` allows any. */
+    FRONTEND_URL: z.string().default('*'),
+    BODY_LIMIT: z
+      .string()
+      .regex(/^\d+(b|kb|mb)$/i, 'a size such as 100kb or 1mb')
+      .default('1mb'),
+    /** Global HTTP rate limit per client per minute (routes set tighter ones). */
+    RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
+    SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
+
+    FIREBASE_PROJECT_ID: z.string().min(1).optional(),
+    FIREBASE_CLIENT_EMAIL: z.string().email().optional(),
+    FIREBASE_PRIVATE_KEY: z.string().min(1).optional(),
+    GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional(),
+  })
+  .superRefine((env, ctx) => {
+    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (env.JWT_ALGORITHM === 'HS256') {
+      if (!env.MOBILE_JWT_SECRET && env.NODE_ENV !== 'production') env.MOBILE_JWT_SECRET = EXAMPLE_JWT_SECRET;
+      if (!env.MOBILE_JWT_SECRET) problem('MOBILE_JWT_SECRET', 'is required with JWT_ALGORITHM=HS256');
+      else if (env.NODE_ENV === 'production' && env.MOBILE_JWT_SECRET === EXAMPLE_JWT_SECRET)
+        problem('MOBILE_JWT_SECRET', 'is the example secret from .env.example; set a real one in production');
+    } else if (!env.JWT_PUBLIC_KEY && !env.JWT_JWKS_URL) {
+      problem('JWT_PUBLIC_KEY', 'or JWT_JWKS_URL is required with JWT_ALGORITHM=RS256');
+    }
+    const firebase = [env.FIREBASE_PROJECT_ID, env.FIREBASE_CLIENT_EMAIL, env.FIREBASE_PRIVATE_KEY];
+    if (firebase.some(Boolean) && !firebase.every(Boolean))
+      problem('FIREBASE_PRIVATE_KEY', 'FIREBASE_PROJECT_ID, FIREBASE_CLIENT_EMAIL and FIREBASE_PRIVATE_KEY go together');
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Thrown when the environment is invalid; its message is one line per bad variable. */
+export class InvalidEnvironmentError extends Error {}
+
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  // Empty strings mean "unset", as in most .env files.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'environment');
+    // Our own messages read on from the name ("PORT must be..."); zod's generic ones get a lead-in.
+    const ownWords = /^(must|is|or) /.test(issue.message);
+    return `${name} ${ownWords ? '' : 'is invalid: '}${issue.message}`;
+  });
+  throw new InvalidEnvironmentError(`Invalid environment: ${lines.join('; ')}`);
+}

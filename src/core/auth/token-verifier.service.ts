@@ -1,0 +1,79 @@
+import { Injectable } from '@nestjs/common';
+import { createRemoteJWKSet, errors, importSPKI, JWTPayload, jwtVerify, JWTVerifyGetKey, KeyInput } from 'jose';
+import { AppConfig } from '../../config/app-config';
+import { AuthError } from '../http/domain-error';
+import { AuthUser, Role, ROLES } from './auth-user';
+
+const ID_PATTERN = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const TENANT_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Verifies access tokens: HS256 with MOBILE_JWT_SECRET, or RS256 from a PEM public key or JWKS.
+ * Only the configured algorithm is accepted, so `alg: none` and algorithm confusion fail.
+ * Used by the HTTP guard and, at handshake, by the socket gateway.
+ */
+@Injectable()
+export class TokenVerifier {
+  private readonly key: Promise<KeyInput> | JWTVerifyGetKey;
+  private readonly algorithm: 'HS256' | 'RS256';
+
+  constructor(private readonly config: AppConfig) {
+    const jwt = config.jwt;
+    this.algorithm = jwt.algorithm;
+    if (jwt.algorithm === 'HS256') this.key = Promise.resolve(new TextEncoder().encode(jwt.secret));
+    else if (jwt.publicKey) this.key = importSPKI(jwt.publicKey, 'RS256');
+    else this.key = createRemoteJWKSet(new URL(jwt.jwksUrl!), { cooldownDuration: 30_000, timeoutDuration: 5000 });
+    // Surface a malformed PEM at boot rather than on the first request.
+    if (this.key instanceof Promise) this.key.catch(() => undefined);
+  }
+
+  /** A bad PEM key is a configuration error: fail at boot with the variable's name. */
+  async assertUsable(): Promise<void> {
+    if (this.key instanceof Promise)
+      await this.key.catch((err: Error) => {
+        throw new Error(`JWT_PUBLIC_KEY is invalid: ${err.message}`);
+      });
+  }
+
+  async verify(token: string | undefined | null): Promise<AuthUser> {
+    if (!token) throw new AuthError('token_missing', 'An access token is required');
+    const { issuer, audience, clockToleranceSec } = this.config.jwt;
+    let payload: JWTPayload;
+    try {
+      const options = { algorithms: [this.algorithm], issuer, audience, clockTolerance: clockToleranceSec };
+      const result =
+        typeof this.key === 'function'
+          ? await jwtVerify(token, this.key, options)
+          : await jwtVerify(token, await this.key, options);
+      payload = result.payload;
+    } catch (err) {
+      throw toAuthError(err);
+    }
+    return toAuthUser(payload);
+  }
+}
+
+function toAuthError(err: unknown): AuthError {
+  if (err instanceof errors.JWTExpired) return new AuthError('token_expired', 'The access token has expired');
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf') return new AuthError('token_not_yet_valid', 'The access token is not valid yet');
+    return new AuthError('token_invalid', `The access token's "${err.claim}" claim is not accepted`);
+  }
+  return new AuthError('token_invalid', 'The access token is invalid');
+}
+
+function toAuthUser(payload: JWTPayload): AuthUser {
+  const { sub, tid, roles, exp } = payload as JWTPayload & { tid?: unknown; roles?: unknown };
+  if (typeof sub !== 'string' || !ID_PATTERN.test(sub))
+    throw new AuthError('token_invalid', 'The access token has no valid "sub" claim');
+  if (typeof tid !== 'string' || !TENANT_PATTERN.test(tid))
+    throw new AuthError('token_invalid', 'The access token has no valid "tid" claim');
+  if (typeof exp !== 'number') throw new AuthError('token_invalid', 'The access token has no "exp" claim');
+  const roleList = Array.isArray(roles) ? roles : typeof roles === 'string' ? [roles] : [];
+  return {
+    userId: sub,
+    tenantId: tid,
+    roles: roleList.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)),
+    expiresAt: new Date(exp * 1000),
+  };
+}

@@ -1,0 +1,39 @@
+import { Module } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoggerModule } from 'nestjs-pino';
+import { AppConfig } from '../../config/app-config';
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A caller's X-Request-Id is kept if it is sane, else one is generated; either way it is echoed. */
+export function requestIdFor(req: IncomingMessage, res: ServerResponse): string {
+  const given = req.headers['x-request-id'];
+  const id = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+  res.setHeader('X-Request-Id', id);
+  return id;
+}
+
+/** Structured JSON logs (pino); each request line carries the request id, user and tenant. */
+@Module({
+  imports: [
+    LoggerModule.forRootAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => ({
+        pinoHttp: {
+          level: config.logLevel,
+          genReqId: (req: IncomingMessage, res: ServerResponse) =>
+            (req as IncomingMessage & { id?: string }).id ?? requestIdFor(req, res),
+          redact: ['req.headers.authorization', 'req.headers.cookie', 'req.query.token'],
+          customProps: (req: IncomingMessage) => {
+            const user = (req as IncomingMessage & { user?: { userId: string; tenantId: string } }).user;
+            return user ? { userId: user.userId, tenantId: user.tenantId } : {};
+          },
+          // Probes and scrapes every few seconds would drown the useful lines.
+          autoLogging: { ignore: (req: IncomingMessage) => /^\/(health|metrics)/.test(req.url ?? '') },
+        },
+      }),
+    }),
+  ],
+})
+export class LoggingModule {}
