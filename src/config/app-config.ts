@@ -62,6 +62,26 @@ export class AppConfig {
     };
   }
 
+  get realtime() {
+    const e = this.env;
+    return {
+      adapter: e.REALTIME_ADAPTER,
+      logMaxLength: e.REALTIME_LOG_MAX_LENGTH,
+      logMaxAgeMs: e.REALTIME_LOG_MAX_AGE_SEC * 1000,
+      maxChannelsPerSocket: e.REALTIME_MAX_CHANNELS_PER_SOCKET,
+      eventsPerSecond: e.REALTIME_EVENTS_PER_SECOND,
+      connectsPerMinutePerIp: e.REALTIME_CONNECTS_PER_MINUTE_PER_IP,
+      connectsPerMinutePerUser: e.REALTIME_CONNECTS_PER_MINUTE_PER_USER,
+      maxBufferedBytes: e.REALTIME_MAX_BUFFERED_BYTES,
+      maxMessageBytes: e.REALTIME_MAX_MESSAGE_BYTES,
+      presenceOfflineDelayMs: e.REALTIME_PRESENCE_OFFLINE_DELAY_MS,
+      podTimeoutMs: e.REALTIME_POD_TIMEOUT_MS,
+      tokenGraceMs: e.REALTIME_TOKEN_GRACE_MS,
+      drainMs: e.REALTIME_DRAIN_MS,
+      pingIntervalMs: 25_000,
+    };
+  }
+
   get firebase() {
     return {
       projectId: this.env.FIREBASE_PROJECT_ID,

@@ -71,6 +71,29 @@ export const envSchema = z
     RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
     SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
 
+    /** Socket.IO Redis adapter: `sharded` (Redis >= 7, SSUBSCRIBE per room) or `classic` (every pod gets every broadcast). */
+    REALTIME_ADAPTER: z.enum(['sharded', 'classic']).default('sharded'),
+    /** Per-channel event log (Redis Streams) for missed-event recovery and HTTP polling. */
+    REALTIME_LOG_MAX_LENGTH: int(10, 1_000_000).default(1000),
+    REALTIME_LOG_MAX_AGE_SEC: int(10, 7 * 24 * 3600).default(6 * 3600),
+    REALTIME_MAX_CHANNELS_PER_SOCKET: int(1, 10_000).default(100),
+    /** Client events per second per socket (token bucket, burst of twice this). */
+    REALTIME_EVENTS_PER_SECOND: int(1, 10_000).default(20),
+    REALTIME_CONNECTS_PER_MINUTE_PER_IP: int(1, 1_000_000).default(600),
+    REALTIME_CONNECTS_PER_MINUTE_PER_USER: int(1, 1_000_000).default(60),
+    /** A socket whose unsent buffer exceeds this is disconnected (it reconnects). */
+    REALTIME_MAX_BUFFERED_BYTES: int(1024, 1 << 30).default(1 << 20),
+    /** Largest client message accepted. */
+    REALTIME_MAX_MESSAGE_BYTES: int(1024, 16 << 20).default(64 * 1024),
+    /** A user is announced offline only after staying offline this long (mobile networks flap). */
+    REALTIME_PRESENCE_OFFLINE_DELAY_MS: int(0, 600_000).default(5000),
+    /** A pod that has not refreshed its heartbeat for this long is dead; its users go offline. */
+    REALTIME_POD_TIMEOUT_MS: int(3000, 600_000).default(20_000),
+    /** After a socket's token expires, how long it has to send auth:refresh before it is closed. */
+    REALTIME_TOKEN_GRACE_MS: int(0, 600_000).default(25_000),
+    /** On SIGTERM, local sockets are closed in jittered batches spread over this long. */
+    REALTIME_DRAIN_MS: int(0, 120_000).default(5000),
+
     FIREBASE_PROJECT_ID: z.string().min(1).optional(),
     FIREBASE_CLIENT_EMAIL: z.string().email().optional(),
     FIREBASE_PRIVATE_KEY: z.string().min(1).optional(),

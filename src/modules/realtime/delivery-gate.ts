@@ -1,0 +1,75 @@
+import type { Socket } from 'socket.io';
+
+/** A live broadcast held for a recovering socket, with its offset for de-duplication. */
+export interface HeldDelivery {
+  offset: string | undefined;
+  deliver: () => void;
+}
+
+/** Per socket: rooms being recovered -> live deliveries held until the replay is done. */
+export type Gates = Map<string, HeldDelivery[]>;
+
+export interface GatedSocketData {
+  gates?: Gates;
+}
+
+interface Packet {
+  type: number;
+  data?: unknown[];
+}
+
+interface BroadcastOptions {
+  rooms: Set<string>;
+}
+
+interface AdapterInternals {
+  _encode(packet: Packet, opts: unknown): unknown;
+  apply(opts: BroadcastOptions, callback: (socket: Socket) => void): void;
+}
+
+/**
+ * Wraps a Socket.IO adapter factory so that, while a socket replays missed events for a room,
+ * live broadcasts to that room are held for it (other sockets get them at once) and handed over
+ * after the replay, skipping those the replay already sent. Socket.IO has no per-socket hook
+ * on broadcasts, so this intercepts the in-memory adapter's `_encode` (which sees the packet)
+ * and `apply` (which visits each socket); both run back to back, synchronously, for every
+ * broadcast, local or from another pod (socket.io-adapter 2.5, pinned with socket.io 4.8.3).
+ */
+export function deliveryGate<T extends object>(
+  factory: (nsp: unknown) => T,
+  onDelivered: (sockets: number) => void = () => undefined,
+): (nsp: unknown) => T {
+  return (nsp) => {
+    const adapter = factory(nsp) as T & AdapterInternals;
+    const encode = adapter._encode.bind(adapter);
+    const apply = adapter.apply.bind(adapter);
+    let current: Packet | undefined;
+    adapter._encode = (packet, opts) => {
+      current = packet;
+      return encode(packet, opts);
+    };
+    adapter.apply = (opts, callback) => {
+      const packet = current;
+      current = undefined;
+      if (!packet) return apply(opts, callback);
+      let sockets = 0;
+      apply(opts, (socket) => {
+        sockets++;
+        const gates = (socket.data as GatedSocketData).gates;
+        if (gates?.size) {
+          for (const room of opts.rooms) {
+            const held = gates.get(room);
+            if (held) {
+              const meta = packet.data?.[2] as { offset?: string } | undefined;
+              held.push({ offset: meta?.offset, deliver: () => callback(socket) });
+              return;
+            }
+          }
+        }
+        callback(socket);
+      });
+      onDelivered(sockets);
+    };
+    return adapter;
+  };
+}

@@ -1,0 +1,73 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { EVENT_NAME_PATTERN } from '../realtime.events';
+
+const CHANNEL = /^[a-z][a-z0-9_-]{0,31}(?::[A-Za-z0-9_.@-]{1,128})?$/;
+
+export class EventsQuery {
+  @ApiProperty({ example: 'announcements', description: 'Channel name, as used in `subscribe`' })
+  @IsString()
+  @Matches(CHANNEL, { message: 'channel must look like "announcements" or "conversation:<id>"' })
+  channel: string;
+
+  @ApiPropertyOptional({
+    description: 'Offset from a previous event or response (exclusive), or an ISO time. Absent: the newest events.',
+    example: 'a1b2c3d4.1795377586183-0',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(80)
+  since?: string;
+
+  @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  limit?: number;
+}
+
+export class LoggedEventDto {
+  @ApiProperty({ example: 'announcement:new' }) event: string;
+  @ApiProperty({ type: 'object', additionalProperties: true }) data: unknown;
+  @ApiProperty({ example: 'a1b2c3d4.1795377586183-0' }) offset: string;
+  @ApiProperty({ format: 'date-time' }) timestamp: string;
+}
+
+export class EventsResponse {
+  @ApiProperty() channel: string;
+  @ApiProperty({ type: [LoggedEventDto] }) events: LoggedEventDto[];
+  @ApiProperty({ description: 'False when the log no longer reaches back to `since`: reload the data over REST' })
+  recovered: boolean;
+  @ApiProperty({ description: 'Pass as `since` next time' }) offset: string;
+  @ApiProperty({ description: 'More events follow `offset`; ask again at once' }) hasMore: boolean;
+}
+
+export class BroadcastDto {
+  @ApiProperty({ example: 'venue:42' })
+  @IsString()
+  @Matches(CHANNEL, { message: 'channel must look like "announcements" or "venue:<id>"' })
+  channel: string;
+
+  @ApiProperty({ example: 'venue:update' })
+  @IsString()
+  @Matches(EVENT_NAME_PATTERN, { message: 'event must be lowercase words separated by colons, e.g. "venue:update"' })
+  event: string;
+
+  @ApiProperty({ type: 'object', additionalProperties: true, example: { crowd: 'busy' } })
+  @IsObject()
+  data: Record<string, unknown>;
+}
+
+export class BroadcastResponse {
+  @ApiProperty() channel: string;
+  @ApiProperty() event: string;
+  @ApiProperty() offset: string;
+}
+
+export class RealtimeStatus {
+  @ApiProperty({ example: { id: 'b0c1...', sockets: 1200 } }) pod: { id: string; sockets: number };
+  @ApiProperty({ example: { sockets: 2400, pods: 2 } }) cluster: { sockets: number; pods: number };
+}

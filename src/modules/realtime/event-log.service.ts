@@ -1,0 +1,204 @@
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import type Redis from 'ioredis';
+import { AppConfig } from '../../config/app-config';
+import { RedisService } from '../../core/redis/redis.service';
+
+/** One stored event, as replayed to sockets and served by GET /realtime/events. */
+export interface LoggedEvent {
+  event: string;
+  data: unknown;
+  offset: string;
+  /** When it was published (ISO), from the stream id. */
+  timestamp: string;
+}
+
+export interface ReadResult {
+  /** True when the log reaches back to `since`: `events` continue it with no gap. */
+  recovered: boolean;
+  events: LoggedEvent[];
+  /** Where the reader now stands: the last returned event, or the channel's latest offset. */
+  offset: string;
+  /** More events follow `offset` than `limit` allowed: read again from `offset`. */
+  hasMore: boolean;
+}
+
+// XADD and the epoch in one step, so no event is ever stamped with a stale epoch.
+// KEYS: stream, epoch. ARGV: candidate epoch, max length, ttl ms, event, payload.
+const APPEND = `
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+local epoch = redis.call('GET', KEYS[2])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[4], 'd', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {epoch, id}`;
+
+// Everything after an id, plus what is needed to prove nothing between was trimmed.
+// KEYS: stream, epoch. ARGV: candidate epoch, after-id (or 'latest': the newest, newest first), count.
+// Returns {epoch, exists, lastGeneratedId, firstEntryId, entries}. (Redis 7.0 reports trims in
+// neither max-deleted-entry-id nor anywhere else, so completeness is judged by the first entry.)
+const READ = `
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+local epoch = redis.call('GET', KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 0 then return {epoch, 0, '0-0', '0-0', {}} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last, first = '0-0', '0-0'
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] end
+  if info[i] == 'first-entry' and info[i + 1] then first = info[i + 1][1] end
+end
+local entries
+if ARGV[2] == 'latest' then
+  entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[3])
+else
+  entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', ARGV[3])
+end
+return {epoch, 1, last, first, entries}`;
+
+type StreamId = [number, number];
+
+function parseId(id: string): StreamId | undefined {
+  const m = /^(\d{1,16})-(\d{1,16})$/.exec(id);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+function compareIds(a: StreamId, b: StreamId): number {
+  return a[0] - b[0] || a[1] - b[1];
+}
+
+/**
+ * The bounded per-channel event log: a Redis Stream per (tenant, channel), trimmed to a maximum
+ * length and expiring after the maximum age of silence. Offsets are `<epoch>.<stream id>`: the
+ * epoch changes when Redis loses its data, so an offset from before a flush never recovers.
+ */
+@Injectable()
+export class EventLogService implements OnModuleInit {
+  private readonly redis: Redis;
+  private readonly epochKey: string;
+  private readonly candidateEpoch = randomBytes(4).toString('hex');
+  private readonly maxLength: number;
+  private readonly maxAgeMs: number;
+
+  constructor(
+    private readonly redisService: RedisService,
+    config: AppConfig,
+  ) {
+    this.redis = redisService.client;
+    this.epochKey = redisService.key('rt', 'epoch');
+    this.maxLength = config.realtime.logMaxLength;
+    this.maxAgeMs = config.realtime.logMaxAgeMs;
+  }
+
+  onModuleInit(): void {
+    this.redis.defineCommand('tetherLogAppend', { numberOfKeys: 2, lua: APPEND });
+    this.redis.defineCommand('tetherLogRead', { numberOfKeys: 2, lua: READ });
+  }
+
+  private streamKey(tenantId: string, channel: string): string {
+    return this.redisService.key('rt', 'log', tenantId, channel);
+  }
+
+  /** Appends an event; returns its offset. */
+  async append(tenantId: string, channel: string, event: string, data: unknown): Promise<string> {
+    const [epoch, id] = (await (this.redis as RedisWithLog).tetherLogAppend(
+      this.streamKey(tenantId, channel),
+      this.epochKey,
+      this.candidateEpoch,
+      this.maxLength,
+      this.maxAgeMs,
+      event,
+      JSON.stringify(data ?? null),
+    )) as [string, string];
+    return `${epoch}.${id}`;
+  }
+
+  /**
+   * Up to `limit` events after `since` (an offset, an ISO time, or undefined for the newest).
+   * Never a silent gap: if the log no longer reaches back to `since` (trimmed, expired, or
+   * another epoch after Redis lost its data), `recovered` is false and no events are returned.
+   */
+  async read(tenantId: string, channel: string, since: string | undefined, limit: number): Promise<ReadResult> {
+    const after = this.resolveSince(since);
+    const [epoch, exists, lastId, firstId, entries] = (await (this.redis as RedisWithLog).tetherLogRead(
+      this.streamKey(tenantId, channel),
+      this.epochKey,
+      this.candidateEpoch,
+      after ? `${after.id[0]}-${after.id[1]}` : 'latest',
+      limit,
+    )) as [string, number, string, string, [string, string[]][]];
+    const latest = `${epoch}.${lastId}`;
+
+    if (!after) {
+      const events = entries.reverse().map((e) => this.toEvent(epoch, e));
+      return { recovered: true, events, offset: latest, hasMore: false };
+    }
+    const sinceId = after.id;
+    const epochMatches = after.epoch === undefined || after.epoch === epoch;
+    const tooOld = sinceId[0] < Date.now() - this.maxAgeMs;
+    const inFuture = exists === 1 && after.epoch !== undefined && compareIds(sinceId, parseId(lastId)!) > 0;
+    // Trimming only removes the oldest entries: if the oldest left is newer than `since`, some
+    // events after `since` may be gone (conservative when exactly `since` was the last trimmed).
+    const trimmedPast = exists === 1 && compareIds(parseId(firstId)!, sinceId) > 0;
+    if (!epochMatches || tooOld || inFuture || trimmedPast)
+      return { recovered: false, events: [], offset: latest, hasMore: false };
+    // A missing stream means no event for maxAge, and since is younger than that: nothing missed.
+    const events = entries.map((e) => this.toEvent(epoch, e));
+    const offset = events.length ? events[events.length - 1].offset : latest;
+    return { recovered: true, events, offset, hasMore: events.length > 0 && offset !== latest };
+  }
+
+  /** The channel's current offset, without reading events. */
+  async currentOffsets(tenantId: string, channels: string[]): Promise<Record<string, string>> {
+    const pipeline = this.redis.pipeline();
+    pipeline.get(this.epochKey);
+    for (const c of channels) pipeline.xrevrange(this.streamKey(tenantId, c), '+', '-', 'COUNT', 1);
+    const results = (await pipeline.exec()) ?? [];
+    const epoch = (results[0]?.[1] as string | null) ?? this.candidateEpoch;
+    return Object.fromEntries(
+      channels.map((c, i) => {
+        const newest = results[i + 1]?.[1] as [string, string[]][] | undefined;
+        return [c, `${epoch}.${newest?.[0]?.[0] ?? '0-0'}`];
+      }),
+    );
+  }
+
+  /** Offset ids compare in publish order; the epoch must match for a comparison to mean anything. */
+  static compare(a: string, b: string): number {
+    const ia = parseId(a.slice(a.indexOf('.') + 1));
+    const ib = parseId(b.slice(b.indexOf('.') + 1));
+    return ia && ib ? compareIds(ia, ib) : 0;
+  }
+
+  /** Accepts `<epoch>.<ms>-<seq>` (an offset) or an ISO time (seed 004's `since` timestamps). */
+  private resolveSince(since: string | undefined): { epoch?: string; id: StreamId } | undefined {
+    if (since === undefined || since === '') return undefined;
+    const dot = since.indexOf('.');
+    const asOffset = dot > 0 ? parseId(since.slice(dot + 1)) : undefined;
+    if (asOffset) return { epoch: since.slice(0, dot), id: asOffset };
+    const time = Date.parse(since);
+    // A time T means "events published after T": ids from T+1 ms on.
+    if (/^\d{4}-\d{2}-\d{2}T/.test(since) && !Number.isNaN(time)) return { id: [time, Number.MAX_SAFE_INTEGER] };
+    throw new InvalidOffsetError(since);
+  }
+
+  private toEvent(epoch: string, [id, fields]: [string, string[]]): LoggedEvent {
+    const record: Record<string, string> = {};
+    for (let i = 0; i < fields.length; i += 2) record[fields[i]] = fields[i + 1];
+    return {
+      event: record.e,
+      data: JSON.parse(record.d),
+      offset: `${epoch}.${id}`,
+      timestamp: new Date(Number(id.slice(0, id.indexOf('-')))).toISOString(),
+    };
+  }
+}
+
+export class InvalidOffsetError extends Error {
+  constructor(readonly value: string) {
+    super(`"${value}" is neither an offset from this server nor an ISO time`);
+  }
+}
+
+type RedisWithLog = Redis & {
+  tetherLogAppend(...args: (string | number)[]): Promise<unknown>;
+  tetherLogRead(...args: (string | number)[]): Promise<unknown>;
+};

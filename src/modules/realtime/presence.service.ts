@@ -1,0 +1,210 @@
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import { AppConfig } from '../../config/app-config';
+import { RedisService } from '../../core/redis/redis.service';
+
+export interface PresenceChange {
+  tenantId: string;
+  userId: string;
+  status: 'online' | 'offline';
+  lastSeen: string | null;
+}
+
+// Counting connections per user across pods. KEYS: users hash (tenant|user -> count),
+// this pod's hash, pending-offline key. ARGV: field, delta.
+// Returns {new cluster count, 1 if the user was in the offline debounce}.
+const CHANGE = `
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+local mine = redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2])
+if mine <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) n = 0 end
+local pending = 0
+if tonumber(ARGV[2]) > 0 then pending = redis.call('DEL', KEYS[3]) end
+return {n, pending}`;
+
+// Removes a (dead or draining) pod's connections from the cluster counts.
+// KEYS: users hash, the pod's hash, pods zset. ARGV: pod id. Returns the fields that reached 0.
+const REAP = `
+local entries = redis.call('HGETALL', KEYS[2])
+local gone = {}
+for i = 1, #entries, 2 do
+  local n = redis.call('HINCRBY', KEYS[1], entries[i], -tonumber(entries[i + 1]))
+  if n <= 0 then redis.call('HDEL', KEYS[1], entries[i]) table.insert(gone, entries[i]) end
+end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return gone`;
+
+/**
+ * Cluster-wide presence. Each pod counts its connections per user in its own Redis hash and in a
+ * shared one; a user is online while the shared count is above zero. Pods heartbeat into a sorted
+ * set; any pod reaps pods whose heartbeat is older than REALTIME_POD_TIMEOUT_MS, so the users of a
+ * pod that died without cleaning up go offline within that bound plus one heartbeat.
+ */
+@Injectable()
+export class PresenceService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(PresenceService.name);
+  readonly podId = randomUUID();
+  private readonly redis: Redis;
+  private readonly usersKey: string;
+  private readonly podsKey: string;
+  private readonly socketsKey: string;
+  private readonly listeners: ((change: PresenceChange) => void)[] = [];
+  private heartbeat?: NodeJS.Timeout;
+  private readonly offlineTimers = new Set<NodeJS.Timeout>();
+  private localSockets = () => 0;
+
+  constructor(
+    private readonly redisService: RedisService,
+    private readonly config: AppConfig,
+  ) {
+    this.redis = redisService.client;
+    this.usersKey = redisService.key('rt', 'presence', 'users');
+    this.podsKey = redisService.key('rt', 'pods');
+    this.socketsKey = redisService.key('rt', 'pods', 'sockets');
+  }
+
+  private podKey(podId: string): string {
+    return this.redisService.key('rt', 'pod', podId, 'users');
+  }
+  private pendingKey(field: string): string {
+    return this.redisService.key('rt', 'presence', 'pending', field);
+  }
+  private lastSeenKey(tenantId: string): string {
+    return this.redisService.key('rt', 'presence', 'lastseen', tenantId);
+  }
+
+  onModuleInit(): void {
+    this.redis.defineCommand('tetherPresenceChange', { numberOfKeys: 3, lua: CHANGE });
+    this.redis.defineCommand('tetherPresenceReap', { numberOfKeys: 3, lua: REAP });
+    const every = Math.max(1000, Math.floor(this.config.realtime.podTimeoutMs / 4));
+    this.heartbeat = setInterval(() => void this.beat().catch((e: Error) => this.logger.warn(`heartbeat: ${e.message}`)), every);
+    this.heartbeat.unref();
+    void this.beat().catch(() => undefined);
+  }
+
+  /** The gateway tells presence how many sockets this pod holds (reported for cluster counts). */
+  setLocalSocketCounter(count: () => number): void {
+    this.localSockets = count;
+  }
+
+  onChange(listener: (change: PresenceChange) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async isOnline(tenantId: string, userId: string): Promise<boolean> {
+    return (await this.redis.hexists(this.usersKey, `${tenantId}|${userId}`)) === 1;
+  }
+
+  /** Which of these users have a live socket on any pod. */
+  async onlineUsers(tenantId: string, userIds: string[]): Promise<Set<string>> {
+    if (!userIds.length) return new Set();
+    const counts = await this.redis.hmget(this.usersKey, ...userIds.map((u) => `${tenantId}|${u}`));
+    return new Set(userIds.filter((_, i) => counts[i] !== null));
+  }
+
+  async lastSeen(tenantId: string, userId: string): Promise<string | null> {
+    return this.redis.hget(this.lastSeenKey(tenantId), userId);
+  }
+
+  async connected(tenantId: string, userId: string): Promise<void> {
+    const field = `${tenantId}|${userId}`;
+    const [count, wasPending] = await this.change(field, 1);
+    // 0 -> 1 is "online", unless the user was only briefly away (still in the offline debounce).
+    if (count === 1 && wasPending === 0) this.emit({ tenantId, userId, status: 'online', lastSeen: null });
+  }
+
+  async disconnected(tenantId: string, userId: string): Promise<void> {
+    const field = `${tenantId}|${userId}`;
+    const [count] = await this.change(field, -1);
+    if (count > 0) return;
+    const delay = this.config.realtime.presenceOfflineDelayMs;
+    if (delay === 0) return this.goOffline(tenantId, userId);
+    await this.redis.set(this.pendingKey(field), '1', 'PX', delay * 2);
+    const timer = setTimeout(() => {
+      this.offlineTimers.delete(timer);
+      void this.confirmOffline(tenantId, userId).catch((e: Error) => this.logger.warn(`presence: ${e.message}`));
+    }, delay);
+    this.offlineTimers.add(timer);
+  }
+
+  /** Cluster-wide socket count: the sum of what live pods reported at their last heartbeat. */
+  async clusterSockets(): Promise<{ sockets: number; pods: number }> {
+    const alive = await this.redis.zrangebyscore(this.podsKey, Date.now() - this.config.realtime.podTimeoutMs, '+inf');
+    if (!alive.length) return { sockets: 0, pods: 0 };
+    const counts = await this.redis.hmget(this.socketsKey, ...alive);
+    return { sockets: counts.reduce((sum, c) => sum + Number(c ?? 0), 0), pods: alive.length };
+  }
+
+  /** Refresh this pod's heartbeat and socket count, then reap pods that stopped beating. */
+  async beat(): Promise<void> {
+    const now = Date.now();
+    await this.redis
+      .multi()
+      .zadd(this.podsKey, now, this.podId)
+      .hset(this.socketsKey, this.podId, this.localSockets())
+      .exec();
+    const dead = await this.redis.zrangebyscore(this.podsKey, '-inf', now - this.config.realtime.podTimeoutMs);
+    for (const podId of dead) await this.reap(podId);
+  }
+
+  /** Removes a pod's presence: called for dead pods, and for this pod when it drains. */
+  async reap(podId: string): Promise<void> {
+    const gone = (await (this.redis as RedisWithPresence).tetherPresenceReap(
+      this.usersKey,
+      this.podKey(podId),
+      this.podsKey,
+      podId,
+    )) as string[];
+    await this.redis.hdel(this.socketsKey, podId);
+    if (podId !== this.podId && gone.length) this.logger.log(`reaped pod ${podId}: ${gone.length} users offline`);
+    for (const field of gone) {
+      const [tenantId, userId] = splitField(field);
+      await this.goOffline(tenantId, userId);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const t of this.offlineTimers) clearTimeout(t);
+    this.offlineTimers.clear();
+  }
+
+  private async change(field: string, delta: number): Promise<[number, number]> {
+    return (await (this.redis as RedisWithPresence).tetherPresenceChange(
+      this.usersKey,
+      this.podKey(this.podId),
+      this.pendingKey(field),
+      field,
+      delta,
+    )) as [number, number];
+  }
+
+  private async confirmOffline(tenantId: string, userId: string): Promise<void> {
+    const field = `${tenantId}|${userId}`;
+    // Only the debounce that is still pending, for a user still at zero, announces offline.
+    const pending = await this.redis.del(this.pendingKey(field));
+    if (pending === 1 && !(await this.isOnline(tenantId, userId))) await this.goOffline(tenantId, userId);
+  }
+
+  private async goOffline(tenantId: string, userId: string): Promise<void> {
+    const lastSeen = new Date().toISOString();
+    await this.redis.hset(this.lastSeenKey(tenantId), userId, lastSeen);
+    this.emit({ tenantId, userId, status: 'offline', lastSeen });
+  }
+
+  private emit(change: PresenceChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+}
+
+function splitField(field: string): [string, string] {
+  const bar = field.indexOf('|');
+  return [field.slice(0, bar), field.slice(bar + 1)];
+}
+
+type RedisWithPresence = Redis & {
+  tetherPresenceChange(...args: (string | number)[]): Promise<unknown>;
+  tetherPresenceReap(...args: (string | number)[]): Promise<unknown>;
+};

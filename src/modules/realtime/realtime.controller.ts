@@ -1,0 +1,77 @@
+import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiForbiddenResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import { Throttle } from '@nestjs/throttler';
+import { CurrentUser, Roles } from '../../core/auth/auth.decorators';
+import type { AuthUser } from '../../core/auth/auth-user';
+import { DomainError, ForbiddenError } from '../../core/http/domain-error';
+import { ErrorResponse } from '../../core/http/error-response.dto';
+import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
+import { BroadcastDto, BroadcastResponse, EventsQuery, EventsResponse, RealtimeStatus } from './dto/realtime.dto';
+import { EventLogService, InvalidOffsetError } from './event-log.service';
+import { PresenceService } from './presence.service';
+import { RealtimeGateway } from './realtime.gateway';
+import { RealtimeService } from './realtime.service';
+
+@ApiTags('realtime')
+@ApiBearerAuth()
+@ApiBadRequestResponse({ type: ErrorResponse })
+@ApiForbiddenResponse({ type: ErrorResponse })
+@Controller()
+export class RealtimeController {
+  constructor(
+    private readonly policies: ChannelPolicyRegistry,
+    private readonly log: EventLogService,
+    private readonly realtime: RealtimeService,
+    private readonly presence: PresenceService,
+    private readonly gateway: RealtimeGateway,
+  ) {}
+
+  @Get('realtime/events')
+  @Throttle({ default: { limit: 120, ttl: 60_000 } })
+  @ApiOperation({
+    summary: 'Missed events of a channel (polling fallback)',
+    description:
+      'The same per-channel log the socket replays from, with the same authorization. Poll with the last `offset`; ' +
+      '`recovered: false` means the log no longer reaches back that far: reload over REST.',
+  })
+  @ApiOkResponse({ type: EventsResponse })
+  async events(@CurrentUser() user: AuthUser, @Query() query: EventsQuery): Promise<EventsResponse> {
+    const decision = await this.policies.authorize(user, query.channel);
+    if (!decision.allowed) throw new ForbiddenError('channel_forbidden', `Not allowed on ${query.channel}: ${decision.reason}`);
+    try {
+      const result = await this.log.read(user.tenantId, query.channel, query.since, query.limit ?? 100);
+      return { channel: query.channel, ...result };
+    } catch (err) {
+      if (err instanceof InvalidOffsetError) throw new DomainError('invalid_offset', err.message, 400);
+      throw err;
+    }
+  }
+
+  @Post('admin/broadcast')
+  @HttpCode(202)
+  @Roles('SERVICE', 'ADMIN')
+  @ApiOperation({ summary: 'Publish an event to a channel of the caller’s tenant, on every pod (server API)' })
+  @ApiOkResponse({ type: BroadcastResponse })
+  async broadcast(@CurrentUser() user: AuthUser, @Body() body: BroadcastDto): Promise<BroadcastResponse> {
+    const offset = await this.realtime.publishAny(user.tenantId, body.channel, body.event, body.data);
+    return { channel: body.channel, event: body.event, offset };
+  }
+
+  @Get('admin/realtime')
+  @Roles('SERVICE', 'ADMIN')
+  @ApiOperation({ summary: 'Connected sockets on this pod and across the cluster' })
+  @ApiOkResponse({ type: RealtimeStatus })
+  async status(): Promise<RealtimeStatus> {
+    return {
+      pod: { id: this.presence.podId, sockets: this.gateway.localSockets },
+      cluster: await this.presence.clusterSockets(),
+    };
+  }
+}

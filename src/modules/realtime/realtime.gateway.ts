@@ -1,0 +1,446 @@
+import { BeforeApplicationShutdown, Logger } from '@nestjs/common';
+import { OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { Namespace, Socket } from 'socket.io';
+import { AppConfig } from '../../config/app-config';
+import { bearerToken } from '../../core/auth/auth.guards';
+import type { AuthUser } from '../../core/auth/auth-user';
+import { TokenVerifier } from '../../core/auth/token-verifier.service';
+import { DomainError } from '../../core/http/domain-error';
+import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
+import { parseChannel, roomOf, userChannel } from './channels/channel';
+import { ConnectionLimiter } from './connection-limiter';
+import { EventLogService, InvalidOffsetError } from './event-log.service';
+import { PresenceService } from './presence.service';
+import type { RoomSubscriptions } from './redis-io.adapter';
+import { EventMeta, SessionEvents } from './realtime.events';
+import { RealtimeMetrics } from './realtime.metrics';
+import { RealtimeService } from './realtime.service';
+import { ErrorAck, errorAck, SocketSession, TokenBucket } from './socket-session';
+
+const CLIENT_EVENTS = new Set(['subscribe', 'unsubscribe', 'auth:refresh', 'typing:start', 'typing:stop']);
+const TYPING_THROTTLE_MS = 2000;
+const TYPING_TIMEOUT_MS = 5000;
+const EXPIRY_WARNING_MS = 60_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+type Ack = (response: unknown) => void;
+type TetherSocket = Socket & { data: SocketSession & { closeReason?: string } };
+
+export interface SubscribeAck {
+  subscribed: string[];
+  rejected: { channel: string; reason: string }[];
+  /** The offset each subscribed channel stands at: keep the latest you see, send it in `since`. */
+  offsets: Record<string, string>;
+  /** For channels named in `since`: true if every missed event was replayed, false to reload over REST. */
+  recovered?: Record<string, boolean>;
+}
+
+/**
+ * The /realtime namespace. Authentication runs in namespace middleware (Nest guards do not run
+ * at connect); each socket joins its user room, subscribes to channels through the policy
+ * registry, and may catch up on missed events with `since`. The transport-independent parts
+ * (policies, event log, presence) live in their own services.
+ */
+@WebSocketGateway({ namespace: '/realtime' })
+export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown {
+  private readonly logger = new Logger(RealtimeGateway.name);
+  private namespace: Namespace;
+  private draining = false;
+  private sweep?: NodeJS.Timeout;
+  private readonly settings;
+
+  constructor(
+    config: AppConfig,
+    private readonly verifier: TokenVerifier,
+    private readonly policies: ChannelPolicyRegistry,
+    private readonly log: EventLogService,
+    private readonly presence: PresenceService,
+    private readonly realtime: RealtimeService,
+    private readonly limiter: ConnectionLimiter,
+    private readonly metrics: RealtimeMetrics,
+  ) {
+    this.settings = config.realtime;
+  }
+
+  afterInit(namespace: Namespace): void {
+    this.namespace = namespace;
+    this.realtime.attach(namespace);
+    // New handshakes are refused at the transport while draining, so clients back off and retry
+    // (another pod); a namespace-middleware error would not be retried by socket.io-client.
+    namespace.server.engine.opts.allowRequest = (_req, callback) =>
+      this.draining ? callback('server_draining', false) : callback(null, true);
+    namespace.use((socket, next) =>
+      this.authenticate(socket as TetherSocket).then(
+        () => next(),
+        (err: Error) => next(err),
+      ),
+    );
+    namespace.on('connection', (socket: TetherSocket) => this.onConnection(socket));
+    this.presence.setLocalSocketCounter(() => namespace.sockets.size);
+    this.sweep = setInterval(() => this.disconnectSlowConsumers(), 1000);
+    this.sweep.unref();
+  }
+
+  /** Sockets on this pod. */
+  get localSockets(): number {
+    return this.namespace?.sockets.size ?? 0;
+  }
+
+  // ---- handshake ---------------------------------------------------------------------------
+
+  private async authenticate(socket: TetherSocket): Promise<void> {
+    const { auth, query, headers } = socket.handshake;
+    const token =
+      (typeof auth?.token === 'string' && auth.token) ||
+      (typeof query.token === 'string' && query.token) ||
+      bearerToken(headers.authorization);
+    let user: AuthUser;
+    try {
+      user = await this.verifier.verify(token || undefined);
+    } catch (err) {
+      if (err instanceof DomainError) throw this.handshakeError(err.code, err.message);
+      throw err;
+    }
+    const retryAfter = await this.limiter.hit(clientIp(socket), user.tenantId, user.userId).catch(() => 0);
+    if (retryAfter) throw this.handshakeError('rate_limited', `Too many connections; retry in ${retryAfter} s`, { retryAfter });
+    socket.data = {
+      user,
+      channels: new Set(),
+      gates: new Map(),
+      bucket: new TokenBucket(this.settings.eventsPerSecond),
+      expiryTimers: [],
+      typing: new Map(),
+    };
+  }
+
+  private handshakeError(code: string, message: string, extra: Record<string, unknown> = {}): Error {
+    this.metrics.handshakeFailures.inc({ code });
+    // socket.io-client surfaces `data` on the connect_error it raises.
+    return Object.assign(new Error(message), { data: { code, message, ...extra } });
+  }
+
+  private onConnection(socket: TetherSocket): void {
+    const session = socket.data;
+    this.metrics.connects.inc();
+    this.metrics.sockets.inc();
+    // Handlers first, synchronously: a client may emit `subscribe` in its own connect handler.
+    socket.use(([event, ...args], next) => {
+      const ack = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as Ack) : undefined;
+      if (!session.bucket.take()) return ack?.(errorAck('rate_limited', 'Too many events; slow down'));
+      if (!CLIENT_EVENTS.has(event)) return ack?.(errorAck('unknown_event', `Unknown event "${event}"`));
+      next();
+    });
+    socket.on('subscribe', (data: unknown, ack?: Ack) => this.respond(ack, () => this.subscribe(socket, data)));
+    socket.on('unsubscribe', (data: unknown, ack?: Ack) => this.respond(ack, () => this.unsubscribe(socket, data)));
+    socket.on('auth:refresh', (data: unknown, ack?: Ack) => this.respond(ack, () => this.refresh(socket, data)));
+    socket.on('typing:start', (data: unknown, ack?: Ack) => this.respond(ack, () => this.typing(socket, data, true)));
+    socket.on('typing:stop', (data: unknown, ack?: Ack) => this.respond(ack, () => this.typing(socket, data, false)));
+    socket.on('disconnect', (reason) => void this.onDisconnect(socket, reason));
+
+    const { user } = session;
+    this.scheduleExpiry(socket);
+    void (async () => {
+      await this.join(socket, roomOf(user.tenantId, userChannel(user.userId)));
+      const hello: SessionEvents['session'] = {
+        userId: user.userId,
+        tenantId: user.tenantId,
+        roles: user.roles,
+        expiresAt: user.expiresAt.toISOString(),
+        pingIntervalMs: this.settings.pingIntervalMs,
+      };
+      socket.emit('session', hello);
+      await this.presence.connected(user.tenantId, user.userId);
+    })().catch((err: Error) => this.logger.warn(`connect ${socket.id}: ${err.message}`));
+  }
+
+  private async onDisconnect(socket: TetherSocket, reason: string): Promise<void> {
+    const session = socket.data;
+    this.metrics.sockets.dec();
+    this.metrics.disconnects.inc({ reason: session.closeReason ?? reason });
+    for (const t of session.expiryTimers) clearTimeout(t);
+    for (const channel of [...session.typing.keys()]) this.stopTyping(socket, channel, true);
+    await this.presence
+      .disconnected(session.user.tenantId, session.user.userId)
+      .catch((err: Error) => this.logger.warn(`presence on disconnect: ${err.message}`));
+  }
+
+  /** Runs a handler and acknowledges with its result, or with `{error: {code, message}}`. */
+  private respond(ack: Ack | undefined, handler: () => unknown): void {
+    Promise.resolve()
+      .then(handler)
+      .then(
+        (result) => ack?.(result ?? { ok: true }),
+        (err: Error) => {
+          if (err instanceof DomainError) return ack?.(errorAck(err.code, err.message));
+          this.logger.error(`socket handler failed: ${err.stack ?? err.message}`);
+          ack?.(errorAck('internal_error', 'Internal server error'));
+        },
+      );
+  }
+
+  // ---- channels ----------------------------------------------------------------------------
+
+  private async subscribe(socket: TetherSocket, data: unknown): Promise<SubscribeAck> {
+    const { channels, since } = parseSubscribe(data, this.settings.maxChannelsPerSocket);
+    const session = socket.data;
+    const { tenantId } = session.user;
+    const decisions = await Promise.all(channels.map((c) => this.policies.authorize(session.user, c)));
+    const ack: SubscribeAck = { subscribed: [], rejected: [], offsets: {} };
+    const plain: string[] = [];
+    const recovering: string[] = [];
+    for (const d of decisions) {
+      if (!d.allowed) {
+        ack.rejected.push({ channel: d.channel, reason: d.reason! });
+        this.metrics.subscribeRejections.inc({ reason: d.reason! });
+      } else if (!session.channels.has(d.channel) && session.channels.size >= this.settings.maxChannelsPerSocket) {
+        ack.rejected.push({ channel: d.channel, reason: 'too_many_channels' });
+        this.metrics.subscribeRejections.inc({ reason: 'too_many_channels' });
+      } else {
+        session.channels.add(d.channel);
+        ack.subscribed.push(d.channel);
+        (since?.[d.channel] ? recovering : plain).push(d.channel);
+      }
+    }
+
+    await Promise.all(plain.map((c) => this.join(socket, roomOf(tenantId, c))));
+    // Read positions after joining: anything newer than them is delivered live.
+    Object.assign(ack.offsets, await this.log.currentOffsets(tenantId, plain));
+    if (recovering.length) ack.recovered = {};
+    for (const channel of recovering) {
+      const { recovered, offset } = await this.recover(socket, channel, since![channel]);
+      ack.recovered![channel] = recovered;
+      ack.offsets[channel] = offset;
+    }
+    return ack;
+  }
+
+  /**
+   * Replays what the socket missed on one channel, then hands over to live delivery with no gap
+   * and no duplicate: live broadcasts are held for this socket from the moment it joins, the log
+   * is read after the room subscription is active, the replay is sent, and only held events newer
+   * than the replay are released. All or nothing: if the log cannot prove completeness, nothing
+   * is replayed and the client is told to reload.
+   */
+  private async recover(socket: TetherSocket, channel: string, since: string): Promise<{ recovered: boolean; offset: string }> {
+    const { tenantId } = socket.data.user;
+    const room = roomOf(tenantId, channel);
+    const held: { offset: string | undefined; deliver: () => void }[] = [];
+    socket.data.gates.set(room, held);
+    let last: string | undefined;
+    let recovered = false;
+    let offset: string | undefined;
+    try {
+      await this.join(socket, room);
+      const result = await this.log.read(tenantId, channel, since, this.settings.logMaxLength * 2).catch((err: Error) => {
+        if (err instanceof InvalidOffsetError) return undefined;
+        throw err;
+      });
+      offset = result?.offset;
+      if (result?.recovered && !result.hasMore) {
+        recovered = true;
+        for (const e of result.events) {
+          const meta: EventMeta = { channel, offset: e.offset };
+          socket.emit(e.event, e.data, meta);
+        }
+        last = result.offset;
+      }
+    } finally {
+      // Synchronous from here to the gate's removal: nothing can slip in between.
+      for (const h of held) {
+        if (last === undefined || h.offset === undefined || EventLogService.compare(h.offset, last) > 0) {
+          h.deliver();
+          if (h.offset) offset = h.offset;
+        }
+      }
+      socket.data.gates.delete(room);
+    }
+    return { recovered, offset: offset ?? '' };
+  }
+
+  private async unsubscribe(socket: TetherSocket, data: unknown): Promise<{ unsubscribed: string[] }> {
+    const { channels } = parseSubscribe(data, this.settings.maxChannelsPerSocket);
+    const session = socket.data;
+    const unsubscribed: string[] = [];
+    for (const channel of channels) {
+      if (!session.channels.delete(channel)) continue;
+      this.stopTyping(socket, channel, true);
+      await socket.leave(roomOf(session.user.tenantId, channel));
+      unsubscribed.push(channel);
+    }
+    return { unsubscribed };
+  }
+
+  /** Joins a room and waits until this pod receives the room's broadcasts from every pod. */
+  private async join(socket: Socket, room: string): Promise<void> {
+    const adapter = this.namespace.adapter as unknown as RoomSubscriptions & { rooms: Map<string, Set<string>> };
+    const existed = adapter.rooms.has(room);
+    await socket.join(room);
+    if (!existed) await adapter.whenSubscribed(room);
+  }
+
+  // ---- token lifetime ----------------------------------------------------------------------
+
+  private scheduleExpiry(socket: TetherSocket): void {
+    const session = socket.data;
+    for (const t of session.expiryTimers) clearTimeout(t);
+    session.expiryTimers = [];
+    const expiresAt = session.user.expiresAt;
+    const left = expiresAt.getTime() - Date.now();
+    const at = (ms: number, fn: () => void) => {
+      // setTimeout cannot wait more than ~24.8 days: re-arm until the moment is near.
+      const timer = ms > MAX_TIMER_MS ? setTimeout(() => this.scheduleExpiry(socket), MAX_TIMER_MS) : setTimeout(fn, Math.max(0, ms));
+      session.expiryTimers.push(timer);
+    };
+    if (left > EXPIRY_WARNING_MS) {
+      at(left - EXPIRY_WARNING_MS, () => {
+        const warning: SessionEvents['auth:expiring'] = { expiresAt: expiresAt.toISOString(), code: 'token_expiring' };
+        socket.emit('auth:expiring', warning);
+      });
+    }
+    at(left + this.settings.tokenGraceMs, () => {
+      const expired: SessionEvents['auth:expired'] = {
+        code: 'token_expired',
+        message: 'The access token expired; reconnect with a fresh token',
+      };
+      socket.emit('auth:expired', expired);
+      socket.data.closeReason = 'token_expired';
+      socket.disconnect(true);
+    });
+  }
+
+  private async refresh(socket: TetherSocket, data: unknown): Promise<{ expiresAt: string }> {
+    const token = (data as { token?: unknown } | null)?.token;
+    if (typeof token !== 'string' || !token) throw new DomainError('invalid_payload', 'auth:refresh needs {token}');
+    const user = await this.verifier.verify(token);
+    const current = socket.data.user;
+    if (user.userId !== current.userId || user.tenantId !== current.tenantId)
+      throw new DomainError('token_mismatch', 'The new token must be for the same user and tenant');
+    socket.data.user = user;
+    this.scheduleExpiry(socket);
+    return { expiresAt: user.expiresAt.toISOString() };
+  }
+
+  // ---- typing ------------------------------------------------------------------------------
+
+  private typing(socket: TetherSocket, data: unknown, start: boolean): { ok: true } {
+    const channel = (data as { channel?: unknown } | null)?.channel;
+    if (typeof channel !== 'string' || !parseChannel(channel))
+      throw new DomainError('invalid_payload', 'typing events need {channel}');
+    const session = socket.data;
+    if (!session.channels.has(channel)) throw new DomainError('not_subscribed', `Subscribe to ${channel} first`);
+    if (!start) {
+      this.stopTyping(socket, channel, true);
+      return { ok: true };
+    }
+    const now = Date.now();
+    const state = session.typing.get(channel);
+    if (state) clearTimeout(state.stopTimer);
+    const stopTimer = setTimeout(() => this.stopTyping(socket, channel, true), TYPING_TIMEOUT_MS);
+    if (!state || now - state.relayedAt >= TYPING_THROTTLE_MS) {
+      this.relayTyping(socket, channel, 'typing:start');
+      session.typing.set(channel, { relayedAt: now, stopTimer });
+    } else {
+      session.typing.set(channel, { relayedAt: state.relayedAt, stopTimer });
+    }
+    return { ok: true };
+  }
+
+  private stopTyping(socket: TetherSocket, channel: string, relay: boolean): void {
+    const state = socket.data.typing.get(channel);
+    if (!state) return;
+    clearTimeout(state.stopTimer);
+    socket.data.typing.delete(channel);
+    if (relay) this.relayTyping(socket, channel, 'typing:stop');
+  }
+
+  /** Volatile and not logged: typing is droppable. `socket.to` excludes the sender. */
+  private relayTyping(socket: TetherSocket, channel: string, event: 'typing:start' | 'typing:stop'): void {
+    const { tenantId, userId } = socket.data.user;
+    socket.to(roomOf(tenantId, channel)).volatile.emit(event, { channel, userId }, { channel });
+  }
+
+  // ---- protection and drain -------------------------------------------------------------------
+
+  /** Closes the transport of sockets whose unsent data exceeds the cap; clients reconnect. */
+  private disconnectSlowConsumers(): void {
+    for (const socket of this.namespace.sockets.values()) {
+      const conn = socket.conn as unknown as RawConnection;
+      let bytes = conn.transport?.socket?.bufferedAmount ?? 0;
+      for (const packet of conn.writeBuffer ?? []) {
+        const d = packet.data;
+        bytes += typeof d === 'string' ? d.length : (d?.byteLength ?? 0);
+      }
+      if (bytes > this.settings.maxBufferedBytes) {
+        (socket as TetherSocket).data.closeReason = 'slow_consumer';
+        this.logger.warn(`closing slow consumer ${socket.id}: ${bytes} bytes unsent`);
+        dropTransport(socket);
+      }
+    }
+  }
+
+  /**
+   * SIGTERM: refuse new handshakes, close local sockets at the transport in jittered batches
+   * (clients see "transport close" and reconnect, to another pod; `socket.disconnect()` would
+   * tell them not to), then remove this pod's presence. Runs before Nest closes the server.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    clearInterval(this.sweep);
+    if (!this.namespace) return;
+    const sockets = [...this.namespace.sockets.values()].sort(() => Math.random() - 0.5);
+    const batches = Math.min(10, sockets.length);
+    const pause = batches ? this.settings.drainMs / batches : 0;
+    for (let i = 0; i < batches; i++) {
+      for (const socket of sockets.filter((_, j) => j % batches === i)) {
+        (socket as TetherSocket).data.closeReason = 'server_draining';
+        dropTransport(socket);
+      }
+      if (i < batches - 1) await new Promise((r) => setTimeout(r, pause * (0.5 + Math.random())));
+    }
+    await this.presence.reap(this.presence.podId).catch((err: Error) => this.logger.warn(`presence cleanup: ${err.message}`));
+  }
+}
+
+interface RawConnection {
+  transport?: { socket?: { bufferedAmount?: number; terminate?: () => void } };
+  writeBuffer?: { data?: string | ArrayBuffer }[];
+  close(discard?: boolean): void;
+}
+
+/**
+ * Closes a socket at the transport, so the client sees "transport close" and reconnects. Unsent
+ * data is discarded (engine.io would otherwise wait for a drain that a stalled client never
+ * allows), and a WebSocket is terminated rather than waiting for a close handshake.
+ */
+function dropTransport(socket: Socket): void {
+  const conn = socket.conn as unknown as RawConnection;
+  if (conn.writeBuffer) conn.writeBuffer.length = 0;
+  const ws = conn.transport?.socket;
+  if (ws?.terminate) ws.terminate();
+  else conn.close(true);
+}
+
+function clientIp(socket: Socket): string {
+  // Behind one load balancer (trust proxy 1): the address it appended last.
+  const forwarded = socket.handshake.headers['x-forwarded-for'];
+  const hops = typeof forwarded === 'string' ? forwarded.split(',').map((h) => h.trim()) : [];
+  return hops[hops.length - 1] || socket.handshake.address;
+}
+
+function parseSubscribe(data: unknown, max: number): { channels: string[]; since?: Record<string, string> } {
+  const body = (data ?? {}) as { channels?: unknown; since?: unknown };
+  const { channels, since } = body;
+  if (typeof data !== 'object' || data === null || !Array.isArray(channels) || channels.length === 0)
+    throw new DomainError('invalid_payload', 'Expected {channels: [string, ...]}');
+  if (channels.length > max) throw new DomainError('too_many_channels', `At most ${max} channels per request`);
+  if (!channels.every((c) => typeof c === 'string')) throw new DomainError('invalid_payload', 'channels must be strings');
+  if (since !== undefined) {
+    if (typeof since !== 'object' || since === null || Array.isArray(since))
+      throw new DomainError('invalid_payload', 'since must be {channel: offset}');
+    if (!Object.values(since).every((v) => typeof v === 'string'))
+      throw new DomainError('invalid_payload', 'since offsets must be strings');
+  }
+  return { channels: [...new Set(channels as string[])], since: since as Record<string, string> | undefined };
+}
+
+export type { ErrorAck };

@@ -1,0 +1,65 @@
+import { Module, OnModuleInit } from '@nestjs/common';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import { HealthRegistry } from '../../core/health/health.registry';
+import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
+import { ConnectionLimiter } from './connection-limiter';
+import { EventLogService } from './event-log.service';
+import { PresenceService } from './presence.service';
+import { RealtimeController } from './realtime.controller';
+import { RealtimeGateway } from './realtime.gateway';
+import { RealtimeMetrics } from './realtime.metrics';
+import { RealtimeService } from './realtime.service';
+import { presenceChannel } from './channels/channel';
+
+/**
+ * Realtime: the /realtime gateway, channel policies, the per-channel event log, presence.
+ * Exports what other modules use: RealtimeService (publish), ChannelPolicyRegistry (own a
+ * channel prefix), PresenceService (who is online).
+ */
+@Module({
+  controllers: [RealtimeController],
+  providers: [
+    RealtimeGateway,
+    RealtimeService,
+    RealtimeMetrics,
+    ChannelPolicyRegistry,
+    EventLogService,
+    PresenceService,
+    ConnectionLimiter,
+    HealthIndicatorService,
+  ],
+  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService],
+})
+export class RealtimeModule implements OnModuleInit {
+  constructor(
+    private readonly policies: ChannelPolicyRegistry,
+    private readonly presence: PresenceService,
+    private readonly realtime: RealtimeService,
+    private readonly gateway: RealtimeGateway,
+    private readonly health: HealthRegistry,
+    private readonly indicator: HealthIndicatorService,
+  ) {}
+
+  onModuleInit(): void {
+    // Channels realtime itself owns. Rooms are tenant-prefixed, so "any member" means "of this tenant".
+    this.policies.register('service:counts', () => true);
+    this.policies.register('announcements', () => true);
+    this.policies.register('user:', (user, channel) => channel.id === user.userId || { reason: 'forbidden' });
+    this.policies.register('presence:', () => true);
+
+    this.presence.onChange(({ tenantId, userId, status, lastSeen }) => {
+      const channel = presenceChannel(userId);
+      const publish = async () => {
+        await this.realtime.publish(tenantId, channel, 'presence:update', { userId, status, lastSeen });
+        if (status === 'online') await this.realtime.publish(tenantId, channel, 'user:online', { userId });
+        else await this.realtime.publish(tenantId, channel, 'user:offline', { userId, lastSeen: lastSeen! });
+      };
+      void publish().catch(() => undefined);
+    });
+
+    this.health.register(async () => {
+      const cluster = await this.presence.clusterSockets();
+      return this.indicator.check('realtime').up({ podSockets: this.gateway.localSockets, clusterSockets: cluster.sockets, pods: cluster.pods });
+    });
+  }
+}

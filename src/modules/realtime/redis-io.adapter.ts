@@ -1,0 +1,66 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import type { Server, ServerOptions } from 'socket.io';
+import { AppConfig } from '../../config/app-config';
+import { RedisService } from '../../core/redis/redis.service';
+import { deliveryGate } from './delivery-gate';
+import { RealtimeMetrics } from './realtime.metrics';
+
+/** What the gateway needs from the adapter beyond Socket.IO's own API. */
+export interface RoomSubscriptions {
+  whenSubscribed(room: string): Promise<void>;
+}
+
+/**
+ * The one place Socket.IO meets Redis: every namespace gets the Redis adapter (sharded or
+ * classic, per REALTIME_ADAPTER) over ioredis, wrapped by the delivery gate that lets a
+ * recovering socket receive its missed events before live ones.
+ */
+export class RedisIoAdapter extends IoAdapter {
+  private readonly config: AppConfig;
+  private readonly redis: RedisService;
+
+  constructor(private readonly app: INestApplicationContext) {
+    super(app);
+    this.config = app.get(AppConfig);
+    this.redis = app.get(RedisService);
+  }
+
+  createIOServer(port: number, options?: ServerOptions): Server {
+    const realtime = this.config.realtime;
+    const server: Server = super.createIOServer(port, {
+      ...options,
+      path: '/socket.io',
+      transports: ['polling', 'websocket'],
+      pingInterval: realtime.pingIntervalMs,
+      pingTimeout: 20_000,
+      maxHttpBufferSize: realtime.maxMessageBytes,
+      cors: { origin: this.config.http.corsOrigins, credentials: true },
+    } as ServerOptions);
+    // ioredis resubscribes after a reconnect (node-redis does not); never give up on commands.
+    const pub = this.redis.create('socket.io:pub', { maxRetriesPerRequest: null });
+    const sub = this.redis.create('socket.io:sub', { maxRetriesPerRequest: null });
+    const key = this.redis.key('sio');
+    const factory: (nsp: unknown) => object =
+      realtime.adapter === 'sharded'
+        ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: 'dynamic' })
+        : createAdapter(pub, sub, { key });
+    const metrics = this.app.get(RealtimeMetrics);
+    const gated = deliveryGate(factory, (n) => metrics.delivered.inc(n));
+    // Socket.IO calls this with `new`, so it must be a function, not an arrow.
+    server.adapter(function tetherAdapter(nsp: { name: string }) {
+      const adapter = gated(nsp) as object as RoomSubscriptions;
+      // With the sharded adapter a pod subscribes to a room's Redis channel when its first socket
+      // joins; SSUBSCRIBE is asynchronous. Awaiting the same SSUBSCRIBE again returns once Redis has
+      // acknowledged it (commands on one connection are ordered), so a subscribe ack, or a replay
+      // of missed events, never runs ahead of live delivery.
+      adapter.whenSubscribed =
+        realtime.adapter === 'sharded'
+          ? (room) => sub.ssubscribe(`${key}#${nsp.name}#${room}#`).then(() => undefined)
+          : () => Promise.resolve();
+      return adapter;
+    } as unknown as Parameters<Server['adapter']>[0]);
+    return server;
+  }
+}
