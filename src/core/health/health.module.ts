@@ -8,6 +8,7 @@ import { HealthRegistry } from './health.registry';
   imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
   providers: [HealthRegistry],
-  exports: [HealthRegistry],
+  // TerminusModule re-exported so modules can build indicators with HealthIndicatorService.
+  exports: [HealthRegistry, TerminusModule],
 })
 export class HealthModule {}

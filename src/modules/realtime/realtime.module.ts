@@ -26,7 +26,6 @@ import { presenceChannel } from './channels/channel';
     EventLogService,
     PresenceService,
     ConnectionLimiter,
-    HealthIndicatorService,
   ],
   exports: [RealtimeService, ChannelPolicyRegistry, PresenceService],
 })
