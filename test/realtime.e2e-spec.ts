@@ -174,6 +174,11 @@ describe('realtime gateway (one instance)', () => {
       const offsets = events.map(([, , m]) => m.offset);
       expect(new Set(offsets).size).toBe(4);
       expect(ack.offsets.announcements).toBe(offsets[2]);
+      // Subscribing again to a channel it already has replays nothing twice.
+      const repeat = await ask(again, 'subscribe', { channels: ['announcements'], since: { announcements: meta.offset } });
+      expect(repeat.recovered).toBeUndefined();
+      await sleep(100);
+      expect(seen.filter(([e]) => e === 'announcement:new')).toHaveLength(4);
     });
 
     it('never loses or duplicates an event when publishes race the subscribe', async () => {

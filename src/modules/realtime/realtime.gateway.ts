@@ -139,6 +139,9 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
 
     const { user } = session;
     this.scheduleExpiry(socket);
+    // Counted before anything awaits, so a quick disconnect's decrement can never overtake it
+    // (both go through one Redis connection, in order).
+    const counted = this.presence.connected(user.tenantId, user.userId);
     void (async () => {
       await this.join(socket, roomOf(user.tenantId, userChannel(user.userId)));
       const hello: SessionEvents['session'] = {
@@ -149,7 +152,7 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
         pingIntervalMs: this.settings.pingIntervalMs,
       };
       socket.emit('session', hello);
-      await this.presence.connected(user.tenantId, user.userId);
+      await counted;
     })().catch((err: Error) => this.logger.warn(`connect ${socket.id}: ${err.message}`));
   }
 
@@ -196,9 +199,11 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
         ack.rejected.push({ channel: d.channel, reason: 'too_many_channels' });
         this.metrics.subscribeRejections.inc({ reason: 'too_many_channels' });
       } else {
+        // Recovery only for a channel this socket is not already in (else it would get repeats).
+        const recover = Boolean(since?.[d.channel]) && !session.channels.has(d.channel);
         session.channels.add(d.channel);
         ack.subscribed.push(d.channel);
-        (since?.[d.channel] ? recovering : plain).push(d.channel);
+        (recover ? recovering : plain).push(d.channel);
       }
     }
 
