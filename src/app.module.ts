@@ -2,6 +2,7 @@ import { DynamicModule, Module, Type } from '@nestjs/common';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { CoreModule } from './core/core.module';
+import { DevicesModule } from './modules/devices/devices.module';
 
 /**
  * The application. Built from a validated config so that tests can boot several instances with
@@ -12,7 +13,7 @@ export class AppModule {
   static forRoot(config: AppConfig, extraModules: Type[] = []): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CoreModule, ...extraModules],
+      imports: [ConfigModule.forRoot(config), CoreModule, DevicesModule, ...extraModules],
     };
   }
 }
