@@ -3,6 +3,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { CoreModule } from './core/core.module';
 import { DevicesModule } from './modules/devices/devices.module';
+import { NotificationsModule } from './modules/notifications/notifications.module';
 
 /**
  * The application. Built from a validated config so that tests can boot several instances with
@@ -13,7 +14,7 @@ export class AppModule {
   static forRoot(config: AppConfig, extraModules: Type[] = []): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CoreModule, DevicesModule, ...extraModules],
+      imports: [ConfigModule.forRoot(config), CoreModule, DevicesModule, NotificationsModule, ...extraModules],
     };
   }
 }

@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { RedisService } from '../redis/redis.service';
+import { QueueRegistry } from './queue-registry.service';
 import { QueueWorkers } from './queue-workers.service';
 
 const HOUR = 3600;
@@ -27,8 +28,8 @@ const HOUR = 3600;
       }),
     }),
   ],
-  providers: [QueueWorkers],
-  exports: [QueueWorkers],
+  providers: [QueueWorkers, QueueRegistry],
+  exports: [QueueWorkers, QueueRegistry],
 })
 export class QueueModule {}
 

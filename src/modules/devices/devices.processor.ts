@@ -3,6 +3,7 @@ import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { AppConfig } from '../../config/app-config';
 import { backoffDelay } from '../../core/queue/backoff';
+import { QueueRegistry } from '../../core/queue/queue-registry.service';
 import { QueueWorkers, workerOptions } from '../../core/queue/queue-workers.service';
 import { DeviceTopicsService, UnsubscribeJob } from './device-topics.service';
 import {
@@ -27,8 +28,10 @@ export class DevicesProcessor extends WorkerHost implements OnApplicationBootstr
     private readonly config: AppConfig,
     private readonly workers: QueueWorkers,
     @InjectQueue(DEVICES_QUEUE) private readonly queue: Queue,
+    queues: QueueRegistry,
   ) {
     super();
+    queues.track(queue);
     workers.configure(this, DEVICES_QUEUE, {
       concurrency: 1,
       limiter: DEVICES_QUEUE_LIMIT,

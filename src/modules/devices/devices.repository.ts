@@ -139,9 +139,12 @@ export class DevicesRepository {
 
   /** Deletes one of the user's devices; what it was subscribed to, or null if it is not theirs. */
   async deleteForUser(tenantId: string, userId: string, id: string): Promise<RemovedSubscriptions | null> {
-    const rows: RemovedSubscriptions[] = await this.ds.query(
-      `DELETE FROM devices WHERE id = $1 AND tenant_id = $2 AND user_id = $3 RETURNING provider, token, topics`,
-      [id, tenantId, userId],
+    const rows = rowsOf<RemovedSubscriptions>(
+      await this.ds.query(`DELETE FROM devices WHERE id = $1 AND tenant_id = $2 AND user_id = $3 RETURNING provider, token, topics`, [
+        id,
+        tenantId,
+        userId,
+      ]),
     );
     return rows[0] ?? null;
   }
@@ -181,10 +184,12 @@ export class DevicesRepository {
 
   async deactivate(ids: string[], reason: string): Promise<number> {
     if (!ids.length) return 0;
-    const rows: unknown[] = await this.ds.query(
-      `UPDATE devices SET deactivated_at = now(), deactivation_reason = $2, updated_at = now()
-        WHERE id = ANY($1::uuid[]) AND deactivated_at IS NULL RETURNING id`,
-      [ids, reason.slice(0, 100)],
+    const rows = rowsOf(
+      await this.ds.query(
+        `UPDATE devices SET deactivated_at = now(), deactivation_reason = $2, updated_at = now()
+          WHERE id = ANY($1::uuid[]) AND deactivated_at IS NULL RETURNING id`,
+        [ids, reason.slice(0, 100)],
+      ),
     );
     return rows.length;
   }
@@ -234,22 +239,26 @@ export class DevicesRepository {
 
   /** Flags subscriptions older than `days` for a refresh (FCM advises re-subscribing monthly). */
   async refreshOldSubscriptions(days: number): Promise<number> {
-    const rows: unknown[] = await this.ds.query(
-      `UPDATE devices SET topics = '{}', topics_pending = true
-        WHERE NOT topics_pending AND deactivated_at IS NULL AND topics_synced_at < now() - make_interval(days => $1)
-        RETURNING id`,
-      [days],
+    const rows = rowsOf(
+      await this.ds.query(
+        `UPDATE devices SET topics = '{}', topics_pending = true
+          WHERE NOT topics_pending AND deactivated_at IS NULL AND topics_synced_at < now() - make_interval(days => $1)
+          RETURNING id`,
+        [days],
+      ),
     );
     return rows.length;
   }
 
   /** Deletes up to `limit` devices not seen for `days` days; what they were subscribed to. */
   async deleteStale(days: number, limit: number): Promise<(RemovedSubscriptions & { active: boolean })[]> {
-    return this.ds.query(
-      `DELETE FROM devices WHERE id IN (
-         SELECT id FROM devices WHERE last_seen_at < now() - make_interval(days => $1) ORDER BY last_seen_at LIMIT $2)
-       RETURNING provider, token, topics, deactivated_at IS NULL AS active`,
-      [days, limit],
+    return rowsOf(
+      await this.ds.query(
+        `DELETE FROM devices WHERE id IN (
+           SELECT id FROM devices WHERE last_seen_at < now() - make_interval(days => $1) ORDER BY last_seen_at LIMIT $2)
+         RETURNING provider, token, topics, deactivated_at IS NULL AS active`,
+        [days, limit],
+      ),
     );
   }
 }
@@ -257,4 +266,10 @@ export class DevicesRepository {
 /** A text[] literal, compared as text to the stored array. */
 function pgArray(values: string[]): string {
   return `{${values.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
+}
+
+/** TypeORM answers UPDATE and DELETE with [rows, count]; everything else with rows. */
+function rowsOf<T>(result: unknown): T[] {
+  const r = result as unknown[];
+  return r.length === 2 && Array.isArray(r[0]) && typeof r[1] === 'number' ? (r[0] as T[]) : (r as T[]);
 }
