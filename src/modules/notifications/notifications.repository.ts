@@ -132,7 +132,8 @@ export class NotificationsRepository {
          FROM notification_inbox i JOIN notifications n ON n.id = i.notification_id
         WHERE i.tenant_id = $1 AND i.user_id = $2
           AND ($3::bigint IS NULL OR i.seq < $3::bigint)
-          AND ($4::timestamptz IS NULL OR i.created_at > $4::timestamptz)
+          -- createdAt reaches clients in milliseconds: compare at that precision so since excludes the item it came from
+          AND ($4::timestamptz IS NULL OR date_trunc('milliseconds', i.created_at) > $4::timestamptz)
         ORDER BY i.seq DESC LIMIT $5`,
       [tenantId, userId, opts.beforeSeq ?? null, opts.since ?? null, opts.limit],
     );
