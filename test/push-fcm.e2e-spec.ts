@@ -150,6 +150,10 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
     expect(callsTo(tokens.gone)).toBe(1);
     expect(callsTo(tokens.bad)).toBe(1);
 
+    // The quota error paused the whole queue through BullMQ's rate limiter, lifted once the retry went through.
+    const delivery = t.app.get<Queue>(getQueueToken(DELIVERY_QUEUE), { strict: false });
+    await eventually(async () => (await delivery.getGlobalRateLimit()) === null, 5000, 'the quota slow-down to end');
+
     const devices = await devicesOf('fcm-user');
     expect(devices[tokens.live]).toMatchObject({ active: true });
     expect(devices[tokens.flaky]).toMatchObject({ active: true });

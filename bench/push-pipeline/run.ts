@@ -7,7 +7,8 @@
  *
  *   npm run build && npx tsx bench/push-pipeline/run.ts
  *
- * Env: BENCH_DEVICES (100000), BENCH_ROUNDS (3), PUSH_CONCURRENCY (16), PUSH_RETRY_BASE_MS (100).
+ * Env: BENCH_DEVICES (100000), BENCH_ROUNDS (3), PUSH_CONCURRENCY (16), PUSH_RETRY_BASE_MS (100),
+ * BENCH_DEBUG=1 (fan-out timings).
  * Each measurement runs in its own plain `node` process (harness.js): Nest's ESM packages need
  * Node's own module loader, which tsx replaces.
  */

@@ -82,8 +82,8 @@ export const envSchema = z
     DEVICE_STALE_DAYS: int(1, 3650).default(60),
     /** Delivery jobs (up to 500 devices each) one process works on at once. */
     PUSH_CONCURRENCY: int(1, 500).default(16),
-    /** Delivery jobs started per second across all workers (BullMQ limiter; 429s pause it further). */
-    PUSH_MAX_JOBS_PER_SECOND: int(1, 100_000).default(1000),
+    /** Optional ceiling on delivery jobs started per second across all workers (a BullMQ limiter). */
+    PUSH_MAX_JOBS_PER_SECOND: int(1, 100_000).optional(),
     /** Attempts per delivery job for transient FCM errors, and the first backoff delay. */
     PUSH_RETRY_ATTEMPTS: int(1, 50).default(8),
     PUSH_RETRY_BASE_MS: int(1, 600_000).default(1000),

@@ -8,6 +8,6 @@ export const DELIVERY_QUEUE = 'push-delivery';
 
 export const DELIVERY_BATCH = 500;
 /** Devices read per fan-out page. */
-export const FANOUT_PAGE = 5000;
+export const FANOUT_PAGE = 20_000;
 /** Largest user list one notify() takes. */
 export const MAX_USER_IDS = 10_000;

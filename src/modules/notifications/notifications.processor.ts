@@ -98,9 +98,17 @@ export class NotificationsProcessor extends WorkerHost {
     const progress: FanoutProgress = job.data.progress ?? { after: null, chunks: 0, pending: [] };
     const now = new Date();
     const dropped: Partial<Record<Verdict, number>> = {};
+    const pageAfter = (after: string | null) => {
+      const page = this.devices.pageRecipients(n.tenantId, selector, after, FANOUT_PAGE);
+      page.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      return page;
+    };
+    let next = pageAfter(progress.after);
     for (;;) {
-      const page = await this.devices.pageRecipients(n.tenantId, selector, progress.after, FANOUT_PAGE);
+      const page = await next;
       const last = page.length < FANOUT_PAGE;
+      // Read the next page while this one is filtered and enqueued.
+      if (!last) next = pageAfter(page[page.length - 1].id);
       const rules = await this.repo.preferencesOf(n.tenantId, [...new Set(page.map((d) => d.userId))]);
       const verdicts = new Map<string, Verdict>();
       for (const device of page) {

@@ -1,6 +1,6 @@
-import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger } from '@nestjs/common';
-import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { AppConfig } from '../../config/app-config';
 import { backoffDelay } from '../../core/queue/backoff';
 import { QueueWorkers, workerOptions } from '../../core/queue/queue-workers.service';
@@ -31,13 +31,15 @@ export class PushDeliveryProcessor extends WorkerHost {
     private readonly senders: PushSenders,
     private readonly metrics: PushMetrics,
     private readonly config: AppConfig,
+    @InjectQueue(DELIVERY_QUEUE) private readonly queue: Queue,
     workers: QueueWorkers,
   ) {
     super();
+    const { maxJobsPerSecond } = config.push;
     workers.configure(this, DELIVERY_QUEUE, {
       concurrency: config.push.concurrency,
-      // Needed for the manual rate limit on quota errors, and a ceiling on its own.
-      limiter: { max: config.push.maxJobsPerSecond, duration: 1000 },
+      // Off unless asked for: a standing BullMQ limiter slows delayed retries down (see bench/).
+      ...(maxJobsPerSecond ? { limiter: { max: maxJobsPerSecond, duration: 1000 } } : {}),
       lockDuration: config.push.lockMs,
       stalledInterval: config.push.lockMs,
     });
@@ -108,14 +110,23 @@ export class PushDeliveryProcessor extends WorkerHost {
       for (const r of retry) this.metrics.retried.inc({ reason: r.code });
       const quotaHits = (job.data.quotaHits ?? 0) + (quota ? 1 : 0);
       await job.updateData({ ...job.data, deviceIds: retry.map((r) => r.id), quotaHits });
-      if (quota && quotaHits <= this.config.push.retryAttempts) {
-        // FCM's quota is per project: pause the whole queue, not just this job.
-        await this.worker.rateLimit(backoffDelay(quotaHits, this.config.push.retryBaseMs));
-        throw Worker.RateLimitError();
-      }
+      if (quota && quotaHits <= this.config.push.retryAttempts) await this.pauseForQuota(backoffDelay(quotaHits, this.config.push.retryBaseMs));
       throw new Error(`${retry.length} device(s) to retry (${[...new Set(retry.map((r) => r.code))].join(', ')})`);
     }
+    // A job that had hit the quota went through: FCM takes messages again, end the slow-down.
+    if (job.data.quotaHits && !this.config.push.maxJobsPerSecond) await this.queue.removeGlobalRateLimit();
     return { sent, deactivated };
+  }
+
+  /**
+   * FCM's quota is per project, so every worker of every pod holds off, through BullMQ's rate
+   * limiter: nothing starts for `delayMs`, then (unless a ceiling is configured) one job per
+   * `delayMs` probes FCM until a job that had hit the quota goes through and lifts the limit.
+   */
+  private async pauseForQuota(delayMs: number): Promise<never> {
+    if (!this.config.push.maxJobsPerSecond) await this.queue.setGlobalRateLimit(1, delayMs);
+    await this.worker.rateLimit(delayMs);
+    throw Worker.RateLimitError();
   }
 
   @OnWorkerEvent('error')
