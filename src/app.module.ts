@@ -2,6 +2,8 @@ import { DynamicModule, Module, Type } from '@nestjs/common';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { CoreModule } from './core/core.module';
+import { DevicesModule } from './modules/devices/devices.module';
+import { NotificationsModule } from './modules/notifications/notifications.module';
 import { RealtimeModule } from './modules/realtime/realtime.module';
 
 /**
@@ -13,7 +15,7 @@ export class AppModule {
   static forRoot(config: AppConfig, extraModules: Type[] = []): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CoreModule, RealtimeModule, ...extraModules],
+      imports: [ConfigModule.forRoot(config), CoreModule, RealtimeModule, DevicesModule, NotificationsModule, ...extraModules],
     };
   }
 }

@@ -1,9 +1,10 @@
 /**
- * A load generator: a child process of run.ts holding a share of the socket.io-client sockets.
+ * A load generator: a child process of run.ts holding a share of the socket.io-client sockets of
+ * both targets (group 'baseline' and group 'Tether'; only one group is published to at a time).
  * It connects them, subscribes each to the one channel, and for each step counts what every
- * client receives. It stays lean on purpose (the machine has two cores shared with the servers
- * and Redis): one handler per event, integer counters, a byte per (client, seq), no logging.
- * Driven over the IPC channel by run.ts (see protocol.ts).
+ * client of the group receives. It stays lean on purpose (the machine has two cores shared with
+ * the servers and Redis): one handler per event, integer counters, a byte per (client, seq), no
+ * logging. Driven over the IPC channel by run.ts (see protocol.ts).
  */
 import { io, Socket } from 'socket.io-client';
 import { signDevToken } from '../../src/core/auth/dev-token';
@@ -13,15 +14,15 @@ interface Client {
   socket: Socket;
   /** One byte per seq of the current step: received or not (catches gaps and duplicates). */
   seen: Uint8Array;
+  disconnected: boolean;
 }
 
-const clients: Client[] = [];
+const groups = new Map<string, Client[]>();
 const latency = new Histogram();
 let step = { firstSeq: 0, count: 0, windowEnd: 0 };
 let distinct = 0;
 let inWindow = 0;
 let duplicates = 0;
-let disconnected = 0;
 
 function send(reply: Reply): void {
   process.send!(reply);
@@ -30,8 +31,9 @@ function send(reply: Reply): void {
 function onEvent(client: Client, payload: Payload): void {
   const now = Date.now();
   const i = payload.seq - step.firstSeq;
-  // Stragglers of an earlier step (or warm-up) are not this step's business.
-  if (i < 0 || i >= step.count) return;
+  // Stragglers of an earlier step (or of warm-up) are not this step's business. Seqs are unique
+  // across the run, so the other group's clients can never match a step by accident.
+  if (i < 0 || i >= step.count || client.seen.length !== step.count) return;
   if (client.seen[i]) {
     duplicates++;
     return;
@@ -50,7 +52,11 @@ async function connectOne(url: string, token: string | undefined): Promise<Clien
     forceNew: true, // one connection per client, like real devices
     timeout: 20_000,
   });
-  const client: Client = { socket, seen: new Uint8Array(0) };
+  const client: Client = {
+    socket,
+    seen: new Uint8Array(0),
+    disconnected: false,
+  };
   // Before subscribing, so not even the first event can slip past.
   socket.on(EVENT, (payload: Payload) => onEvent(client, payload));
   try {
@@ -67,12 +73,16 @@ async function connectOne(url: string, token: string | undefined): Promise<Clien
     socket.close();
     throw err;
   }
-  socket.on('disconnect', () => disconnected++);
+  socket.on('disconnect', () => (client.disconnected = true));
   return client;
 }
 
 async function connectAll(cmd: Extract<Command, { type: 'connect' }>): Promise<void> {
   const started = Date.now();
+  // A group may be connected in several batches (run.ts reads memory in between).
+  const clients = groups.get(cmd.group) ?? [];
+  groups.set(cmd.group, clients);
+  const before = clients.length;
   let next = 0;
   let failed = 0;
   let firstError: string | undefined;
@@ -83,7 +93,15 @@ async function connectAll(cmd: Extract<Command, { type: 'connect' }>): Promise<v
       const url = cmd.urls[global % cmd.urls.length];
       try {
         const token = cmd.jwtSecret
-          ? await signDevToken(cmd.jwtSecret, { sub: `bench-user-${global}`, tid: cmd.tenantId, roles: ['MEMBER'] }, 3600)
+          ? await signDevToken(
+              cmd.jwtSecret,
+              {
+                sub: `bench-user-${global}`,
+                tid: cmd.tenantId,
+                roles: ['MEMBER'],
+              },
+              3600,
+            )
           : undefined;
         clients.push(await connectOne(url, token));
       } catch (err) {
@@ -93,19 +111,37 @@ async function connectAll(cmd: Extract<Command, { type: 'connect' }>): Promise<v
     }
   };
   await Promise.all(Array.from({ length: Math.min(cmd.concurrency, cmd.clients) }, worker));
-  send({ type: 'connected', connected: clients.length, failed, firstError, ms: Date.now() - started });
+  send({
+    type: 'connected',
+    connected: clients.length - before,
+    failed,
+    firstError,
+    ms: Date.now() - started,
+  });
 }
+
+let current: Client[] = [];
 
 function report(): void {
   let lost = 0;
   let clientsWithLoss = 0;
-  for (const c of clients) {
+  for (const c of current) {
     let missing = 0;
     for (let i = 0; i < c.seen.length; i++) if (!c.seen[i]) missing++;
     lost += missing;
     if (missing) clientsWithLoss++;
   }
-  send({ type: 'report', distinct, inWindow, duplicates, lost, clientsWithLoss, disconnected, latency: latency.sparse() });
+  const disconnected = current.filter((c) => c.disconnected).length;
+  send({
+    type: 'report',
+    distinct,
+    inWindow,
+    duplicates,
+    lost,
+    clientsWithLoss,
+    disconnected,
+    latency: latency.sparse(),
+  });
 }
 
 process.on('message', (cmd: Command) => {
@@ -114,8 +150,15 @@ process.on('message', (cmd: Command) => {
       void connectAll(cmd);
       break;
     case 'step':
-      step = { firstSeq: cmd.firstSeq, count: cmd.count, windowEnd: cmd.windowEnd };
-      for (const c of clients) c.seen = new Uint8Array(cmd.count);
+      // Only the published group gets bitmaps; the other group's clients ignore everything.
+      for (const c of current) c.seen = new Uint8Array(0);
+      current = groups.get(cmd.group) ?? [];
+      step = {
+        firstSeq: cmd.firstSeq,
+        count: cmd.count,
+        windowEnd: cmd.windowEnd,
+      };
+      for (const c of current) c.seen = new Uint8Array(cmd.count);
       latency.reset();
       distinct = inWindow = duplicates = 0;
       send({ type: 'stepping' });
@@ -127,8 +170,9 @@ process.on('message', (cmd: Command) => {
       report();
       break;
     case 'close':
-      for (const c of clients) c.socket.close();
-      clients.length = 0;
+      for (const clients of groups.values()) for (const c of clients) c.socket.close();
+      groups.clear();
+      current = [];
       send({ type: 'closed' });
       break;
   }

@@ -20,6 +20,8 @@ export interface Payload {
 export type Command =
   | {
       type: 'connect';
+      /** Which target these clients belong to ('baseline' or 'Tether'); steps count one group. */
+      group: string;
       /** One URL per server; client i connects to urls[(offset + i) % urls.length]. */
       urls: string[];
       clients: number;
@@ -30,15 +32,27 @@ export type Command =
       tenantId: string;
       concurrency: number;
     }
-  /** Start counting a step: seqs [firstSeq, firstSeq + count) will be published. */
-  | { type: 'step'; firstSeq: number; count: number; windowEnd: number }
+  /** Start counting a step for one group: seqs [firstSeq, firstSeq + count) will be published. */
+  | {
+      type: 'step';
+      group: string;
+      firstSeq: number;
+      count: number;
+      windowEnd: number;
+    }
   | { type: 'progress' }
   | { type: 'report' }
   | { type: 'close' };
 
 /** Load generator -> run.ts. */
 export type Reply =
-  | { type: 'connected'; connected: number; failed: number; firstError?: string; ms: number }
+  | {
+      type: 'connected';
+      connected: number;
+      failed: number;
+      firstError?: string;
+      ms: number;
+    }
   | { type: 'stepping' }
   | { type: 'progress'; distinct: number }
   | {
@@ -52,6 +66,7 @@ export type Reply =
       lost: number;
       /** Clients that saw at least one gap. */
       clientsWithLoss: number;
+      /** Clients of the group that have disconnected since they connected (they never reconnect). */
       disconnected: number;
       /** Sparse latency histogram: [ms, count] pairs. */
       latency: [number, number][];

@@ -90,4 +90,15 @@ export class AppConfig {
       applicationCredentials: this.env.GOOGLE_APPLICATION_CREDENTIALS,
     };
   }
+
+  get push() {
+    return {
+      staleDeviceDays: this.env.DEVICE_STALE_DAYS,
+      concurrency: this.env.PUSH_CONCURRENCY,
+      maxJobsPerSecond: this.env.PUSH_MAX_JOBS_PER_SECOND,
+      retryAttempts: this.env.PUSH_RETRY_ATTEMPTS,
+      retryBaseMs: this.env.PUSH_RETRY_BASE_MS,
+      lockMs: this.env.PUSH_LOCK_MS,
+    };
+  }
 }

@@ -1,3 +1,5 @@
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** The example secret shipped in .env.example: fine for a laptop, refused in production. */
@@ -98,6 +100,18 @@ export const envSchema = z
     FIREBASE_CLIENT_EMAIL: z.string().email().optional(),
     FIREBASE_PRIVATE_KEY: z.string().min(1).optional(),
     GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional(),
+
+    /** Devices not seen for this many days are deleted by the maintenance job. */
+    DEVICE_STALE_DAYS: int(1, 3650).default(60),
+    /** Delivery jobs (up to 500 devices each) one process works on at once. */
+    PUSH_CONCURRENCY: int(1, 500).default(16),
+    /** Optional ceiling on delivery jobs started per second across all workers (a BullMQ limiter). */
+    PUSH_MAX_JOBS_PER_SECOND: int(1, 100_000).optional(),
+    /** Attempts per delivery job for transient FCM errors, and the first backoff delay. */
+    PUSH_RETRY_ATTEMPTS: int(1, 50).default(8),
+    PUSH_RETRY_BASE_MS: int(1, 600_000).default(1000),
+    /** How long a push worker holds a job before another may take it over (stalled-job recovery). */
+    PUSH_LOCK_MS: int(500, 600_000).default(30_000),
   })
   .superRefine((env, ctx) => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -112,7 +126,50 @@ export const envSchema = z
     const firebase = [env.FIREBASE_PROJECT_ID, env.FIREBASE_CLIENT_EMAIL, env.FIREBASE_PRIVATE_KEY];
     if (firebase.some(Boolean) && !firebase.every(Boolean))
       problem('FIREBASE_PRIVATE_KEY', 'FIREBASE_PROJECT_ID, FIREBASE_CLIENT_EMAIL and FIREBASE_PRIVATE_KEY go together');
+    else if (env.FIREBASE_PRIVATE_KEY && !isPemPrivateKey(env.FIREBASE_PRIVATE_KEY))
+      problem('FIREBASE_PRIVATE_KEY', 'must be a PEM private key ("-----BEGIN PRIVATE KEY-----\\n...", \\n escapes allowed)');
+    if (env.GOOGLE_APPLICATION_CREDENTIALS && !env.FIREBASE_PROJECT_ID) {
+      const trouble = serviceAccountFileProblem(env.GOOGLE_APPLICATION_CREDENTIALS);
+      if (trouble) problem('GOOGLE_APPLICATION_CREDENTIALS', trouble);
+    }
   });
+
+/** The service account key, with the literal `\n` escapes .env files carry turned into newlines. */
+export function unescapePem(value: string): string {
+  return value.replace(/\\n/g, '\n');
+}
+
+function isPemPrivateKey(value: string): boolean {
+  const pem = unescapePem(value);
+  if (!pem.includes('-----BEGIN')) return false;
+  try {
+    createPrivateKey(pem);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What is wrong with a service account JSON file, or undefined when it looks usable. */
+function serviceAccountFileProblem(path: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return `must name a readable service account JSON file (${path}: ${code === 'ENOENT' ? 'no such file' : code})`;
+  }
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return `must name a service account JSON file (${path} is not valid JSON)`;
+  }
+  const missing = ['project_id', 'client_email', 'private_key'].filter((k) => typeof json?.[k] !== 'string' || !json[k]);
+  if (missing.length) return `must name a service account JSON file (${path} lacks ${missing.join(', ')})`;
+  if (!isPemPrivateKey(json.private_key as string)) return `must name a service account JSON file (${path}: private_key is not a PEM key)`;
+  return undefined;
+}
 
 export type Env = z.infer<typeof envSchema>;
 

@@ -8,7 +8,14 @@ export interface ServerEvents {
   'presence:update': { userId: string; status: 'online' | 'offline'; lastSeen: string | null };
   'user:online': { userId: string };
   'user:offline': { userId: string; lastSeen: string };
-  'notification:new': { id: string; title: string; body: string; category: string; data: Record<string, string>; createdAt: string };
+  'notification:new': {
+    id: string;
+    title: string | null;
+    body: string | null;
+    category: string;
+    data: Record<string, string>;
+    createdAt: string;
+  };
   'message:new': Record<string, unknown>;
   'message:updated': Record<string, unknown>;
   'message:deleted': Record<string, unknown>;

@@ -1,0 +1,76 @@
+export const PLATFORMS = ['ios', 'android', 'web'] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+/** Who carries a device's pushes. Expo push tokens come in a later issue with their own sender. */
+export const PUSH_PROVIDERS = ['fcm'] as const;
+export type PushProvider = (typeof PUSH_PROVIDERS)[number];
+
+export const PUSH_PRIORITIES = ['high', 'normal', 'low'] as const;
+export type PushPriority = (typeof PUSH_PRIORITIES)[number];
+
+/** What a push says, independent of the provider. No title and no body makes it a silent data message. */
+export interface PushPayload {
+  title?: string;
+  body?: string;
+  data: Record<string, string>;
+  priority: PushPriority;
+  collapseKey?: string;
+  /** Time to live from `createdAt`; 0 means "now or never". Retries never extend it. */
+  ttlSeconds?: number;
+  /** When the notification was created (ms since epoch). */
+  createdAt: number;
+}
+
+export interface PushTarget {
+  token: string;
+  platform: Platform;
+}
+
+/**
+ * How a failed push must be handled:
+ * - `token`: the token is dead or belongs elsewhere: deactivate the device, never retry;
+ * - `retry`: transient: retry this token later with backoff;
+ * - `quota`: the project is over its sending quota: pause the whole queue, then retry;
+ * - `config`: credentials or APNs/web push keys are wrong: fail loudly, keep the tokens;
+ * - `payload`: the message itself is invalid: fail without retrying, keep the tokens.
+ */
+export type PushFailureKind = 'token' | 'retry' | 'quota' | 'config' | 'payload';
+
+export interface PushFailure {
+  kind: PushFailureKind;
+  /** The provider's error code, e.g. `messaging/registration-token-not-registered`. */
+  code: string;
+  message: string;
+}
+
+export type PushOutcome = { ok: true } | ({ ok: false } & PushFailure);
+
+/**
+ * One push provider's transport. An abstract class so that it serves as the DI token: firebase-admin
+ * in production, a logging sender without credentials, scripted senders in tests.
+ */
+export abstract class PushSender {
+  abstract readonly provider: PushProvider;
+  /** Most targets one `send` call takes. */
+  abstract readonly maxBatch: number;
+  /** Said once at boot. */
+  abstract readonly description: string;
+  /** Sends one payload to each target; one outcome per target, in order. Never throws for send errors. */
+  abstract send(payload: PushPayload, targets: PushTarget[]): Promise<PushOutcome[]>;
+  /** Sends one payload to a topic's subscribers. */
+  abstract sendToTopic(payload: PushPayload, topic: string): Promise<PushOutcome>;
+  /** Subscribes up to 1000 tokens to a topic; one outcome per token. */
+  abstract subscribe(topic: string, tokens: string[]): Promise<PushOutcome[]>;
+  abstract unsubscribe(topic: string, tokens: string[]): Promise<PushOutcome[]>;
+}
+
+/** The same failure for every item of a batch (the whole call was rejected). */
+export function failAll<T>(items: T[], failure: PushFailure): PushOutcome[] {
+  return items.map(() => ({ ok: false as const, ...failure }));
+}
+
+export function chunk<T>(items: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}

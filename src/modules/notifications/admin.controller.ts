@@ -1,0 +1,93 @@
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiForbiddenResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProperty,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { CurrentUser, Roles } from '../../core/auth/auth.decorators';
+import type { AuthUser } from '../../core/auth/auth-user';
+import { DomainError } from '../../core/http/domain-error';
+import { ErrorResponse } from '../../core/http/error-response.dto';
+import { JOB_STATES, QueueRegistry } from '../../core/queue/queue-registry.service';
+import { AdminNotifyDto, NotifyResponse } from './dto/notify.dto';
+import { NotificationsService, NotifyRecipients } from './notifications.service';
+
+class QueueStatus {
+  @ApiProperty({ example: 'push-delivery' }) name: string;
+  @ApiProperty({
+    type: 'object',
+    properties: Object.fromEntries(JOB_STATES.map((s) => [s, { type: 'integer' }])),
+    description: 'Jobs per state',
+  })
+  counts: Record<string, number>;
+}
+
+class QueuesResponse {
+  @ApiProperty({ type: [QueueStatus] }) queues: QueueStatus[];
+}
+
+/** Exactly one recipient kind, as the service's typed input wants it. */
+function recipientsOf(dto: AdminNotifyDto): NotifyRecipients {
+  const given = (['userIds', 'roles', 'topic', 'tenant'] as const).filter((k) => dto[k] !== undefined);
+  const problems = [];
+  if (given.length !== 1) problems.push({ field: 'recipients', messages: ['give exactly one of userIds, roles, topic or tenant'] });
+  if (dto.viaTopic !== undefined && dto.tenant === undefined) problems.push({ field: 'viaTopic', messages: ['viaTopic goes with tenant: true'] });
+  if (problems.length) throw new DomainError('validation_failed', 'Request validation failed', 400, problems);
+  if (dto.userIds) return { userIds: dto.userIds };
+  if (dto.roles) return { roles: dto.roles };
+  if (dto.topic !== undefined) return { topic: dto.topic };
+  return { tenant: true, viaTopic: dto.viaTopic };
+}
+
+@ApiTags('server API')
+@ApiBearerAuth()
+@Roles('SERVICE', 'ADMIN')
+@ApiUnauthorizedResponse({ type: ErrorResponse, description: 'Missing, invalid or expired access token' })
+@ApiForbiddenResponse({ type: ErrorResponse, description: 'code `forbidden`: needs role SERVICE or ADMIN' })
+@Controller('admin')
+export class AdminController {
+  constructor(
+    private readonly notifications: NotificationsService,
+    private readonly queues: QueueRegistry,
+  ) {}
+
+  @Post('notify')
+  @HttpCode(202)
+  @ApiOperation({
+    summary: "Notify users, roles, a topic or the whole of the caller's tenant",
+    description:
+      'Writes inbox entries for user recipients and queues the push; answers before delivery. ' +
+      'The same idempotencyKey sends once and returns the first notification id.',
+  })
+  @ApiAcceptedResponse({ type: NotifyResponse })
+  @ApiBadRequestResponse({ type: ErrorResponse, description: 'code `validation_failed`' })
+  @ApiServiceUnavailableResponse({ type: ErrorResponse, description: 'code `queue_unavailable`' })
+  notify(@CurrentUser() user: AuthUser, @Body() dto: AdminNotifyDto): Promise<NotifyResponse> {
+    return this.notifications.notify({
+      tenantId: user.tenantId,
+      recipients: recipientsOf(dto),
+      title: dto.title,
+      body: dto.body,
+      data: dto.data,
+      category: dto.category,
+      priority: dto.priority,
+      collapseKey: dto.collapseKey,
+      ttlSeconds: dto.ttlSeconds,
+      idempotencyKey: dto.idempotencyKey,
+    });
+  }
+
+  @Get('queues')
+  @ApiOperation({ summary: 'Jobs per state in each queue (all tenants: queues are shared)' })
+  @ApiOkResponse({ type: QueuesResponse })
+  async queueCounts(): Promise<QueuesResponse> {
+    return { queues: await this.queues.counts() };
+  }
+}

@@ -1,0 +1,40 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { QueueModule, registerQueues } from '../../core/queue/queue.module';
+import { DevicesModule } from '../devices/devices.module';
+import { RealtimeModule } from '../realtime/realtime.module';
+import { AdminController } from './admin.controller';
+import { InboxEntry } from './entities/inbox-entry.entity';
+import { NotificationPreferences } from './entities/notification-preferences.entity';
+import { Notification } from './entities/notification.entity';
+import { NotificationEvents } from './notification-events';
+import { NotificationSocketsListener } from './notification-sockets.listener';
+import { DELIVERY_QUEUE, NOTIFICATIONS_QUEUE } from './notifications.constants';
+import { NotificationsController } from './notifications.controller';
+import { NotificationsProcessor } from './notifications.processor';
+import { NotificationsRepository } from './notifications.repository';
+import { NotificationsService } from './notifications.service';
+import { PushDeliveryProcessor } from './push-delivery.processor';
+import { PushMetrics } from './push.metrics';
+
+@Module({
+  imports: [
+    QueueModule,
+    registerQueues(NOTIFICATIONS_QUEUE, DELIVERY_QUEUE),
+    DevicesModule,
+    RealtimeModule,
+    TypeOrmModule.forFeature([Notification, InboxEntry, NotificationPreferences]),
+  ],
+  controllers: [NotificationsController, AdminController],
+  providers: [
+    NotificationsRepository,
+    NotificationsService,
+    NotificationEvents,
+    NotificationSocketsListener,
+    PushMetrics,
+    NotificationsProcessor,
+    PushDeliveryProcessor,
+  ],
+  exports: [NotificationsService, NotificationEvents],
+})
+export class NotificationsModule {}

@@ -1,0 +1,232 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { AppConfig } from '../../config/app-config';
+import type { AuthUser, Role } from '../../core/auth/auth-user';
+import { DomainError, NotFoundError } from '../../core/http/domain-error';
+import { retryOptions } from '../../core/queue/backoff';
+import { QueueRegistry } from '../../core/queue/queue-registry.service';
+import type { PushPriority } from '../devices/push/push-sender';
+import { InboxItem, InboxPage, ReadResponse } from './dto/inbox.dto';
+import { PreferencesDto, PreferencesResponse } from './dto/preferences.dto';
+import { stringMapProblem } from './dto/string-map.validator';
+import { NotificationEvents } from './notification-events';
+import { Category, CATEGORIES, MAX_USER_IDS, NOTIFICATIONS_QUEUE } from './notifications.constants';
+import { NotificationsRepository } from './notifications.repository';
+import { DEFAULT_RULES, formatClock, parseClock, PreferenceRules } from './preferences';
+import { PushMetrics } from './push.metrics';
+
+export type NotifyRecipients =
+  | { userIds: string[] }
+  | { roles: Role[] }
+  /** A tenant-relative topic (`role-member`): one FCM topic send. */
+  | { topic: string }
+  /** Every device of the tenant: per-device fan-out, or one tenant-topic send with viaTopic. */
+  | { tenant: true; viaTopic?: boolean };
+
+export interface NotifyInput {
+  tenantId: string;
+  recipients: NotifyRecipients;
+  title?: string;
+  body?: string;
+  /** String values only; no title and no body makes a silent data message. */
+  data?: Record<string, string>;
+  category: Category;
+  priority?: PushPriority;
+  collapseKey?: string;
+  ttlSeconds?: number;
+  /** The same key within the tenant returns the first notification and sends nothing again. */
+  idempotencyKey?: string;
+}
+
+export interface NotifyResult {
+  notificationId: string;
+  duplicate: boolean;
+  inboxCount: number;
+}
+
+export interface FanoutJob {
+  notificationId: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_PAYLOAD_BYTES = 3800; // FCM allows 4096 with its own envelope
+const MAX_TOPIC_PAYLOAD_BYTES = 1900; // topic messages: 2048
+const ENQUEUE_TIMEOUT_MS = 5000;
+
+export function fanoutJobId(notificationId: string): string {
+  return `n-${notificationId}`;
+}
+
+/** Notifications: the one notify() entry point, the inbox and the preferences. */
+@Injectable()
+export class NotificationsService {
+  constructor(
+    private readonly repo: NotificationsRepository,
+    private readonly events: NotificationEvents,
+    private readonly metrics: PushMetrics,
+    private readonly config: AppConfig,
+    @InjectQueue(NOTIFICATIONS_QUEUE) private readonly queue: Queue,
+    queues: QueueRegistry,
+  ) {
+    queues.track(queue);
+  }
+
+  /**
+   * Writes the notification (and an inbox entry per user recipient) and enqueues one fan-out job
+   * whose id is derived from the notification id, so the same notification is never sent twice;
+   * an idempotency key already used in the tenant returns that notification and sends nothing.
+   */
+  async notify(input: NotifyInput): Promise<NotifyResult> {
+    this.validate(input);
+    const userIds = 'userIds' in input.recipients ? [...new Set(input.recipients.userIds)] : [];
+    const { notification, created, inboxCount } = await this.repo.create({
+      id: randomUUID(),
+      tenantId: input.tenantId,
+      category: input.category,
+      priority: input.priority ?? 'normal',
+      title: input.title || null,
+      body: input.body || null,
+      data: input.data ?? {},
+      collapseKey: input.collapseKey ?? null,
+      ttlSeconds: input.ttlSeconds ?? null,
+      recipients: 'userIds' in input.recipients ? { userIds } : { ...input.recipients },
+      idempotencyKey: input.idempotencyKey ?? null,
+      inboxUserIds: userIds,
+    });
+    // A replay enqueues again only while the first fan-out has not run (e.g. the first call died
+    // between the insert and the enqueue); the job id makes a still-queued job a no-op.
+    if (created || notification.status === 'pending') await this.enqueue(notification.id);
+    if (created) {
+      this.metrics.notifications.inc({ category: input.category });
+      await this.events.emitCreated({
+        notificationId: notification.id,
+        tenantId: input.tenantId,
+        userIds,
+        category: input.category,
+        priority: notification.priority,
+        title: notification.title,
+        body: notification.body,
+        data: notification.data,
+        createdAt: new Date(notification.createdAt),
+      });
+    }
+    return { notificationId: notification.id, duplicate: !created, inboxCount };
+  }
+
+  async inbox(user: AuthUser, query: { since?: string; cursor?: string; limit?: number }): Promise<InboxPage> {
+    const limit = query.limit ?? 20;
+    const [rows, unreadCount] = await Promise.all([
+      this.repo.inbox(user.tenantId, user.userId, {
+        beforeSeq: query.cursor,
+        since: query.since ? new Date(query.since) : undefined,
+        limit: limit + 1,
+      }),
+      this.repo.unreadCount(user.tenantId, user.userId),
+    ]);
+    const page = rows.slice(0, limit);
+    const hasMore = rows.length > limit;
+    return {
+      items: page.map(
+        (r): InboxItem => ({
+          id: r.id,
+          category: r.category,
+          priority: r.priority,
+          title: r.title,
+          body: r.body,
+          data: r.data,
+          createdAt: new Date(r.createdAt).toISOString(),
+          readAt: r.readAt ? new Date(r.readAt).toISOString() : null,
+        }),
+      ),
+      nextCursor: hasMore ? page[page.length - 1].seq : null,
+      hasMore,
+      unreadCount,
+    };
+  }
+
+  async markRead(user: AuthUser, id: string): Promise<ReadResponse> {
+    const readAt = UUID.test(id) ? await this.repo.markRead(user.tenantId, user.userId, id) : null;
+    if (!readAt) throw new NotFoundError('notification_not_found', 'No such notification in your inbox');
+    return { id, readAt: new Date(readAt).toISOString() };
+  }
+
+  markAllRead(user: AuthUser): Promise<number> {
+    return this.repo.markAllRead(user.tenantId, user.userId);
+  }
+
+  async preferences(user: AuthUser): Promise<PreferencesResponse> {
+    const rules = (await this.repo.preferencesOf(user.tenantId, [user.userId])).get(user.userId) ?? DEFAULT_RULES;
+    return toResponse(rules);
+  }
+
+  /** Replaces the caller's preferences; what is left out takes its default. */
+  async savePreferences(user: AuthUser, dto: PreferencesDto): Promise<PreferencesResponse> {
+    const quiet = dto.quietHours ?? null;
+    if (quiet && quiet.start === quiet.end)
+      throw new DomainError('validation_failed', 'Request validation failed', 400, [
+        { field: 'quietHours', messages: ['quietHours start and end must differ'] },
+      ]);
+    const rules: PreferenceRules = {
+      enabled: dto.enabled ?? true,
+      mutedCategories: CATEGORIES.filter((c) => dto.categories?.[c] === false),
+      quietStart: quiet ? parseClock(quiet.start) : null,
+      quietEnd: quiet ? parseClock(quiet.end) : null,
+      quietTimezone: quiet?.timezone ?? null,
+    };
+    await this.repo.savePreferences(user.tenantId, user.userId, rules);
+    return toResponse(rules);
+  }
+
+  private async enqueue(notificationId: string): Promise<void> {
+    const { retryAttempts, retryBaseMs } = this.config.push;
+    const add = this.queue.add('fanout', { notificationId } satisfies FanoutJob, {
+      jobId: fanoutJobId(notificationId),
+      ...retryOptions(retryAttempts, retryBaseMs),
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new DomainError('queue_unavailable', 'The push queue is unreachable; retry with the same idempotencyKey', 503)),
+        ENQUEUE_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([add, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Checks what the DTO cannot: for callers inside the app as much as for HTTP. */
+  private validate(input: NotifyInput): void {
+    const problems: { field: string; messages: string[] }[] = [];
+    const problem = (field: string, message: string) => problems.push({ field, messages: [message] });
+    const r = input.recipients as Record<string, unknown>;
+    const kinds = ['userIds', 'roles', 'topic', 'tenant'].filter((k) => r[k] !== undefined);
+    if (kinds.length !== 1) problem('recipients', 'give exactly one of userIds, roles, topic or tenant');
+    if (Array.isArray(r.userIds) && (r.userIds.length === 0 || r.userIds.length > MAX_USER_IDS))
+      problem('userIds', `userIds must hold 1 to ${MAX_USER_IDS} users`);
+    if (Array.isArray(r.roles) && r.roles.length === 0) problem('roles', 'roles must not be empty');
+    if (!CATEGORIES.includes(input.category)) problem('category', `category must be one of ${CATEGORIES.join(', ')}`);
+    const dataProblem = input.data === undefined ? undefined : stringMapProblem(input.data);
+    if (dataProblem) problem('data', `data ${dataProblem}`);
+    if (!input.title && !input.body && !Object.keys(input.data ?? {}).length)
+      problem('title', 'give a title, a body or data (data alone makes a silent push)');
+    const size = Buffer.byteLength(JSON.stringify([input.title ?? '', input.body ?? '', input.data ?? {}]));
+    const viaTopic = 'topic' in r || r.viaTopic === true;
+    if (size > (viaTopic ? MAX_TOPIC_PAYLOAD_BYTES : MAX_PAYLOAD_BYTES))
+      problem('body', `title, body and data together exceed what FCM accepts${viaTopic ? ' for a topic message' : ''}`);
+    if (problems.length) throw new DomainError('validation_failed', 'Request validation failed', 400, problems);
+  }
+}
+
+function toResponse(rules: PreferenceRules): PreferencesResponse {
+  const categories = Object.fromEntries(CATEGORIES.map((c) => [c, !rules.mutedCategories.includes(c)])) as PreferencesResponse['categories'];
+  const quiet =
+    rules.quietStart !== null && rules.quietEnd !== null && rules.quietTimezone
+      ? { start: formatClock(rules.quietStart), end: formatClock(rules.quietEnd), timezone: rules.quietTimezone }
+      : null;
+  return { enabled: rules.enabled, categories, quietHours: quiet };
+}
