@@ -3,6 +3,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { CoreModule } from './core/core.module';
 import { DevicesModule } from './modules/devices/devices.module';
+import { MessagingModule } from './modules/messaging/messaging.module';
 import { NotificationsModule } from './modules/notifications/notifications.module';
 import { RealtimeModule } from './modules/realtime/realtime.module';
 
@@ -15,7 +16,7 @@ export class AppModule {
   static forRoot(config: AppConfig, extraModules: Type[] = []): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CoreModule, RealtimeModule, DevicesModule, NotificationsModule, ...extraModules],
+      imports: [ConfigModule.forRoot(config), CoreModule, RealtimeModule, DevicesModule, NotificationsModule, MessagingModule, ...extraModules],
     };
   }
 }

@@ -16,14 +16,34 @@ export interface ServerEvents {
     data: Record<string, string>;
     createdAt: string;
   };
-  'message:new': Record<string, unknown>;
-  'message:updated': Record<string, unknown>;
-  'message:deleted': Record<string, unknown>;
+  'message:new': MessagePayload;
+  'message:updated': MessagePayload;
+  'message:deleted': { id: string; conversationId: string; seq: number; deletedAt: string };
   'message:delivered': { conversationId: string; userId: string; upToSeq: number };
   'message:read': { conversationId: string; userId: string; upToSeq: number };
-  'conversation:updated': Record<string, unknown>;
+  'conversation:updated': {
+    conversationId: string;
+    change: 'created' | 'participants_added' | 'participant_left' | 'muted';
+    userIds?: string[];
+    mutedUntil?: string | null;
+  };
   'typing:start': { channel: string; userId: string };
   'typing:stop': { channel: string; userId: string };
+}
+
+/** A message as clients see it (messaging's REST answers use the same shape). */
+export interface MessagePayload {
+  id: string;
+  conversationId: string;
+  seq: number;
+  senderId: string;
+  clientMessageId: string;
+  kind: string;
+  /** null once deleted (a tombstone keeps its place in the sequence). */
+  content: string | null;
+  createdAt: string;
+  editedAt: string | null;
+  deletedAt: string | null;
 }
 
 export type ServerEventName = keyof ServerEvents;

@@ -7,6 +7,7 @@ import type { AuthUser } from '../../core/auth/auth-user';
 import { TokenVerifier } from '../../core/auth/token-verifier.service';
 import { DomainError } from '../../core/http/domain-error';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
+import { ClientEventRegistry } from './client-event.registry';
 import { parseChannel, roomOf, userChannel } from './channels/channel';
 import { ConnectionLimiter } from './connection-limiter';
 import { EventLogService, InvalidOffsetError } from './event-log.service';
@@ -58,6 +59,7 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     private readonly realtime: RealtimeService,
     private readonly limiter: ConnectionLimiter,
     private readonly metrics: RealtimeMetrics,
+    private readonly clientEvents: ClientEventRegistry,
   ) {
     this.settings = config.realtime;
   }
@@ -76,6 +78,10 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
       ),
     );
     namespace.on('connection', (socket: TetherSocket) => this.onConnection(socket));
+    // A socket made to leave a room by any pod (RealtimeService.removeFromChannel reaches every pod
+    // through the adapter) also loses the channel from its session, so typing and the channel
+    // count follow the room membership.
+    namespace.adapter.on('leave-room', (room: string, id: string) => this.onLeftRoom(room, id));
     this.presence.setLocalSocketCounter(() => namespace.sockets.size);
     this.sweep = setInterval(() => this.disconnectSlowConsumers(), 1000);
     this.sweep.unref();
@@ -127,8 +133,10 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     socket.use(([event, ...args], next) => {
       const ack = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as Ack) : undefined;
       if (!session.bucket.take()) return ack?.(errorAck('rate_limited', 'Too many events; slow down'));
-      if (!CLIENT_EVENTS.has(event)) return ack?.(errorAck('unknown_event', `Unknown event "${event}"`));
-      next();
+      if (CLIENT_EVENTS.has(event)) return next();
+      const handler = this.clientEvents.get(event);
+      if (!handler) return ack?.(errorAck('unknown_event', `Unknown event "${event}"`));
+      this.respond(ack, () => handler(session.user, args[0]));
     });
     socket.on('subscribe', (data: unknown, ack?: Ack) => this.respond(ack, () => this.subscribe(socket, data)));
     socket.on('unsubscribe', (data: unknown, ack?: Ack) => this.respond(ack, () => this.unsubscribe(socket, data)));
@@ -281,6 +289,17 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     const existed = adapter.rooms.has(room);
     await socket.join(room);
     if (!existed) await adapter.whenSubscribed(room);
+  }
+
+  private onLeftRoom(room: string, id: string): void {
+    const socket = this.namespace.sockets.get(id) as TetherSocket | undefined;
+    const session = socket?.data;
+    if (!session?.channels) return;
+    const prefix = `${session.user.tenantId}|`;
+    if (!room.startsWith(prefix)) return;
+    const channel = room.slice(prefix.length);
+    if (!session.channels.delete(channel)) return;
+    this.stopTyping(socket!, channel, true);
   }
 
   // ---- token lifetime ----------------------------------------------------------------------

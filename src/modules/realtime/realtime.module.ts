@@ -2,6 +2,7 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { HealthRegistry } from '../../core/health/health.registry';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
+import { ClientEventRegistry } from './client-event.registry';
 import { ConnectionLimiter } from './connection-limiter';
 import { EventLogService } from './event-log.service';
 import { PresenceService } from './presence.service';
@@ -14,7 +15,7 @@ import { presenceChannel } from './channels/channel';
 /**
  * Realtime: the /realtime gateway, channel policies, the per-channel event log, presence.
  * Exports what other modules use: RealtimeService (publish), ChannelPolicyRegistry (own a
- * channel prefix), PresenceService (who is online).
+ * channel prefix), PresenceService (who is online), ClientEventRegistry (add a client event).
  */
 @Module({
   controllers: [RealtimeController],
@@ -26,8 +27,9 @@ import { presenceChannel } from './channels/channel';
     EventLogService,
     PresenceService,
     ConnectionLimiter,
+    ClientEventRegistry,
   ],
-  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService],
+  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ClientEventRegistry],
 })
 export class RealtimeModule implements OnModuleInit {
   constructor(

@@ -33,6 +33,48 @@ export class RealtimeService {
     return this.publishAny(tenantId, userChannel(userId), event, payload);
   }
 
+  /**
+   * To each of these users' sockets, except those subscribed to `exceptChannel` (which get the
+   * event there already): e.g. `message:new` for a conversation list, without a duplicate for a
+   * client that has the conversation open. Logged per user channel, like toUser.
+   */
+  async toUsers<E extends ServerEventName>(
+    tenantId: string,
+    userIds: string[],
+    event: E,
+    payload: ServerEvents[E],
+    options: { exceptChannel?: string } = {},
+  ): Promise<void> {
+    await Promise.all(
+      userIds.map(async (userId) => {
+        const channel = userChannel(userId);
+        const offset = await this.log.append(tenantId, channel, event, payload);
+        const meta: EventMeta = { channel, offset };
+        let target = this.namespace?.to(roomOf(tenantId, channel));
+        if (options.exceptChannel) target = target?.except(roomOf(tenantId, options.exceptChannel));
+        target?.emit(event, payload, meta);
+        this.metrics.published.inc();
+      }),
+    );
+  }
+
+  /**
+   * Droppable events (typing): emitted volatile on every pod and not logged, so never replayed.
+   * Meta carries the channel only.
+   */
+  volatile<E extends ServerEventName>(tenantId: string, channel: string, event: E, payload: ServerEvents[E]): void {
+    this.namespace?.to(roomOf(tenantId, channel)).volatile.emit(event, payload, { channel });
+  }
+
+  /**
+   * Takes every socket of a user, on every pod, out of a channel at once (its membership was
+   * revoked): the adapter carries the leave to each pod, whose gateway also drops the channel
+   * from the socket's session. Later subscribes go through the channel policy again.
+   */
+  async removeFromChannel(tenantId: string, userId: string, channel: string): Promise<void> {
+    this.namespace?.in(roomOf(tenantId, userChannel(userId))).socketsLeave(roomOf(tenantId, channel));
+  }
+
   /** Untyped form for the server API (POST /admin/broadcast), whose event names come from other backends. */
   async publishAny(tenantId: string, channel: string, event: string, payload: unknown): Promise<string> {
     const stop = this.metrics.publishLatency.startTimer();

@@ -1,0 +1,38 @@
+import { Module, OnModuleInit } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { NotificationsModule } from '../notifications/notifications.module';
+import { ChannelPolicyRegistry } from '../realtime/channels/channel-policy.registry';
+import { ClientEventRegistry } from '../realtime/client-event.registry';
+import { RealtimeModule } from '../realtime/realtime.module';
+import { Conversation } from './entities/conversation.entity';
+import { Message } from './entities/message.entity';
+import { Participant } from './entities/participant.entity';
+import { MessagingController } from './messaging.controller';
+import { MessagingRepository } from './messaging.repository';
+import { MessagingService } from './messaging.service';
+
+/**
+ * Messaging: conversations, messages, read pointers, typing. Owns the `conversation:` channel
+ * prefix and the `message:send` client event through realtime's registries.
+ */
+@Module({
+  imports: [RealtimeModule, NotificationsModule, TypeOrmModule.forFeature([Conversation, Participant, Message])],
+  controllers: [MessagingController],
+  providers: [MessagingRepository, MessagingService],
+  exports: [MessagingService],
+})
+export class MessagingModule implements OnModuleInit {
+  constructor(
+    private readonly policies: ChannelPolicyRegistry,
+    private readonly clientEvents: ClientEventRegistry,
+    private readonly messaging: MessagingService,
+  ) {}
+
+  onModuleInit(): void {
+    this.policies.register('conversation:', (user, channel) => this.messaging.authorizeChannel(user, channel));
+    this.clientEvents.register('message:send', async (user, data) => {
+      const { message, duplicate } = await this.messaging.sendFromSocket(user, data);
+      return { message, duplicate };
+    });
+  }
+}

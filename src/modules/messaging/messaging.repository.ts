@@ -1,0 +1,378 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+
+export interface MessageRow {
+  id: string;
+  conversationId: string;
+  seq: number;
+  senderId: string;
+  clientMessageId: string;
+  kind: string;
+  content: string | null;
+  createdAt: Date;
+  editedAt: Date | null;
+  deletedAt: Date | null;
+}
+
+export interface ConversationRow {
+  id: string;
+  type: string;
+  title: string | null;
+  createdBy: string;
+  lastSeq: number;
+  lastActivityAt: Date;
+  /** Microseconds since the epoch: an exact cursor (JS dates stop at milliseconds). */
+  activityUs: string;
+  createdAt: Date;
+}
+
+/** The caller's own participation, joined with the conversation. */
+export interface MembershipRow extends ConversationRow {
+  role: string;
+  mutedUntil: Date | null;
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+}
+
+export interface ListedConversationRow extends MembershipRow {
+  participantIds: string[];
+  lastMessage: MessageRow | null;
+}
+
+export interface ParticipantRow {
+  userId: string;
+  role: string;
+  joinedAt: Date;
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+}
+
+export interface Recipient {
+  userId: string;
+  muted: boolean;
+}
+
+export interface SendResult {
+  message: MessageRow;
+  /** Active participants other than the sender. */
+  recipients: Recipient[];
+}
+
+const MESSAGE_COLUMNS = `m.id, m.conversation_id AS "conversationId", m.seq, m.sender_id AS "senderId",
+  m.client_message_id AS "clientMessageId", m.kind, m.content, m.created_at AS "createdAt",
+  m.edited_at AS "editedAt", m.deleted_at AS "deletedAt"`;
+
+const CONVERSATION_COLUMNS = `c.id, c.type, c.title, c.created_by AS "createdBy", c.last_seq AS "lastSeq",
+  c.last_activity_at AS "lastActivityAt",
+  (extract(epoch FROM c.last_activity_at) * 1000000)::bigint::text AS "activityUs", c.created_at AS "createdAt"`;
+
+const MEMBERSHIP_COLUMNS = `${CONVERSATION_COLUMNS}, p.role, p.muted_until AS "mutedUntil",
+  p.last_delivered_seq AS "lastDeliveredSeq", p.last_read_seq AS "lastReadSeq"`;
+
+/** SQL for messaging; no business rules. Every query is scoped by tenant. */
+@Injectable()
+export class MessagingRepository {
+  constructor(@InjectDataSource() private readonly ds: DataSource) {}
+
+  /** The caller's active membership, or undefined (not a participant, left, or no such conversation). */
+  async membership(tenantId: string, conversationId: string, userId: string): Promise<MembershipRow | undefined> {
+    const rows: MembershipRow[] = await this.ds.query(
+      `SELECT ${MEMBERSHIP_COLUMNS}
+         FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+        WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.tenant_id = $3 AND c.tenant_id = $3 AND p.left_at IS NULL`,
+      [conversationId, userId, tenantId],
+    );
+    return rows[0];
+  }
+
+  /** Creates the direct conversation of a pair, or finds it (also under concurrent creates). */
+  async createDirect(tenantId: string, id: string, creator: string, other: string): Promise<{ id: string; created: boolean }> {
+    const key = [creator, other].sort().join('|');
+    const inserted: { id: string }[] = await this.ds.query(
+      `WITH c AS (
+         INSERT INTO conversations (id, tenant_id, type, created_by, direct_key) VALUES ($1, $2, 'direct', $3, $5)
+         ON CONFLICT (tenant_id, direct_key) DO NOTHING RETURNING id)
+       INSERT INTO conversation_participants (conversation_id, user_id, tenant_id, role)
+       SELECT c.id, u, $2, 'member' FROM c, unnest(ARRAY[$3, $4]::varchar[]) AS u
+       RETURNING conversation_id AS id`,
+      [id, tenantId, creator, other, key],
+    );
+    if (inserted.length) return { id: inserted[0].id, created: true };
+    // It exists (perhaps committed a moment ago by a concurrent create): reopen it for the creator.
+    const existing = rowsOf<{ id: string }>(
+      await this.ds.query(
+        `WITH c AS (SELECT id FROM conversations WHERE tenant_id = $1 AND direct_key = $2)
+       UPDATE conversation_participants p SET left_at = NULL FROM c
+        WHERE p.conversation_id = c.id AND p.user_id = $3 RETURNING c.id`,
+        [tenantId, key, creator],
+      ),
+    );
+    return { id: existing[0].id, created: false };
+  }
+
+  async createGroup(tenantId: string, id: string, creator: string, title: string | null, members: string[]): Promise<void> {
+    await this.ds.query(
+      `WITH c AS (
+         INSERT INTO conversations (id, tenant_id, type, title, created_by) VALUES ($1, $2, 'group', $3, $4) RETURNING id)
+       INSERT INTO conversation_participants (conversation_id, user_id, tenant_id, role)
+       SELECT c.id, u, $2, CASE WHEN u = $4 THEN 'admin' ELSE 'member' END FROM c, unnest($5::varchar[]) AS u`,
+      [id, tenantId, title, creator, members],
+    );
+  }
+
+  /** Adds users, or brings back those who had left; returns the users who were not active before. */
+  async addParticipants(tenantId: string, conversationId: string, userIds: string[]): Promise<string[]> {
+    const rows: { userId: string }[] = await this.ds.query(
+      `WITH before AS (
+         SELECT user_id FROM conversation_participants WHERE conversation_id = $1 AND left_at IS NULL),
+       up AS (
+         INSERT INTO conversation_participants (conversation_id, user_id, tenant_id, role)
+         SELECT $1, u, $2, 'member' FROM unnest($3::varchar[]) AS u
+         ON CONFLICT (conversation_id, user_id) DO UPDATE SET left_at = NULL, joined_at = CASE
+           WHEN conversation_participants.left_at IS NULL THEN conversation_participants.joined_at ELSE now() END
+         RETURNING user_id)
+       SELECT up.user_id AS "userId" FROM up WHERE up.user_id NOT IN (SELECT user_id FROM before)`,
+      [conversationId, tenantId, userIds],
+    );
+    return rows.map((r) => r.userId);
+  }
+
+  /** Soft delete: true if the user was an active participant. */
+  async leave(tenantId: string, conversationId: string, userId: string): Promise<boolean> {
+    const rows = rowsOf(
+      await this.ds.query(
+        `UPDATE conversation_participants SET left_at = now()
+        WHERE conversation_id = $1 AND user_id = $2 AND tenant_id = $3 AND left_at IS NULL RETURNING 1`,
+        [conversationId, userId, tenantId],
+      ),
+    );
+    return rows.length > 0;
+  }
+
+  async activeParticipants(conversationId: string): Promise<ParticipantRow[]> {
+    return this.ds.query(
+      `SELECT user_id AS "userId", role, joined_at AS "joinedAt", last_delivered_seq AS "lastDeliveredSeq",
+              last_read_seq AS "lastReadSeq"
+         FROM conversation_participants WHERE conversation_id = $1 AND left_at IS NULL ORDER BY joined_at, user_id`,
+      [conversationId],
+    );
+  }
+
+  async setMute(tenantId: string, conversationId: string, userId: string, until: Date | null): Promise<void> {
+    await this.ds.query(
+      `UPDATE conversation_participants SET muted_until = $4
+        WHERE conversation_id = $1 AND user_id = $2 AND tenant_id = $3 AND left_at IS NULL`,
+      [conversationId, userId, tenantId, until],
+    );
+  }
+
+  /**
+   * The caller's conversations, most recent activity first, with the last message and the
+   * participants; keyset-paginated on (last_activity_at, id).
+   */
+  async list(
+    tenantId: string,
+    userId: string,
+    cursor: { activityUs: string; id: string } | undefined,
+    limit: number,
+  ): Promise<ListedConversationRow[]> {
+    const params: unknown[] = [tenantId, userId, limit];
+    let where = '';
+    if (cursor) {
+      params.push(cursor.activityUs, cursor.id);
+      where = `AND (c.last_activity_at, c.id) < ('epoch'::timestamptz + $4::bigint * interval '1 microsecond', $5::uuid)`;
+    }
+    return this.ds.query(
+      `SELECT ${MEMBERSHIP_COLUMNS},
+              (SELECT array_agg(o.user_id ORDER BY o.user_id) FROM conversation_participants o
+                WHERE o.conversation_id = c.id AND o.left_at IS NULL) AS "participantIds",
+              (SELECT row_to_json(x) FROM (SELECT ${MESSAGE_COLUMNS} FROM messages m
+                WHERE m.conversation_id = c.id AND m.seq = c.last_seq) x) AS "lastMessage"
+         FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+        WHERE p.tenant_id = $1 AND p.user_id = $2 AND p.left_at IS NULL ${where}
+        ORDER BY c.last_activity_at DESC, c.id DESC
+        LIMIT $3`,
+      params,
+    );
+  }
+
+  /**
+   * Sends one message: bumps the conversation's last_seq under its row lock (only for an active
+   * participant), inserts the message with that seq, moves the sender's pointers to it, and
+   * returns the recipients, all in one transaction. A clientMessageId the sender already used
+   * rolls the transaction back (no gap in seq) and returns the stored message instead.
+   * undefined: not an active participant of this conversation.
+   */
+  async send(
+    tenantId: string,
+    conversationId: string,
+    senderId: string,
+    message: {
+      id: string;
+      clientMessageId: string;
+      kind: string;
+      content: string;
+    },
+  ): Promise<{ result?: SendResult; duplicate?: MessageRow }> {
+    const runner = this.ds.createQueryRunner();
+    await runner.connect();
+    try {
+      await runner.startTransaction();
+      const rows: (MessageRow & {
+        recipients: Recipient[] | null;
+        ok: boolean;
+      })[] = await runner.query(
+        `WITH c AS (
+           UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = now()
+            WHERE id = $1 AND tenant_id = $2 AND EXISTS (
+              SELECT 1 FROM conversation_participants
+               WHERE conversation_id = $1 AND user_id = $3 AND left_at IS NULL)
+           RETURNING id, last_seq),
+         m AS (
+           INSERT INTO messages (id, tenant_id, conversation_id, seq, sender_id, client_message_id, kind, content)
+           SELECT $4, $2, c.id, c.last_seq, $3, $5, $6, $7 FROM c
+           ON CONFLICT (tenant_id, sender_id, client_message_id) DO NOTHING
+           RETURNING *),
+         -- posting counts as reading (and data-modifying CTEs run whether or not they are referenced)
+         s AS (
+           UPDATE conversation_participants p
+              SET last_read_seq = GREATEST(p.last_read_seq, m.seq), last_delivered_seq = GREATEST(p.last_delivered_seq, m.seq)
+             FROM m WHERE p.conversation_id = m.conversation_id AND p.user_id = m.sender_id RETURNING 1)
+         SELECT (SELECT count(*) FROM c) > 0 AS ok,
+                ${MESSAGE_COLUMNS},
+                (SELECT json_agg(json_build_object('userId', r.user_id, 'muted', COALESCE(r.muted_until > now(), false)))
+                   FROM conversation_participants r
+                  WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3) AS recipients
+           FROM (SELECT 1) one LEFT JOIN m ON true`,
+        [conversationId, tenantId, senderId, message.id, message.clientMessageId, message.kind, message.content],
+      );
+      const row = rows[0];
+      if (row.id) {
+        await runner.commitTransaction();
+        const { recipients, ok: _ok, ...stored } = row;
+        return { result: { message: stored, recipients: recipients ?? [] } };
+      }
+      await runner.rollbackTransaction();
+      if (!row.ok) return {};
+      const existing = await this.messageByClientId(tenantId, senderId, message.clientMessageId);
+      return { duplicate: existing };
+    } catch (err) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction();
+      throw err;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  async messageByClientId(tenantId: string, senderId: string, clientMessageId: string): Promise<MessageRow | undefined> {
+    const rows: MessageRow[] = await this.ds.query(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.tenant_id = $1 AND m.sender_id = $2 AND m.client_message_id = $3`,
+      [tenantId, senderId, clientMessageId],
+    );
+    return rows[0];
+  }
+
+  async message(conversationId: string, messageId: string): Promise<MessageRow | undefined> {
+    const rows: MessageRow[] = await this.ds.query(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND m.id = $2`, [
+      conversationId,
+      messageId,
+    ]);
+    return rows[0];
+  }
+
+  /** `before`: the page just older than that seq; `after`: just newer; neither: the newest. Ascending. */
+  async messages(conversationId: string, q: { before?: number; after?: number; limit: number }): Promise<MessageRow[]> {
+    if (q.after !== undefined) {
+      return this.ds.query(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3`,
+        [conversationId, q.after, q.limit],
+      );
+    }
+    const rows: MessageRow[] = await this.ds.query(
+      `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`,
+      [conversationId, q.before ?? 2 ** 31 - 1, q.limit],
+    );
+    return rows.reverse();
+  }
+
+  /** Edits the text of a live message; undefined if it is deleted or not there. */
+  async edit(conversationId: string, messageId: string, content: string): Promise<MessageRow | undefined> {
+    const rows = rowsOf<MessageRow>(
+      await this.ds.query(
+        `UPDATE messages m SET content = $3, edited_at = now()
+        WHERE m.conversation_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING ${MESSAGE_COLUMNS}`,
+        [conversationId, messageId, content],
+      ),
+    );
+    return rows[0];
+  }
+
+  /** Leaves a tombstone; undefined if already deleted or not there. */
+  async tombstone(conversationId: string, messageId: string): Promise<MessageRow | undefined> {
+    const rows = rowsOf<MessageRow>(
+      await this.ds.query(
+        `UPDATE messages m SET content = NULL, deleted_at = now()
+        WHERE m.conversation_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING ${MESSAGE_COLUMNS}`,
+        [conversationId, messageId],
+      ),
+    );
+    return rows[0];
+  }
+
+  /**
+   * Moves the caller's delivered (or read, which implies delivered) pointer forward to
+   * min(upToSeq, last_seq). Returns the pointers after the update and whether the named one moved.
+   */
+  async advance(
+    conversationId: string,
+    userId: string,
+    status: 'delivered' | 'read',
+    upToSeq: number,
+  ): Promise<
+    | {
+        lastDeliveredSeq: number;
+        lastReadSeq: number;
+        lastSeq: number;
+        moved: boolean;
+      }
+    | undefined
+  > {
+    const moved =
+      status === 'read'
+        ? `last_read_seq = GREATEST(p.last_read_seq, t.target), last_delivered_seq = GREATEST(p.last_delivered_seq, t.target)`
+        : `last_delivered_seq = GREATEST(p.last_delivered_seq, t.target)`;
+    const column = status === 'read' ? 'last_read_seq' : 'last_delivered_seq';
+    const rows = rowsOf<{
+      lastDeliveredSeq: number;
+      lastReadSeq: number;
+      lastSeq: number;
+    }>(
+      await this.ds.query(
+        `WITH t AS (SELECT LEAST($3::int, c.last_seq) AS target, c.last_seq FROM conversations c WHERE c.id = $1)
+       UPDATE conversation_participants p SET ${moved} FROM t
+        WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL AND p.${column} < t.target
+       RETURNING p.last_delivered_seq AS "lastDeliveredSeq", p.last_read_seq AS "lastReadSeq", t.last_seq AS "lastSeq"`,
+        [conversationId, userId, upToSeq],
+      ),
+    );
+    if (rows[0]) return { ...rows[0], moved: true };
+    const current: {
+      lastDeliveredSeq: number;
+      lastReadSeq: number;
+      lastSeq: number;
+    }[] = await this.ds.query(
+      `SELECT p.last_delivered_seq AS "lastDeliveredSeq", p.last_read_seq AS "lastReadSeq", c.last_seq AS "lastSeq"
+         FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+        WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`,
+      [conversationId, userId],
+    );
+    return current[0] ? { ...current[0], moved: false } : undefined;
+  }
+}
+
+/** TypeORM answers UPDATE and DELETE with [rows, count]; everything else with rows. */
+function rowsOf<T = unknown>(result: unknown): T[] {
+  const r = result as unknown[];
+  return r.length === 2 && Array.isArray(r[0]) && typeof r[1] === 'number' ? (r[0] as T[]) : (r as T[]);
+}

@@ -1,0 +1,424 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { plainToInstance } from 'class-transformer';
+import { validate } from 'class-validator';
+import { randomUUID } from 'node:crypto';
+import type { AuthUser } from '../../core/auth/auth-user';
+import { DomainError, ForbiddenError, NotFoundError } from '../../core/http/domain-error';
+import { NotificationsService } from '../notifications/notifications.service';
+import type { Channel } from '../realtime/channels/channel';
+import type { PolicyDecision } from '../realtime/channels/channel-policy.registry';
+import { PresenceService } from '../realtime/presence.service';
+import type { MessagePayload } from '../realtime/realtime.events';
+import { RealtimeService } from '../realtime/realtime.service';
+import {
+  AddParticipantsDto,
+  ConversationPage,
+  ConversationView,
+  CreateConversationDto,
+  EditMessageDto,
+  ListConversationsQuery,
+  MessagePage,
+  MessagesQuery,
+  MessageView,
+  ReadStateView,
+  SendMessageDto,
+  SocketSendDto,
+  StatusDto,
+} from './dto/messaging.dto';
+import { conversationChannel, DEFAULT_PAGE, PREVIEW_LENGTH } from './messaging.constants';
+import { MembershipRow, MessageRow, MessagingRepository, Recipient } from './messaging.repository';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface SendOutcome {
+  message: MessageView;
+  /** True when this clientMessageId was already stored: nothing was sent again. */
+  duplicate: boolean;
+}
+
+/**
+ * Conversations, messages and read state. Only active participants see a conversation; anyone
+ * else gets 404 `conversation_not_found`, never 403, so ids do not leak. Events go out after the
+ * database commit; pushes go to recipients who are neither muted nor connected on any pod.
+ */
+@Injectable()
+export class MessagingService {
+  private readonly logger = new Logger(MessagingService.name);
+
+  constructor(
+    private readonly repo: MessagingRepository,
+    private readonly realtime: RealtimeService,
+    private readonly presence: PresenceService,
+    private readonly notifications: NotificationsService,
+  ) {}
+
+  // ---- conversations -----------------------------------------------------------------------
+
+  async create(user: AuthUser, dto: CreateConversationDto): Promise<{ conversation: ConversationView; created: boolean }> {
+    const others = [...new Set(dto.participantIds)].filter((u) => u !== user.userId);
+    let id: string;
+    let created: boolean;
+    if (dto.type === 'direct') {
+      if (others.length !== 1) throw invalid('participantIds', 'a direct conversation has exactly one other participant');
+      if (dto.title !== undefined) throw invalid('title', 'only groups have a title');
+      ({ id, created } = await this.repo.createDirect(user.tenantId, randomUUID(), user.userId, others[0]));
+    } else {
+      if (!others.length) throw invalid('participantIds', 'a group needs at least one other participant');
+      id = randomUUID();
+      created = true;
+      await this.repo.createGroup(user.tenantId, id, user.userId, dto.title?.trim() || null, [user.userId, ...others]);
+    }
+    const conversation = await this.get(user, id);
+    if (created) {
+      await this.realtime.toUsers(user.tenantId, conversation.participantIds, 'conversation:updated', {
+        conversationId: id,
+        change: 'created',
+        userIds: conversation.participantIds,
+      });
+    }
+    return { conversation, created };
+  }
+
+  async list(user: AuthUser, query: ListConversationsQuery): Promise<ConversationPage> {
+    const limit = query.limit ?? 20;
+    const cursor = query.cursor
+      ? {
+          activityUs: query.cursor.split('_')[0],
+          id: query.cursor.split('_')[1],
+        }
+      : undefined;
+    const rows = await this.repo.list(user.tenantId, user.userId, cursor, limit + 1);
+    const page = rows.slice(0, limit);
+    const hasMore = rows.length > limit;
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => ({
+        ...conversationView(r),
+        participantIds: r.participantIds ?? [],
+        lastMessage: r.lastMessage ? messageView(r.lastMessage) : null,
+      })),
+      nextCursor: hasMore ? `${last.activityUs}_${last.id}` : null,
+      hasMore,
+    };
+  }
+
+  async get(user: AuthUser, conversationId: string): Promise<ConversationView> {
+    const membership = await this.member(user, conversationId);
+    const participants = await this.repo.activeParticipants(conversationId);
+    const [lastMessage] = membership.lastSeq
+      ? await this.repo.messages(conversationId, {
+          after: membership.lastSeq - 1,
+          limit: 1,
+        })
+      : [];
+    return {
+      ...conversationView(membership),
+      participantIds: participants.map((p) => p.userId).sort(),
+      lastMessage: lastMessage ? messageView(lastMessage) : null,
+      participants: participants.map((p) => ({
+        userId: p.userId,
+        role: p.role,
+        joinedAt: new Date(p.joinedAt).toISOString(),
+        lastDeliveredSeq: p.lastDeliveredSeq,
+        lastReadSeq: p.lastReadSeq,
+      })),
+    };
+  }
+
+  async addParticipants(user: AuthUser, conversationId: string, dto: AddParticipantsDto): Promise<ConversationView> {
+    const membership = await this.member(user, conversationId);
+    if (membership.type !== 'group') throw new DomainError('not_a_group', 'Participants can only be added to a group', 400);
+    if (membership.role !== 'admin') throw new ForbiddenError('not_conversation_admin', 'Only group admins can add participants');
+    const added = await this.repo.addParticipants(user.tenantId, conversationId, [...new Set(dto.userIds)]);
+    const conversation = await this.get(user, conversationId);
+    if (added.length) {
+      await this.realtime.publish(user.tenantId, conversationChannel(conversationId), 'conversation:updated', {
+        conversationId,
+        change: 'participants_added',
+        userIds: added,
+      });
+      await this.realtime.toUsers(user.tenantId, added, 'conversation:updated', {
+        conversationId,
+        change: 'participants_added',
+        userIds: added,
+      });
+    }
+    return conversation;
+  }
+
+  /**
+   * A participant leaves (themself), or a group admin removes someone. The conversation is hidden
+   * for them, history kept; their sockets leave the channel on every pod at once.
+   */
+  async removeParticipant(user: AuthUser, conversationId: string, userId: string): Promise<void> {
+    const membership = await this.member(user, conversationId);
+    if (userId !== user.userId) {
+      if (membership.type !== 'group' || membership.role !== 'admin')
+        throw new ForbiddenError('not_conversation_admin', 'Only group admins can remove other participants');
+    }
+    if (!(await this.repo.leave(user.tenantId, conversationId, userId)))
+      throw new NotFoundError('participant_not_found', 'That user is not a participant');
+    const channel = conversationChannel(conversationId);
+    await this.realtime.removeFromChannel(user.tenantId, userId, channel);
+    const event = {
+      conversationId,
+      change: 'participant_left' as const,
+      userIds: [userId],
+    };
+    await this.realtime.publish(user.tenantId, channel, 'conversation:updated', event);
+    await this.realtime.toUsers(user.tenantId, [userId], 'conversation:updated', event);
+  }
+
+  async mute(user: AuthUser, conversationId: string, until: string | null): Promise<ConversationView> {
+    await this.member(user, conversationId);
+    const at = until === null ? null : new Date(until);
+    await this.repo.setMute(user.tenantId, conversationId, user.userId, at);
+    await this.realtime.toUser(user.tenantId, user.userId, 'conversation:updated', {
+      conversationId,
+      change: 'muted',
+      mutedUntil: at?.toISOString() ?? null,
+    });
+    return this.get(user, conversationId);
+  }
+
+  // ---- messages ----------------------------------------------------------------------------
+
+  async messages(user: AuthUser, conversationId: string, query: MessagesQuery): Promise<MessagePage> {
+    const membership = await this.member(user, conversationId);
+    if (query.before !== undefined && query.after !== undefined) throw invalid('before', 'give before or after, not both');
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const rows = await this.repo.messages(conversationId, {
+      before: query.before,
+      after: query.after,
+      limit: limit + 1,
+    });
+    // One more than asked tells whether there is more in that direction.
+    const hasMore = rows.length > limit;
+    const page = query.after !== undefined ? rows.slice(0, limit) : rows.slice(rows.length - limit);
+    const others = (await this.repo.activeParticipants(conversationId)).filter((p) => p.userId !== user.userId);
+    const delivered = others.length ? Math.min(...others.map((p) => p.lastDeliveredSeq)) : membership.lastSeq;
+    const read = others.length ? Math.min(...others.map((p) => p.lastReadSeq)) : membership.lastSeq;
+    return {
+      messages: page.map((m) => {
+        const view = messageView(m);
+        if (m.senderId === user.userId) view.status = m.seq <= read ? 'read' : m.seq <= delivered ? 'delivered' : 'sent';
+        return view;
+      }),
+      hasMore,
+      lastSeq: membership.lastSeq,
+      deliveredUpToSeq: delivered,
+      readUpToSeq: read,
+    };
+  }
+
+  async send(user: AuthUser, conversationId: string, dto: SendMessageDto): Promise<SendOutcome> {
+    if (!UUID.test(conversationId)) throw notFound();
+    const clientMessageId = dto.clientMessageId ?? randomUUID();
+    const { result, duplicate } = await this.repo.send(user.tenantId, conversationId, user.userId, {
+      id: randomUUID(),
+      clientMessageId,
+      kind: dto.kind ?? 'text',
+      content: dto.content,
+    });
+    if (duplicate) {
+      if (duplicate.conversationId !== conversationId)
+        throw new DomainError('client_message_id_conflict', 'This clientMessageId was used for another conversation', 409);
+      return { message: messageView(duplicate), duplicate: true };
+    }
+    if (!result) throw notFound();
+    const view = messageView(result.message);
+    const channel = conversationChannel(conversationId);
+    // Each participant's user room too, so conversation lists update without subscribing to every
+    // conversation; sockets that have the conversation open get it once, on its channel.
+    await Promise.all([
+      this.realtime.publish(user.tenantId, channel, 'message:new', view),
+      this.realtime.toUsers(user.tenantId, [user.userId, ...result.recipients.map((r) => r.userId)], 'message:new', view, {
+        exceptChannel: channel,
+      }),
+    ]);
+    void this.pushOffline(user, conversationId, view, result.recipients).catch((err: Error) =>
+      this.logger.warn(`push for message ${view.id} not requested: ${err.message}`),
+    );
+    return { message: view, duplicate: false };
+  }
+
+  /** `message:send` over the socket: the same validation and idempotency as POST. */
+  async sendFromSocket(user: AuthUser, data: unknown): Promise<SendOutcome> {
+    if (typeof data !== 'object' || data === null || Array.isArray(data))
+      throw new DomainError('invalid_payload', 'message:send needs {conversationId, clientMessageId, content}');
+    const dto = plainToInstance(SocketSendDto, data);
+    const errors = await validate(dto, {
+      whitelist: true,
+      forbidNonWhitelisted: true,
+    });
+    if (errors.length)
+      throw new DomainError(
+        'invalid_payload',
+        errors.flatMap((e) => Object.values(e.constraints ?? {})).join('; ') || 'invalid message:send payload',
+      );
+    const { conversationId, ...message } = dto;
+    return this.send(user, conversationId, message);
+  }
+
+  async edit(user: AuthUser, conversationId: string, messageId: string, dto: EditMessageDto): Promise<MessageView> {
+    await this.ownMessage(user, conversationId, messageId);
+    const row = await this.repo.edit(conversationId, messageId, dto.content);
+    if (!row) throw new DomainError('message_deleted', 'A deleted message cannot be edited', 409);
+    const view = messageView(row);
+    await this.realtime.publish(user.tenantId, conversationChannel(conversationId), 'message:updated', view);
+    return view;
+  }
+
+  async remove(user: AuthUser, conversationId: string, messageId: string): Promise<MessageView> {
+    const existing = await this.ownMessage(user, conversationId, messageId);
+    const row = await this.repo.tombstone(conversationId, messageId);
+    if (!row) return messageView(existing); // already a tombstone: deleting again changes nothing
+    await this.realtime.publish(user.tenantId, conversationChannel(conversationId), 'message:deleted', {
+      id: row.id,
+      conversationId,
+      seq: row.seq,
+      deletedAt: new Date(row.deletedAt!).toISOString(),
+    });
+    return messageView(row);
+  }
+
+  // ---- read state, typing ------------------------------------------------------------------
+
+  async status(user: AuthUser, conversationId: string, dto: StatusDto): Promise<ReadStateView> {
+    await this.member(user, conversationId);
+    const state = await this.repo.advance(conversationId, user.userId, dto.status, dto.upToSeq);
+    if (!state) throw notFound();
+    if (state.moved) {
+      const upToSeq = dto.status === 'read' ? state.lastReadSeq : state.lastDeliveredSeq;
+      await this.realtime.publish(
+        user.tenantId,
+        conversationChannel(conversationId),
+        dto.status === 'read' ? 'message:read' : 'message:delivered',
+        {
+          conversationId,
+          userId: user.userId,
+          upToSeq,
+        },
+      );
+    }
+    return {
+      conversationId,
+      lastDeliveredSeq: state.lastDeliveredSeq,
+      lastReadSeq: state.lastReadSeq,
+      unreadCount: Math.max(0, state.lastSeq - state.lastReadSeq),
+    };
+  }
+
+  /** Everything up to the newest message is read. */
+  async markAllRead(user: AuthUser, conversationId: string): Promise<ReadStateView> {
+    return this.status(user, conversationId, {
+      status: 'read',
+      upToSeq: 2 ** 31 - 1,
+    });
+  }
+
+  async typing(user: AuthUser, conversationId: string, isTyping: boolean): Promise<void> {
+    await this.member(user, conversationId);
+    const channel = conversationChannel(conversationId);
+    this.realtime.volatile(user.tenantId, channel, isTyping ? 'typing:start' : 'typing:stop', { channel, userId: user.userId });
+  }
+
+  /** Channel policy for `conversation:<id>`: active participants only. */
+  async authorizeChannel(user: AuthUser, channel: Channel): Promise<PolicyDecision> {
+    if (!channel.id || !UUID.test(channel.id)) return { reason: 'forbidden' };
+    return (await this.repo.membership(user.tenantId, channel.id, user.userId)) ? true : { reason: 'forbidden' };
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  private async member(user: AuthUser, conversationId: string): Promise<MembershipRow> {
+    if (!UUID.test(conversationId)) throw notFound();
+    const membership = await this.repo.membership(user.tenantId, conversationId, user.userId);
+    if (!membership) throw notFound();
+    return membership;
+  }
+
+  private async ownMessage(user: AuthUser, conversationId: string, messageId: string): Promise<MessageRow> {
+    await this.member(user, conversationId);
+    const message = UUID.test(messageId) ? await this.repo.message(conversationId, messageId) : undefined;
+    if (!message) throw new NotFoundError('message_not_found', 'No such message in this conversation');
+    if (message.senderId !== user.userId) throw new ForbiddenError('not_message_sender', 'Only the sender can change a message');
+    return message;
+  }
+
+  /**
+   * After the commit: one notify() for the recipients who are not muted and have no live socket
+   * on any pod. The sender is named by user id (Tether holds no profiles). The idempotency key is
+   * the message id, so a resend never pushes twice.
+   */
+  private async pushOffline(user: AuthUser, conversationId: string, message: MessageView, recipients: Recipient[]): Promise<void> {
+    const candidates = recipients.filter((r) => !r.muted).map((r) => r.userId);
+    if (!candidates.length) return;
+    const online = await this.presence.onlineUsers(user.tenantId, candidates);
+    const offline = candidates.filter((u) => !online.has(u));
+    if (!offline.length) return;
+    const content = message.content ?? '';
+    await this.notifications.notify({
+      tenantId: user.tenantId,
+      recipients: { userIds: offline },
+      category: 'message',
+      priority: 'high',
+      title: user.userId.slice(0, 200),
+      body: content.length > PREVIEW_LENGTH ? `${content.slice(0, PREVIEW_LENGTH - 1)}…` : content,
+      data: {
+        type: 'message',
+        conversationId,
+        messageId: message.id,
+        seq: String(message.seq),
+        senderId: user.userId,
+      },
+      collapseKey: `conversation-${conversationId}`,
+      idempotencyKey: `message:${message.id}`,
+    });
+  }
+}
+
+function notFound(): NotFoundError {
+  return new NotFoundError('conversation_not_found', 'No such conversation');
+}
+
+function invalid(field: string, message: string): DomainError {
+  return new DomainError('validation_failed', 'Request validation failed', 400, [{ field, messages: [message] }]);
+}
+
+/** Dates from row_to_json arrive as strings, from columns as Dates. */
+function iso(d: Date | string | null): string | null {
+  return d === null ? null : new Date(d).toISOString();
+}
+
+export function messageView(m: MessageRow): MessagePayload & MessageView {
+  return {
+    id: m.id,
+    conversationId: m.conversationId,
+    seq: m.seq,
+    senderId: m.senderId,
+    clientMessageId: m.clientMessageId,
+    kind: m.kind,
+    content: m.content,
+    createdAt: iso(m.createdAt)!,
+    editedAt: iso(m.editedAt),
+    deletedAt: iso(m.deletedAt),
+  };
+}
+
+function conversationView(r: MembershipRow): Omit<ConversationView, 'participantIds'> {
+  return {
+    id: r.id,
+    type: r.type,
+    title: r.title,
+    createdBy: r.createdBy,
+    lastSeq: r.lastSeq,
+    lastActivityAt: iso(r.lastActivityAt)!,
+    createdAt: iso(r.createdAt)!,
+    role: r.role,
+    unreadCount: Math.max(0, r.lastSeq - r.lastReadSeq),
+    lastReadSeq: r.lastReadSeq,
+    lastDeliveredSeq: r.lastDeliveredSeq,
+    mutedUntil: iso(r.mutedUntil),
+  };
+}
