@@ -198,31 +198,22 @@ export class MessagingRepository {
   }
 
   /**
-   * Sends one message: bumps the conversation's last_seq under its row lock (only for an active
-   * participant), inserts the message with that seq, moves the sender's pointers to it, and
-   * returns the recipients, all in one transaction. A clientMessageId the sender already used
-   * rolls the transaction back (no gap in seq) and returns the stored message instead.
-   * undefined: not an active participant of this conversation.
+   * Sends one message in one statement (one transaction, one round trip): bumps the
+   * conversation's last_seq under its row lock (only for an active participant), inserts the
+   * message with that seq, moves the sender's pointers to it (posting counts as reading) and
+   * returns the recipients. A clientMessageId the sender already used violates the unique index,
+   * which undoes the whole statement (no gap in seq); the stored message is returned instead.
+   * Neither result nor duplicate: not an active participant of this conversation.
    */
   async send(
     tenantId: string,
     conversationId: string,
     senderId: string,
-    message: {
-      id: string;
-      clientMessageId: string;
-      kind: string;
-      content: string;
-    },
+    message: { id: string; clientMessageId: string; kind: string; content: string },
   ): Promise<{ result?: SendResult; duplicate?: MessageRow }> {
-    const runner = this.ds.createQueryRunner();
-    await runner.connect();
+    let rows: (MessageRow & { recipients: Recipient[] | null })[];
     try {
-      await runner.startTransaction();
-      const rows: (MessageRow & {
-        recipients: Recipient[] | null;
-        ok: boolean;
-      })[] = await runner.query(
+      rows = await this.ds.query(
         `WITH c AS (
            UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = now()
             WHERE id = $1 AND tenant_id = $2 AND EXISTS (
@@ -232,37 +223,25 @@ export class MessagingRepository {
          m AS (
            INSERT INTO messages (id, tenant_id, conversation_id, seq, sender_id, client_message_id, kind, content)
            SELECT $4, $2, c.id, c.last_seq, $3, $5, $6, $7 FROM c
-           ON CONFLICT (tenant_id, sender_id, client_message_id) DO NOTHING
            RETURNING *),
-         -- posting counts as reading (and data-modifying CTEs run whether or not they are referenced)
          s AS (
            UPDATE conversation_participants p
               SET last_read_seq = GREATEST(p.last_read_seq, m.seq), last_delivered_seq = GREATEST(p.last_delivered_seq, m.seq)
              FROM m WHERE p.conversation_id = m.conversation_id AND p.user_id = m.sender_id RETURNING 1)
-         SELECT (SELECT count(*) FROM c) > 0 AS ok,
-                ${MESSAGE_COLUMNS},
+         SELECT ${MESSAGE_COLUMNS},
                 (SELECT json_agg(json_build_object('userId', r.user_id, 'muted', COALESCE(r.muted_until > now(), false)))
                    FROM conversation_participants r
                   WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3) AS recipients
-           FROM (SELECT 1) one LEFT JOIN m ON true`,
+           FROM m`,
         [conversationId, tenantId, senderId, message.id, message.clientMessageId, message.kind, message.content],
       );
-      const row = rows[0];
-      if (row.id) {
-        await runner.commitTransaction();
-        const { recipients, ok: _ok, ...stored } = row;
-        return { result: { message: stored, recipients: recipients ?? [] } };
-      }
-      await runner.rollbackTransaction();
-      if (!row.ok) return {};
-      const existing = await this.messageByClientId(tenantId, senderId, message.clientMessageId);
-      return { duplicate: existing };
     } catch (err) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction();
-      throw err;
-    } finally {
-      await runner.release();
+      if (!isUniqueViolation(err, 'IDX_messages_sender_client_id')) throw err;
+      return { duplicate: await this.messageByClientId(tenantId, senderId, message.clientMessageId) };
     }
+    if (!rows.length) return {};
+    const { recipients, ...stored } = rows[0];
+    return { result: { message: stored, recipients: recipients ?? [] } };
   }
 
   async messageByClientId(tenantId: string, senderId: string, clientMessageId: string): Promise<MessageRow | undefined> {
@@ -375,4 +354,10 @@ export class MessagingRepository {
 function rowsOf<T = unknown>(result: unknown): T[] {
   const r = result as unknown[];
   return r.length === 2 && Array.isArray(r[0]) && typeof r[1] === 'number' ? (r[0] as T[]) : (r as T[]);
+}
+
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  const e = err as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
+  const d = e.driverError ?? e;
+  return d.code === '23505' && d.constraint === constraint;
 }
