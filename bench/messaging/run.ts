@@ -1,0 +1,453 @@
+/**
+ * Messaging: send-to-receive across two pods, Tether against a baseline in the same run.
+ *
+ *   npm run build && npx tsx bench/messaging/run.ts [--conversations 200] [--rates 250,500,1000,1500,2000]
+ *     [--step-seconds 6]
+ *
+ * 200 direct conversations; in each, one user is connected to pod A and the other to pod B, both
+ * with the conversation open (subscribed), and they take turns sending, so every message crosses
+ * pods. Sends are open loop at each target rate, spread evenly over the conversations:
+ * - Tether: two app processes from dist/, `message:send` over the socket (auth, channel policy,
+ *   idempotent insert with the seq bump, event log, user rooms, the push check);
+ * - baseline: two bare Socket.IO servers with the same Redis adapter that insert the same rows
+ *   with `pg` (one statement) and emit to the room (baseline-server.ts).
+ * Per rate and target: messages received per second by the other side, send-to-receive latency
+ * p50/p99 (sender and receiver clocks are this process's), and messages not received within 3 s.
+ * The two targets take turns at each rate. Everything this run creates (a database, a Redis key
+ * prefix, child processes) is removed at the end, also on failure or Ctrl-C.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import { io, Socket } from 'socket.io-client';
+import { DataSource } from 'typeorm';
+import { signDevToken } from '../../src/core/auth/dev-token';
+import { dataSourceOptions } from '../../src/core/database/data-source.options';
+
+const ROOT = join(__dirname, '..', '..');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const TENANT = 'bench';
+const GOAL_RATE = 1000;
+const GOAL_P99_MS = 100;
+const GOAL_RATIO = 0.5;
+const DRAIN_MS = 3000;
+
+const { values: args } = parseArgs({
+  options: {
+    conversations: { type: 'string', default: '200' },
+    rates: { type: 'string', default: '250,500,1000,1500,2000' },
+    'step-seconds': { type: 'string', default: '6' },
+  },
+});
+const CONVERSATIONS = Number(args.conversations);
+const RATES = args.rates!.split(',').map(Number);
+const STEP_SECONDS = Number(args['step-seconds']);
+if (!Number.isInteger(CONVERSATIONS) || CONVERSATIONS < 1 || CONVERSATIONS > 5000) throw new Error('--conversations must be 1..5000');
+if (!RATES.every((r) => r > 0 && r <= 20000)) throw new Error('--rates must be in (0, 20000]');
+if (!(STEP_SECONDS > 0 && STEP_SECONDS <= 60)) throw new Error('--step-seconds must be in (0, 60]');
+
+const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+const dbName = `tether_bench_msg_${runId}`;
+const redisPrefix = `tether-bench-msg-${runId}`;
+const jwtSecret = randomBytes(24).toString('hex');
+const children = new Set<ChildProcess>();
+const clients: Socket[] = [];
+const log = (line: string) => process.stdout.write(`  ${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function databaseUrl(): string {
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  return url.toString();
+}
+
+async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ connectionString: PG_ADMIN_URL });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Closes clients, stops children, drops the database, deletes the Redis keys; each part runs even if another fails. */
+async function cleanup(): Promise<void> {
+  for (const c of clients) c.close();
+  await Promise.all([...children].map((c) => stopChild(c)));
+  await admin((c) => c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`)).catch((err: Error) =>
+    process.stderr.write(`cleanup: could not drop database ${dbName}: ${err.message}\n`),
+  );
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
+      if (keys.length) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } catch (err) {
+    process.stderr.write(`cleanup: could not delete Redis keys ${redisPrefix}*: ${(err as Error).message}\n`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+// ---- processes -------------------------------------------------------------------------------
+
+function spawnNode(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return { child, output: () => output };
+}
+
+async function stopChild(child: ChildProcess, graceMs = 8000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+async function waitReady(url: string, proc: { child: ChildProcess; output: () => string }): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`${url} exited during boot:\n${proc.output()}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${url} not ready within 60 s:\n${proc.output()}`);
+}
+
+// ---- targets ---------------------------------------------------------------------------------
+
+interface Pair {
+  conversationId: string;
+  users: [string, string];
+  /** users[0] on pod 0, users[1] on pod 1. */
+  sockets: [Socket, Socket];
+  turn: number;
+}
+
+interface Target {
+  name: 'Tether' | 'baseline';
+  pairs: Pair[];
+}
+
+const token = (sub: string) => signDevToken(jwtSecret, { sub, tid: TENANT, roles: ['MEMBER'] }, 7200);
+
+function open(url: string, options: Record<string, unknown>): Promise<Socket> {
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, ...options });
+  clients.push(socket);
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', reject);
+  });
+}
+
+async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+}
+
+async function startTether(): Promise<Target> {
+  const urls: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const port = await freePort();
+    const proc = spawnNode([join(ROOT, 'dist', 'src', 'main.js')], {
+      NODE_ENV: 'development',
+      PORT: String(port),
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: databaseUrl(),
+      DB_AUTO_MIGRATE: 'false',
+      REDIS_URL,
+      REDIS_KEY_PREFIX: `${redisPrefix}-tether`,
+      MOBILE_JWT_SECRET: jwtSecret,
+      JWT_ALGORITHM: 'HS256',
+      REALTIME_CONNECTS_PER_MINUTE_PER_IP: '1000000',
+      REALTIME_CONNECTS_PER_MINUTE_PER_USER: '1000000',
+      REALTIME_EVENTS_PER_SECOND: '10000',
+      RATE_LIMIT_PER_MINUTE: '1000000',
+    });
+    const url = `http://127.0.0.1:${port}`;
+    urls.push(url);
+    await waitReady(`${url}/health/ready`, proc);
+  }
+  const pairs: Pair[] = [];
+  const indexes = Array.from({ length: CONVERSATIONS }, (_, i) => i);
+  await inBatches(indexes, 20, async (i) => {
+    const users: [string, string] = [`t${i}a`, `t${i}b`];
+    const res = await fetch(`${urls[0]}/api/mobile/v1/conversations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await token(users[0])}` },
+      body: JSON.stringify({ type: 'direct', participantIds: [users[1]] }),
+    });
+    if (res.status !== 201) throw new Error(`create conversation: ${res.status} ${await res.text()}`);
+    const { id } = (await res.json()) as { id: string };
+    const sockets = (await Promise.all(
+      users.map(async (u, pod) => {
+        const s = await open(`${urls[pod]}/realtime`, { auth: { token: await token(u) } });
+        const ack = await s.timeout(10_000).emitWithAck('subscribe', { channels: [`conversation:${id}`] });
+        if (ack.subscribed?.length !== 1) throw new Error(`subscribe: ${JSON.stringify(ack)}`);
+        return s;
+      }),
+    )) as [Socket, Socket];
+    pairs[i] = { conversationId: id, users, sockets, turn: i % 2 };
+  });
+  return { name: 'Tether', pairs };
+}
+
+async function startBaseline(): Promise<Target> {
+  const urls: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const port = await freePort();
+    const proc = spawnNode(['--import', 'tsx', join(__dirname, 'baseline-server.ts')], {
+      PORT: String(port),
+      DATABASE_URL: databaseUrl(),
+      REDIS_URL,
+      REDIS_PREFIX: `${redisPrefix}-base`,
+      BENCH_TENANT: TENANT,
+      DB_POOL_SIZE: '10', // Tether's default DB_POOL_SIZE
+    });
+    const url = `http://127.0.0.1:${port}`;
+    urls.push(url);
+    await waitReady(`${url}/health`, proc);
+  }
+  // The same rows Tether writes for a direct conversation, written directly.
+  const pairs: Pair[] = [];
+  const db = new Client({ connectionString: databaseUrl() });
+  await db.connect();
+  try {
+    const indexes = Array.from({ length: CONVERSATIONS }, (_, i) => i);
+    await inBatches(indexes, 20, async (i) => {
+      const users: [string, string] = [`b${i}a`, `b${i}b`];
+      const id = randomUUID();
+      await db.query(
+        `WITH c AS (INSERT INTO conversations (id, tenant_id, type, created_by, direct_key) VALUES ($1, $2, 'direct', $3, $5) RETURNING id)
+         INSERT INTO conversation_participants (conversation_id, user_id, tenant_id, role)
+         SELECT c.id, u, $2, 'member' FROM c, unnest(ARRAY[$3, $4]::varchar[]) AS u`,
+        [id, TENANT, users[0], users[1], [...users].sort().join('|')],
+      );
+      const sockets = (await Promise.all(
+        users.map(async (u, pod) => {
+          const s = await open(urls[pod], { auth: { user: u } });
+          await s.timeout(10_000).emitWithAck('join', [id]);
+          return s;
+        }),
+      )) as [Socket, Socket];
+      pairs[i] = { conversationId: id, users, sockets, turn: i % 2 };
+    });
+  } finally {
+    await db.end();
+  }
+  return { name: 'baseline', pairs };
+}
+
+// ---- measuring -------------------------------------------------------------------------------
+
+interface StepResult {
+  rate: number;
+  sent: number;
+  received: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  lost: number;
+  errors: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Sends at `rate` for STEP_SECONDS (open loop), then waits for stragglers. */
+async function runStep(target: Target, rate: number): Promise<StepResult> {
+  const pending = new Map<string, { at: number; receiver: Socket }>();
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstReceived = Infinity;
+  let lastReceived = 0;
+  const step = randomBytes(3).toString('hex');
+  const listeners: [Socket, (p: { clientMessageId: string }) => void][] = [];
+  for (const pair of target.pairs) {
+    for (const socket of pair.sockets) {
+      const onMessage = (payload: { clientMessageId: string }) => {
+        const entry = pending.get(payload.clientMessageId);
+        if (!entry || entry.receiver !== socket) return; // the sender's own echo
+        pending.delete(payload.clientMessageId);
+        const now = performance.now();
+        latencies.push(now - entry.at);
+        firstReceived = Math.min(firstReceived, now);
+        lastReceived = now;
+      };
+      socket.on('message:new', onMessage);
+      listeners.push([socket, onMessage]);
+    }
+  }
+  const total = Math.round(rate * STEP_SECONDS);
+  let sent = 0;
+  let next = 0;
+  const started = performance.now();
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate));
+    for (; sent < due; sent++) {
+      const pair = target.pairs[next++ % target.pairs.length];
+      const from = pair.turn++ % 2;
+      const clientMessageId = `${step}-${sent}`;
+      pending.set(clientMessageId, { at: performance.now(), receiver: pair.sockets[1 - from] });
+      pair.sockets[from]
+        .timeout(10_000)
+        .emitWithAck('message:send', { conversationId: pair.conversationId, clientMessageId, content: `message ${sent} of step ${step}` })
+        .then(
+          (ack: { error?: unknown }) => {
+            if (ack?.error) errors++;
+          },
+          () => errors++,
+        );
+    }
+    await sleep(2);
+  }
+  const deadline = performance.now() + DRAIN_MS;
+  while (pending.size && performance.now() < deadline) await sleep(20);
+  for (const [socket, fn] of listeners) socket.off('message:new', fn);
+  latencies.sort((a, b) => a - b);
+  const window = Math.max((lastReceived - Math.min(firstReceived, started)) / 1000, STEP_SECONDS);
+  return {
+    rate,
+    sent: total,
+    received: latencies.length,
+    perSecond: latencies.length / window,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    lost: pending.size,
+    errors,
+  };
+}
+
+/** A short step at a low rate: JIT, pools and Redis subscriptions warm before measuring. */
+async function warmUp(target: Target): Promise<void> {
+  await runStep(target, 100);
+}
+
+// ---- report ----------------------------------------------------------------------------------
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+const ms = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(1));
+const ok = (s: StepResult) => s.p99 < GOAL_P99_MS && s.lost === 0 && s.errors === 0;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  process.stdout.write(
+    `messaging: ${CONVERSATIONS} conversations over two pods, rates ${RATES.join(',')}/s x ${STEP_SECONDS} s; ` +
+      `db ${dbName}, redis prefix ${redisPrefix}\n`,
+  );
+  await admin((c) => c.query(`CREATE DATABASE "${dbName}"`));
+  const ds = new DataSource(dataSourceOptions(databaseUrl()));
+  await ds.initialize();
+  await ds.runMigrations();
+  await ds.destroy();
+
+  log('starting Tether (2 processes) and the baseline (2 processes), connecting clients');
+  const tether = await startTether();
+  const baseline = await startBaseline();
+  log(`${clients.length} sockets connected; warming up`);
+  await warmUp(tether);
+  await warmUp(baseline);
+
+  const results: { tether: StepResult; baseline: StepResult }[] = [];
+  for (const rate of RATES) {
+    const t = await runStep(tether, rate);
+    await sleep(500);
+    const b = await runStep(baseline, rate);
+    await sleep(500);
+    results.push({ tether: t, baseline: b });
+    log(
+      `${rate}/s: Tether ${t.perSecond.toFixed(0)}/s p50 ${ms(t.p50)} p99 ${ms(t.p99)} lost ${t.lost}; ` +
+        `baseline ${b.perSecond.toFixed(0)}/s p50 ${ms(b.p50)} p99 ${ms(b.p99)} lost ${b.lost}`,
+    );
+  }
+
+  const rows = results.map(({ tether: t, baseline: b }) => [
+    String(t.rate),
+    t.perSecond.toFixed(0),
+    ms(t.p50),
+    ms(t.p99),
+    String(t.lost + t.errors),
+    b.perSecond.toFixed(0),
+    ms(b.p50),
+    ms(b.p99),
+    String(b.lost + b.errors),
+    (t.perSecond / b.perSecond).toFixed(2),
+  ]);
+  const lines = [
+    '',
+    table(['target/s', 'Tether msg/s', 'p50 ms', 'p99 ms', 'lost', 'baseline msg/s', 'p50 ms', 'p99 ms', 'lost', 'ratio'], rows),
+    '',
+  ];
+  // Sustained throughput: the highest received rate of a step with p99 under the goal and nothing lost.
+  const best = (pick: (r: (typeof results)[number]) => StepResult) =>
+    results
+      .map(pick)
+      .filter(ok)
+      .reduce((m, s) => Math.max(m, s.perSecond), 0);
+  const tBest = best((r) => r.tether);
+  const bBest = best((r) => r.baseline);
+  const ratio = bBest ? tBest / bBest : NaN;
+  lines.push(
+    `Tether sustains ${tBest.toFixed(0)} msg/s with p99 < ${GOAL_P99_MS} ms and nothing lost (goal >= ${GOAL_RATE}: ` +
+      `${tBest >= GOAL_RATE ? 'met' : 'NOT met'}); baseline ${bBest.toFixed(0)} msg/s; ratio ${ratio.toFixed(2)} ` +
+      `(goal >= ${GOAL_RATIO}: ${ratio >= GOAL_RATIO ? 'met' : 'NOT met'}` +
+      `${bBest >= Math.max(...RATES) * 0.95 ? '; the baseline was not saturated by the highest rate, so the ratio is a lower bound only if Tether was' : ''})`,
+  );
+  lines.push(`(took ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+let cleaning: Promise<void> | undefined;
+const cleanOnce = () => (cleaning ??= cleanup());
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: cleaning up\n`);
+    void cleanOnce().finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  () => cleanOnce(),
+  async (err: Error) => {
+    process.stderr.write(`messaging bench failed: ${err.stack ?? err.message}\n`);
+    await cleanOnce();
+    process.exitCode = 1;
+  },
+);
