@@ -70,7 +70,7 @@ export class MessagingService {
     }
     const conversation = await this.get(user, id);
     if (created) {
-      await this.realtime.toUsers(user.tenantId, conversation.participantIds, 'conversation:updated', {
+      this.realtime.toUsers(user.tenantId, conversation.participantIds, 'conversation:updated', {
         conversationId: id,
         change: 'created',
         userIds: conversation.participantIds,
@@ -137,7 +137,7 @@ export class MessagingService {
         change: 'participants_added',
         userIds: added,
       });
-      await this.realtime.toUsers(user.tenantId, added, 'conversation:updated', {
+      this.realtime.toUsers(user.tenantId, added, 'conversation:updated', {
         conversationId,
         change: 'participants_added',
         userIds: added,
@@ -166,7 +166,7 @@ export class MessagingService {
       userIds: [userId],
     };
     await this.realtime.publish(user.tenantId, channel, 'conversation:updated', event);
-    await this.realtime.toUsers(user.tenantId, [userId], 'conversation:updated', event);
+    this.realtime.toUsers(user.tenantId, [userId], 'conversation:updated', event);
   }
 
   async mute(user: AuthUser, conversationId: string, until: string | null): Promise<ConversationView> {
@@ -230,12 +230,10 @@ export class MessagingService {
     const channel = conversationChannel(conversationId);
     // Each participant's user room too, so conversation lists update without subscribing to every
     // conversation; sockets that have the conversation open get it once, on its channel.
-    await Promise.all([
-      this.realtime.publish(user.tenantId, channel, 'message:new', view),
-      this.realtime.toUsers(user.tenantId, [user.userId, ...result.recipients.map((r) => r.userId)], 'message:new', view, {
-        exceptChannel: channel,
-      }),
-    ]);
+    await this.realtime.publish(user.tenantId, channel, 'message:new', view);
+    this.realtime.toUsers(user.tenantId, [user.userId, ...result.recipients.map((r) => r.userId)], 'message:new', view, {
+      exceptChannel: channel,
+    });
     void this.pushOffline(user, conversationId, view, result.recipients).catch((err: Error) =>
       this.logger.warn(`push for message ${view.id} not requested: ${err.message}`),
     );

@@ -36,26 +36,25 @@ export class RealtimeService {
   /**
    * To each of these users' sockets, except those subscribed to `exceptChannel` (which get the
    * event there already): e.g. `message:new` for a conversation list, without a duplicate for a
-   * client that has the conversation open. Logged per user channel, like toUser.
+   * client that has the conversation open. Reliable but not logged (meta is `{channel}` without
+   * an offset): it is a hint for views that reload over REST after a reconnect, and logging it
+   * per user would multiply the log writes of every message by its audience.
    */
-  async toUsers<E extends ServerEventName>(
+  toUsers<E extends ServerEventName>(
     tenantId: string,
     userIds: string[],
     event: E,
     payload: ServerEvents[E],
     options: { exceptChannel?: string } = {},
-  ): Promise<void> {
-    await Promise.all(
-      userIds.map(async (userId) => {
-        const channel = userChannel(userId);
-        const offset = await this.log.append(tenantId, channel, event, payload);
-        const meta: EventMeta = { channel, offset };
-        let target = this.namespace?.to(roomOf(tenantId, channel));
-        if (options.exceptChannel) target = target?.except(roomOf(tenantId, options.exceptChannel));
-        target?.emit(event, payload, meta);
-        this.metrics.published.inc();
-      }),
-    );
+  ): void {
+    if (!this.namespace) return;
+    for (const userId of userIds) {
+      const channel = userChannel(userId);
+      let target = this.namespace.to(roomOf(tenantId, channel));
+      if (options.exceptChannel) target = target.except(roomOf(tenantId, options.exceptChannel));
+      target.emit(event, payload, { channel });
+      this.metrics.published.inc();
+    }
   }
 
   /**
