@@ -12,7 +12,8 @@
  * - baseline: two bare Socket.IO servers with the same Redis adapter that insert the same rows
  *   with `pg` (one statement) and emit to the room (baseline-server.ts).
  * Per rate and target: messages received per second by the other side, send-to-receive latency
- * p50/p99 (sender and receiver clocks are this process's), and messages not received within 3 s.
+ * p50/p99 (sender and receiver clocks are this process's), and `late`: messages not received within
+ * 3 s of the step's end, or whose send failed.
  * The two targets take turns at each rate. Everything this run creates (a database, a Redis key
  * prefix, child processes) is removed at the end, also on failure or Ctrl-C.
  */
@@ -101,6 +102,9 @@ async function cleanup(): Promise<void> {
 
 // ---- processes -------------------------------------------------------------------------------
 
+// Diagnostics only: extra node flags for the Tether processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+const serverNodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+
 function spawnNode(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -179,7 +183,7 @@ async function startTether(): Promise<Target> {
   const urls: string[] = [];
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
-    const proc = spawnNode([join(ROOT, 'dist', 'src', 'main.js')], {
+    const proc = spawnNode([...serverNodeArgs, join(ROOT, 'dist', 'src', 'main.js')], {
       NODE_ENV: 'development',
       PORT: String(port),
       LOG_LEVEL: 'silent',
@@ -393,8 +397,8 @@ async function main(): Promise<void> {
     await sleep(500);
     results.push({ tether: t, baseline: b });
     log(
-      `${rate}/s: Tether ${t.perSecond.toFixed(0)}/s p50 ${ms(t.p50)} p99 ${ms(t.p99)} lost ${t.lost}; ` +
-        `baseline ${b.perSecond.toFixed(0)}/s p50 ${ms(b.p50)} p99 ${ms(b.p99)} lost ${b.lost}`,
+      `${rate}/s: Tether ${t.perSecond.toFixed(0)}/s p50 ${ms(t.p50)} p99 ${ms(t.p99)} late ${t.lost + t.errors}; ` +
+        `baseline ${b.perSecond.toFixed(0)}/s p50 ${ms(b.p50)} p99 ${ms(b.p99)} late ${b.lost + b.errors}`,
     );
   }
 
@@ -412,23 +416,25 @@ async function main(): Promise<void> {
   ]);
   const lines = [
     '',
-    table(['target/s', 'Tether msg/s', 'p50 ms', 'p99 ms', 'lost', 'baseline msg/s', 'p50 ms', 'p99 ms', 'lost', 'ratio'], rows),
+    table(['target/s', 'Tether msg/s', 'p50 ms', 'p99 ms', 'late', 'baseline msg/s', 'p50 ms', 'p99 ms', 'late', 'ratio'], rows),
     '',
   ];
-  // Sustained throughput: the highest received rate of a step with p99 under the goal and nothing lost.
-  const best = (pick: (r: (typeof results)[number]) => StepResult) =>
+  // Peak: the most messages per second received in any step. Sustained: the highest received
+  // rate of a step with p99 under the goal and nothing late or failed.
+  const peak = (pick: (r: (typeof results)[number]) => StepResult) => Math.max(...results.map((r) => pick(r).perSecond));
+  const sustained = (pick: (r: (typeof results)[number]) => StepResult) =>
     results
       .map(pick)
       .filter(ok)
       .reduce((m, s) => Math.max(m, s.perSecond), 0);
-  const tBest = best((r) => r.tether);
-  const bBest = best((r) => r.baseline);
-  const ratio = bBest ? tBest / bBest : NaN;
+  const [tPeak, bPeak] = [peak((r) => r.tether), peak((r) => r.baseline)];
+  const [tSus, bSus] = [sustained((r) => r.tether), sustained((r) => r.baseline)];
+  const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
   lines.push(
-    `Tether sustains ${tBest.toFixed(0)} msg/s with p99 < ${GOAL_P99_MS} ms and nothing lost (goal >= ${GOAL_RATE}: ` +
-      `${tBest >= GOAL_RATE ? 'met' : 'NOT met'}); baseline ${bBest.toFixed(0)} msg/s; ratio ${ratio.toFixed(2)} ` +
-      `(goal >= ${GOAL_RATIO}: ${ratio >= GOAL_RATIO ? 'met' : 'NOT met'}` +
-      `${bBest >= Math.max(...RATES) * 0.95 ? '; the baseline was not saturated by the highest rate, so the ratio is a lower bound only if Tether was' : ''})`,
+    `peak: Tether ${tPeak.toFixed(0)} msg/s, baseline ${bPeak.toFixed(0)} msg/s, ratio ${(tPeak / bPeak).toFixed(2)} ` +
+      `(goal >= ${GOAL_RATIO}: ${verdict(tPeak / bPeak >= GOAL_RATIO)})`,
+    `sustained with p99 < ${GOAL_P99_MS} ms and nothing late: Tether ${tSus.toFixed(0)} msg/s ` +
+      `(goal >= ${GOAL_RATE}: ${verdict(tSus >= GOAL_RATE)}), baseline ${bSus.toFixed(0)} msg/s`,
   );
   lines.push(`(took ${((Date.now() - started) / 1000).toFixed(0)} s)`);
   process.stdout.write(lines.join('\n') + '\n');
