@@ -105,9 +105,10 @@ describe('realtime across pods', () => {
     await waitUntil(() => updates.filter((u) => u.status === 'online').length === 2);
     const killedAt = Date.now();
     b.proc.child.kill('SIGKILL');
-    await waitUntil(() => updates.filter((u) => u.status === 'offline').length === 2, 15000, 100);
+    await waitUntil(() => updates.filter((u) => u.status === 'offline').length === 2, 20000, 100);
     const took = Date.now() - killedAt;
-    expect(took).toBeLessThan(3000 + 1000 + 2000); // pod timeout + one heartbeat + slack
+    // Pod timeout (3 s here; 20 s by default) + one heartbeat + slack for a loaded CI machine.
+    expect(took).toBeLessThan(3000 + 1000 + 6000);
     expect(await presence.isOnline(tid, 'roamer')).toBe(false);
     expect(updates[updates.length - 1]).toEqual({ userId: 'roamer', status: 'offline', lastSeen: expect.any(String) });
   }, 30000);

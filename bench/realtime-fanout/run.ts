@@ -5,13 +5,14 @@
  *   npm run build && npx tsx bench/realtime-fanout/run.ts [--quick] [--clients 2000]
  *     [--adapters classic,sharded] [--rates 5,10,20,30,40,60,80] [--step-seconds 4] [--generators 2]
  *
- * Per adapter mode: start both pairs of servers, and for each target read the servers' RSS,
- * connect its clients (load-client.ts children, half the clients on each server), read RSS
- * again and warm up. Then publish at rising rates, the two targets taking turns at each rate
- * (alternating between a target's two servers, open loop: a slow server does not slow the
- * publisher down, it shows up as latency), each until its knee. Prints one table per mode and a
- * summary against the goals. Everything it creates (a database, a Redis key prefix, child
- * processes) is removed at the end, also on failure or Ctrl-C.
+ * Per adapter mode: start both pairs of servers; for each target read the servers' RSS (after a
+ * full GC), connect its clients (load-client.ts children, half the clients on each server), read
+ * RSS again and warm up. Then publish at rising rates, the two targets taking turns at each rate
+ * so that the drifts of a shared machine hit both alike (publishes alternate between a target's
+ * two servers, open loop: a slow server does not slow the publisher down, it shows up as
+ * latency), each until its knee. Prints one table per mode and a summary against the goals.
+ * Everything it creates (a database, a Redis key prefix, child processes) is removed at the end,
+ * also on failure or Ctrl-C.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -140,9 +141,9 @@ const fdLimit = (() => {
   return soft >= needed ? undefined : Math.min(65535, hard);
 })();
 
-// Diagnostics only: extra node flags for the four servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
 // Every server runs with its inspector on a random loopback port, only so that run.ts can force a
-// full GC before reading RSS (see idleMemory); nothing is attached while measuring.
+// full GC before reading RSS (see idleRss); nothing is attached while measuring. For diagnostics,
+// BENCH_SERVER_NODE_ARGS adds node flags to all four servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
 const serverNodeArgs = ['--inspect=127.0.0.1:0', ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
 
 interface Child {
@@ -209,33 +210,30 @@ async function waitReady(url: string, child: Child, timeoutMs = 60_000): Promise
 }
 
 /**
- * Idle memory of each server: a full GC first (through its inspector: HeapProfiler.collectGarbage),
- * so garbage from boot or from the connection burst does not count, then VmRSS, and the JS heap
- * in use (Runtime.getHeapUsage) as a second, steadier figure.
+ * RSS of each server at rest: a full GC first (through its inspector), so that garbage from boot
+ * or from the burst of handshakes does not count as memory the sockets hold, then VmRSS.
  */
-async function idleMemory(servers: Child[]): Promise<{ rss: number[]; heap: number[] }> {
-  await sleep(1000);
-  const heap = await Promise.all(servers.map((s) => collectGarbage(s.inspector())));
-  await sleep(1000);
-  return { rss: servers.map((s) => rss(s.process.pid!)), heap };
+async function idleRss(servers: Child[]): Promise<number[]> {
+  await sleep(QUICK ? 300 : 1000);
+  await Promise.all(servers.map((s) => collectGarbage(s.inspector())));
+  await sleep(QUICK ? 300 : 1000);
+  return servers.map((s) => rss(s.process.pid!));
 }
 
-/** Full GC in another node process over the DevTools protocol; resolves to its used heap bytes. */
-function collectGarbage(url: string | undefined): Promise<number> {
+/** A full GC in another node process, over the DevTools protocol. */
+function collectGarbage(url: string | undefined): Promise<void> {
   if (!url) return Promise.reject(new Error('server has no inspector URL'));
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const timer = setTimeout(() => ws.terminate(), 20_000);
     ws.once('open', () => {
       ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
-      ws.send(JSON.stringify({ id: 2, method: 'Runtime.getHeapUsage' }));
     });
     ws.on('message', (data) => {
-      const msg = JSON.parse(data.toString()) as { id?: number; result?: { usedSize: number } };
-      if (msg.id !== 2) return;
+      if ((JSON.parse(data.toString()) as { id?: number }).id !== 1) return;
       clearTimeout(timer);
       ws.close();
-      resolve(msg.result!.usedSize);
+      resolve();
     });
     ws.once('error', reject);
     ws.once('close', () => reject(new Error(`inspector ${url} closed early`)));
@@ -437,7 +435,7 @@ interface StepResult {
   /** CPU of the two servers together, and of the load generators together (100 = one core). */
   serverCpu: number;
   generatorCpu: number;
-  /** Redis CPU, and everything else on the machine (the idle target, other users of the box). */
+  /** Redis CPU, and everything else on the machine that is not this benchmark (other users of the box). */
   redisCpu: number;
   otherCpu: number;
   /** Why this rate is the knee, if it is. */
@@ -451,8 +449,6 @@ interface Side {
   label: string;
   clients: number;
   rssPerSocket: number;
-  /** JS heap in use after a full GC, per socket: the steadier half of the RSS figure. */
-  heapPerSocket: number;
   connectMs: number;
   /** Redis keys, their bytes, and pub/sub channels of this target once its clients are connected. */
   redis: { keys: number; bytes: number; channels: number };
@@ -491,7 +487,7 @@ function machineBusySeconds(): number {
  * minus every process of ours and Redis) stays under a quarter of a core for a second. The box
  * is shared; a neighbour's test suite would otherwise land in the middle of a measurement.
  */
-let quietBudgetMs = QUICK ? 5_000 : 60_000;
+let quietBudgetMs = QUICK ? 0 : 60_000; // --quick never waits
 async function waitForQuiet(): Promise<void> {
   const sample = () => machineBusySeconds() - ourCpuSeconds();
   const started = Date.now();
@@ -584,37 +580,22 @@ async function connectBatch(target: Target, gens: Generator[], from: number, to:
  * subscribe, then a warm-up that JIT-compiles the paths and proves every client receives.
  */
 async function prepare(target: Target, gens: Generator[], label: string): Promise<Side> {
-  // Memory is read three times: idle, after the first half of the clients, after all of them.
-  // The second half gives the per-socket figure: the first connections also pay one-off costs
-  // (code compiled for the connect path, pools and maps growing), which are not per socket.
-  const half = Math.floor(CLIENTS / 2);
-  const none = await idleMemory(target.servers);
-  const first = await connectBatch(target, gens, 0, half);
-  const mid = await idleMemory(target.servers);
-  const second = await connectBatch(target, gens, half, CLIENTS);
-  const all = await idleMemory(target.servers);
-  const clients = first.connected + second.connected;
-  const connectMs = first.ms + second.ms;
-  const failed = first.failed + second.failed;
+  const before = await idleRss(target.servers);
+  const batch = await connectBatch(target, gens, 0, CLIENTS);
+  const { connected: clients, failed, ms: connectMs } = batch;
   log(`${label}: ${clients} clients connected and subscribed in ${(connectMs / 1000).toFixed(1)} s${failed ? `, ${failed} FAILED` : ''}`);
-  if (failed) log(`${label}: first connect failure: ${first.firstError ?? second.firstError}`);
-  if (clients === 0 || second.connected === 0) throw new Error(`${label}: clients could not connect`);
-
-  const grew = (a: number[], b: number[]) => b.reduce((s, x, i) => s + x - a[i], 0);
-  const rssPerSocket = grew(mid.rss, all.rss) / second.connected;
-  const heapPerSocket = grew(mid.heap, all.heap) / second.connected;
+  if (failed) log(`${label}: first connect failure: ${batch.firstError}`);
+  if (clients === 0) throw new Error(`${label}: no client could connect`);
+  const after = await idleRss(target.servers);
+  const rssPerSocket = after.reduce((s, a, i) => s + a - before[i], 0) / clients;
   const mb = (v: number[]) => v.map((b) => (b / 2 ** 20).toFixed(0)).join(' + ');
-  log(
-    `${label}: RSS ${mb(none.rss)} -> ${mb(mid.rss)} -> ${mb(all.rss)} MB (idle, half, all clients; after a full GC): ` +
-      `${fmt.kb(rssPerSocket)} per idle socket over the second half, ${fmt.kb(grew(none.rss, all.rss) / clients)} over all; ` +
-      `JS heap ${mb(none.heap)} -> ${mb(mid.heap)} -> ${mb(all.heap)} MB: ${fmt.kb(heapPerSocket)} per socket`,
-  );
+  log(`${label}: RSS after a full GC ${mb(before)} MB -> ${mb(after)} MB: ${fmt.kb(rssPerSocket)} per idle socket`);
 
   const redis = await redisFootprint(target.redisPrefix);
   log(`${label}: Redis holds ${redis.keys} keys (${fmt.kb(redis.bytes / clients)} per client), ${redis.channels} pub/sub channels`);
-  const side: Side = { target, label, clients, rssPerSocket, heapPerSocket, connectMs, redis, steps: [] };
+  const side: Side = { target, label, clients, rssPerSocket, connectMs, redis, steps: [] };
   let warm: StepResult | undefined;
-  for (let round = 0; round < 3 && !(warm && warm.lost === 0); round++) warm = await runStep(side, gens, 10, 1);
+  for (let round = 0; round < 3 && !(warm && warm.lost === 0); round++) warm = await runStep(side, gens, 10, QUICK ? 0.5 : 1);
   if (warm!.lost) log(`${label}: WARNING warm-up still lost ${warm!.lost} deliveries`);
   return side;
 }
@@ -868,9 +849,8 @@ function printMode({ mode, tether, baseline }: ModeResult): string[] {
     '(* knee: first rate with p99 > 100 ms, any loss, or delivered < 95% of expected; that side is not raised further.',
     ` rN: run N times (knee or noise), the last run shown. ~: still noisy (other CPU > ${NOISY_OTHER_CPU}%). 100% CPU = one core.`,
     ' srv CPU: both servers of the target. other CPU: the machine minus this benchmark and Redis, i.e. noise.)',
-    `RSS per idle socket: Tether ${fmt.kb(tether.rssPerSocket)}, baseline ${fmt.kb(baseline.rssPerSocket)}, ratio ${fmt.x(rssRatio)} ` +
-      `(JS heap after GC: ${fmt.kb(tether.heapPerSocket)} vs ${fmt.kb(baseline.heapPerSocket)}, ` +
-      `${fmt.x(tether.heapPerSocket / baseline.heapPerSocket)})`,
+    `RSS per idle socket (after a full GC): Tether ${fmt.kb(tether.rssPerSocket)}, baseline ${fmt.kb(baseline.rssPerSocket)}, ` +
+      `ratio ${fmt.x(rssRatio)}`,
     `knee: Tether ${kneeText(tether)}; baseline ${kneeText(baseline)}`,
     `connect + subscribe of all clients: Tether ${(tether.connectMs / 1000).toFixed(1)} s, baseline ${(baseline.connectMs / 1000).toFixed(1)} s`,
     `Redis after connect: Tether ${tether.redis.keys} keys, ${fmt.kb(tether.redis.bytes / tether.clients)} per client, ` +
@@ -879,7 +859,10 @@ function printMode({ mode, tether, baseline }: ModeResult): string[] {
 }
 
 function summary({ mode, tether, baseline }: ModeResult): string {
-  const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+  const noisy = (...steps: (StepResult | undefined)[]) => steps.some((x) => x && x.otherCpu > NOISY_OTHER_CPU);
+  // A verdict that rests on a run someone else's load disturbed says so.
+  const verdict = (ok: boolean, disturbed = false) => (ok ? 'PASS' : 'FAIL') + (disturbed ? ' (noisy)' : '');
+  // Throughput: the highest delivered msg/s below each side's knee; the knees decide it.
   const thr = cleanThroughput(tether) / cleanThroughput(baseline);
   // p99 at the same rate: every rate both ran, except where bare Socket.IO itself was past its
   // knee (there the machine, not Tether, is the limit). The worst ratio counts.
@@ -889,22 +872,23 @@ function summary({ mode, tether, baseline }: ModeResult): string {
     .filter((p): p is { t: StepResult; b: StepResult } => !!p.b && p.t.rate < baselineKnee);
   const worst = common.reduce<{ ratio: number; rate: number; noisy: boolean } | undefined>((w, { t, b }) => {
     const ratio = t.p99 / Math.max(1, b.p99);
-    const noisy = Math.max(t.otherCpu, b.otherCpu) > NOISY_OTHER_CPU;
-    return !w || ratio > w.ratio ? { ratio, rate: t.rate, noisy } : w;
+    return !w || ratio > w.ratio ? { ratio, rate: t.rate, noisy: noisy(t, b) } : w;
   }, undefined);
   const rss = tether.rssPerSocket / baseline.rssPerSocket;
   // "No loss below the knee": Tether loses nothing at any rate bare Socket.IO handles cleanly
   // (below the baseline's knee). Tether's own knee counts loss, so below it loss is 0 by definition.
   const lossBelow = common.reduce((s, { t }) => s + t.lost, 0);
+  const lossy = common.filter(({ t }) => t.lost > 0).map(({ t }) => t);
   return (
     `SUMMARY ${mode}: throughput ${fmt.n(cleanThroughput(tether))} vs ${fmt.n(cleanThroughput(baseline))} msg/s = ${fmt.x(thr)} ` +
-    `(goal >= ${GOAL_THROUGHPUT}x) ${verdict(thr >= GOAL_THROUGHPUT)}; ` +
+    `(goal >= ${GOAL_THROUGHPUT}x) ${verdict(thr >= GOAL_THROUGHPUT, noisy(kneeOf(tether), kneeOf(baseline)))}; ` +
     (worst
-      ? `p99 worst ${fmt.x(worst.ratio)} at ${worst.rate}/s${worst.noisy ? ' (a noisy run)' : ''} ` +
-        `(goal <= ${GOAL_P99}x) ${verdict(worst.ratio <= GOAL_P99)}; `
+      ? `p99 worst ${fmt.x(worst.ratio)} at ${worst.rate}/s (goal <= ${GOAL_P99}x) ${verdict(worst.ratio <= GOAL_P99, worst.noisy)}; `
       : 'p99: no rate below the baseline knee to compare; ') +
     `RSS/socket ${fmt.x(rss)} (goal <= ${GOAL_RSS}x) ${verdict(rss <= GOAL_RSS)}; ` +
-    `loss below the knee: ${lossBelow} over ${common.length} rate(s) ${verdict(lossBelow === 0 && common.length > 0)}`
+    (common.length
+      ? `loss below the knee: ${lossBelow} over ${common.length} rate(s) ${verdict(lossBelow === 0, noisy(...lossy))}`
+      : 'loss below the knee: no rate to judge')
   );
 }
 

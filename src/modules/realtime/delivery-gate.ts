@@ -1,4 +1,5 @@
 import type { Socket } from 'socket.io';
+import { compareOffsets } from './offsets';
 
 /** A live broadcast held for a recovering socket, with its offset for de-duplication. */
 export interface HeldDelivery {
@@ -9,8 +10,16 @@ export interface HeldDelivery {
 /** Per socket: rooms being recovered -> live deliveries held until the replay is done. */
 export type Gates = Map<string, HeldDelivery[]>;
 
+/**
+ * Per socket: rooms just recovered -> the last replayed offset. A live broadcast of an event the
+ * replay already sent can still be in flight through Redis after the gate is gone (it was
+ * appended to the log before the replay read it, but its emit arrives later); those are dropped.
+ */
+export type Floors = Map<string, string>;
+
 export interface GatedSocketData {
   gates?: Gates;
+  floors?: Floors;
 }
 
 interface Packet {
@@ -53,17 +62,19 @@ export function deliveryGate<T extends object>(
       current = undefined;
       if (!packet) return apply(opts, callback);
       let sockets = 0;
+      const offset = (packet.data?.[2] as { offset?: string } | undefined)?.offset;
       apply(opts, (socket) => {
         sockets++;
-        const gates = (socket.data as GatedSocketData).gates;
-        if (gates?.size) {
+        const { gates, floors } = socket.data as GatedSocketData;
+        if (gates?.size || floors?.size) {
           for (const room of opts.rooms) {
-            const held = gates.get(room);
+            const held = gates?.get(room);
             if (held) {
-              const meta = packet.data?.[2] as { offset?: string } | undefined;
-              held.push({ offset: meta?.offset, deliver: () => callback(socket) });
+              held.push({ offset, deliver: () => callback(socket) });
               return;
             }
+            const floor = floors?.get(room);
+            if (floor && offset && compareOffsets(offset, floor) <= 0) return;
           }
         }
         callback(socket);

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { AppConfig } from '../../config/app-config';
 import { RedisService } from '../../core/redis/redis.service';
+import { compareIds, parseId, StreamId } from './offsets';
 
 /** One stored event, as replayed to sockets and served by GET /realtime/events. */
 export interface LoggedEvent {
@@ -54,16 +55,6 @@ else
 end
 return {epoch, 1, last, first, entries}`;
 
-type StreamId = [number, number];
-
-function parseId(id: string): StreamId | undefined {
-  const m = /^(\d{1,16})-(\d{1,16})$/.exec(id);
-  return m ? [Number(m[1]), Number(m[2])] : undefined;
-}
-
-function compareIds(a: StreamId, b: StreamId): number {
-  return a[0] - b[0] || a[1] - b[1];
-}
 
 /**
  * The bounded per-channel event log: a Redis Stream per (tenant, channel), trimmed to a maximum
@@ -159,13 +150,6 @@ export class EventLogService implements OnModuleInit {
         return [c, `${epoch}.${newest?.[0]?.[0] ?? '0-0'}`];
       }),
     );
-  }
-
-  /** Offset ids compare in publish order; the epoch must match for a comparison to mean anything. */
-  static compare(a: string, b: string): number {
-    const ia = parseId(a.slice(a.indexOf('.') + 1));
-    const ib = parseId(b.slice(b.indexOf('.') + 1));
-    return ia && ib ? compareIds(ia, ib) : 0;
   }
 
   /** Accepts `<epoch>.<ms>-<seq>` (an offset) or an ISO time (seed 004's `since` timestamps). */

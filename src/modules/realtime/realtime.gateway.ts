@@ -11,6 +11,7 @@ import { ClientEventRegistry } from './client-event.registry';
 import { parseChannel, roomOf, userChannel } from './channels/channel';
 import { ConnectionLimiter } from './connection-limiter';
 import { EventLogService, InvalidOffsetError } from './event-log.service';
+import { compareOffsets } from './offsets';
 import { PresenceService } from './presence.service';
 import type { RoomSubscriptions } from './redis-io.adapter';
 import { EventMeta, SessionEvents } from './realtime.events';
@@ -23,6 +24,8 @@ const TYPING_THROTTLE_MS = 2000;
 const TYPING_TIMEOUT_MS = 5000;
 const EXPIRY_WARNING_MS = 60_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Longer than any broadcast takes to cross Redis, short enough to hold no state for long. */
+const FLOOR_MS = 30_000;
 
 type Ack = (response: unknown) => void;
 type TetherSocket = Socket & { data: SocketSession & { closeReason?: string } };
@@ -260,14 +263,24 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     } finally {
       // Synchronous from here to the gate's removal: nothing can slip in between.
       for (const h of held) {
-        if (last === undefined || h.offset === undefined || EventLogService.compare(h.offset, last) > 0) {
+        if (last === undefined || h.offset === undefined || compareOffsets(h.offset, last) > 0) {
           h.deliver();
           if (h.offset) offset = h.offset;
         }
       }
       socket.data.gates.delete(room);
+      if (last !== undefined) this.setFloor(socket, room, last);
     }
     return { recovered, offset: offset ?? '' };
+  }
+
+  /** Drops late live copies of replayed events for a while (see Floors in delivery-gate.ts). */
+  private setFloor(socket: TetherSocket, room: string, offset: string): void {
+    const floors = (socket.data.floors ??= new Map());
+    floors.set(room, offset);
+    setTimeout(() => {
+      if (floors.get(room) === offset) floors.delete(room);
+    }, FLOOR_MS).unref();
   }
 
   private async unsubscribe(socket: TetherSocket, data: unknown): Promise<{ unsubscribed: string[] }> {

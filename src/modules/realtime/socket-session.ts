@@ -1,5 +1,5 @@
 import type { AuthUser } from '../../core/auth/auth-user';
-import type { Gates } from './delivery-gate';
+import type { Floors, Gates } from './delivery-gate';
 
 /** Token bucket for a socket's own events: `rate` per second, bursts up to twice that. */
 export class TokenBucket {
@@ -32,6 +32,7 @@ export interface SocketSession {
   user: AuthUser;
   channels: Set<string>;
   gates: Gates;
+  floors?: Floors;
   bucket: TokenBucket;
   expiryTimers: NodeJS.Timeout[];
   typing: Map<string, TypingState>;
