@@ -20,8 +20,8 @@ const TABLES = [
 /**
  * The community reference domain: members, events (public or invite-only), invites, RSVPs,
  * services, check-ins, announcements. Every table is tenant-scoped; deletes are soft so the
- * change feed reports them. The visibility rules and the two bulk mutation handlers live here as
- * SQL so that the change feed, the REST routes and the offline mutations share one definition.
+ * change feed reports them. The two bulk mutation handlers are SQL functions: sync runs them for
+ * each item inside that item's savepoint, in one statement per batch.
  */
 export class CreateCommunity1763851000000 implements MigrationInterface {
   name = 'CreateCommunity1763851000000';
@@ -144,23 +144,6 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
     for (const table of TABLES)
       await q.query(`CREATE TRIGGER "${table}_sync" BEFORE INSERT OR UPDATE ON "${table}" FOR EACH ROW EXECUTE FUNCTION sync_touch()`);
 
-    // Visibility, from the member record (which the host backend maintains), not from the token:
-    // a change of roles is then a change in the data, and the feed can follow it.
-    await q.query(`
-      CREATE FUNCTION community_privileged(p_tenant text, p_user text) RETURNS boolean LANGUAGE sql STABLE AS $$
-        SELECT EXISTS (SELECT 1 FROM community_members m
-                        WHERE m.tenant_id = p_tenant AND m.user_id = p_user AND m.deleted_at IS NULL
-                          AND m.status = 'active' AND m.roles && ARRAY['LEADER', 'ADMIN'])
-      $$`);
-    await q.query(`
-      CREATE FUNCTION community_event_visible(p_tenant text, p_user text, p_event uuid, p_visibility text) RETURNS boolean
-      LANGUAGE sql STABLE AS $$
-        SELECT p_visibility = 'public'
-            OR community_privileged(p_tenant, p_user)
-            OR EXISTS (SELECT 1 FROM community_event_invites i
-                        WHERE i.event_id = p_event AND i.user_id = p_user AND i.deleted_at IS NULL)
-      $$`);
-
     // Bulk mutation handlers, called by sync_apply_batch inside each item's savepoint.
     // They return {status, id?, serverVersion?, error?}; anything but created/updated is undone.
     await q.query(`
@@ -247,7 +230,13 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
           SELECT * INTO v_event FROM community_events e
            WHERE e.id = (p_item->>'eventId')::uuid AND e.tenant_id = p_tenant AND e.deleted_at IS NULL FOR SHARE;
         END IF;
-        IF NOT FOUND OR NOT community_event_visible(p_tenant, p_user, v_event.id, v_event.visibility) THEN
+        -- The events feed's visibility rule (community.sql.ts), from the member record, not the token.
+        IF NOT FOUND OR NOT (v_event.visibility = 'public'
+            OR EXISTS (SELECT 1 FROM community_members m
+                        WHERE m.tenant_id = p_tenant AND m.user_id = p_user AND m.deleted_at IS NULL
+                          AND m.status = 'active' AND m.roles && ARRAY['LEADER', 'ADMIN'])
+            OR EXISTS (SELECT 1 FROM community_event_invites i
+                        WHERE i.event_id = v_event.id AND i.user_id = p_user AND i.deleted_at IS NULL)) THEN
           RETURN jsonb_build_object('status', 'rejected', 'error',
             jsonb_build_object('code', 'event_not_found', 'message', 'No such event'));
         END IF;
@@ -294,8 +283,6 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP FUNCTION community_apply_rsvp(text, text, jsonb, text)`);
     await q.query(`DROP FUNCTION community_apply_checkin(text, text, jsonb, text)`);
-    await q.query(`DROP FUNCTION community_event_visible(text, text, uuid, text)`);
-    await q.query(`DROP FUNCTION community_privileged(text, text)`);
     for (const table of ['community_announcements', 'community_checkins', 'community_services', 'community_rsvps', 'community_event_invites', 'community_events', 'community_members'])
       await q.query(`DROP TABLE "${table}"`);
     await q.query(`DROP FUNCTION community_members_access()`);

@@ -2,7 +2,9 @@ import { DynamicModule, Module, Type } from '@nestjs/common';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { CoreModule } from './core/core.module';
+import { CommunityModule } from './modules/community/community.module';
 import { RealtimeModule } from './modules/realtime/realtime.module';
+import { SyncModule } from './modules/sync/sync.module';
 
 /**
  * The application. Built from a validated config so that tests can boot several instances with
@@ -13,7 +15,7 @@ export class AppModule {
   static forRoot(config: AppConfig, extraModules: Type[] = []): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CoreModule, RealtimeModule, ...extraModules],
+      imports: [ConfigModule.forRoot(config), CoreModule, RealtimeModule, SyncModule, CommunityModule, ...extraModules],
     };
   }
 }

@@ -1,5 +1,5 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
-import { CommunityService } from './service.entity';
+import { ScheduledService } from './service.entity';
 import { SyncedColumns } from './synced-columns';
 
 /** A member's attendance at a service (one live check-in per member and service). */
@@ -17,9 +17,9 @@ export class Checkin extends SyncedColumns {
   @Column({ name: 'service_id', type: 'uuid' })
   serviceId: string;
 
-  @ManyToOne(() => CommunityService, { nullable: false })
+  @ManyToOne(() => ScheduledService, { nullable: false })
   @JoinColumn({ name: 'service_id', foreignKeyConstraintName: 'community_checkins_service_fk' })
-  service?: CommunityService;
+  service?: ScheduledService;
 
   @Column({ name: 'user_id', type: 'varchar', length: 128 })
   userId: string;

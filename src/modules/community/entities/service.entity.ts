@@ -4,7 +4,7 @@ import { SyncedColumns } from './synced-columns';
 /** A scheduled gathering members check in to. */
 @Entity('community_services')
 @Index('community_services_time_idx', ['tenantId', 'startsAt'])
-export class CommunityService extends SyncedColumns {
+export class ScheduledService extends SyncedColumns {
   @PrimaryColumn({ type: 'uuid', primaryKeyConstraintName: 'community_services_pk' })
   id: string;
 
