@@ -69,7 +69,7 @@ export class CommunityRepository {
   /** Creates the member row if missing; never touches an existing (or deleted) one. */
   async enrollMember(tenantId: string, userId: string, roles: string[]): Promise<void> {
     await this.db.query(
-      `INSERT INTO community_members (id, tenant_id, user_id, display_name, roles) VALUES ($1, $2, $3, $3, $4)
+      `INSERT INTO community_members (id, tenant_id, user_id, display_name, roles) VALUES ($1, $2, $3::text, $3::text, $4)
        ON CONFLICT (tenant_id, user_id) DO NOTHING`,
       [randomUUID(), tenantId, userId, roles],
     );
@@ -79,12 +79,12 @@ export class CommunityRepository {
   async putMember(tenantId: string, userId: string, f: MemberFields): Promise<{ doc: Doc; created: boolean }> {
     const rows: { doc: string; created: boolean }[] = await this.db.query(
       `INSERT INTO community_members AS r (id, tenant_id, user_id, display_name, roles, status)
-       VALUES ($1, $2, $3, coalesce($4, $3), coalesce($5::text[], ARRAY['MEMBER']), coalesce($6, 'active'))
+       VALUES ($1, $2, $3::text, coalesce($4::text, $3::text), coalesce($5::text[], ARRAY['MEMBER']), coalesce($6::text, 'active'))
        ON CONFLICT (tenant_id, user_id) DO UPDATE
-         SET display_name = coalesce($4, r.display_name), roles = coalesce($5::text[], r.roles),
-             status = coalesce($6, r.status), deleted_at = NULL
-         WHERE (r.display_name, r.roles, r.status, r.deleted_at) IS DISTINCT FROM
-               (coalesce($4, r.display_name), coalesce($5::text[], r.roles), coalesce($6, r.status), NULL)
+         SET display_name = coalesce($4::text, r.display_name), roles = coalesce($5::text[], r.roles),
+             status = coalesce($6::text, r.status), deleted_at = NULL
+         WHERE (r.display_name::text, r.roles, r.status::text, r.deleted_at) IS DISTINCT FROM
+               (coalesce($4::text, r.display_name), coalesce($5::text[], r.roles), coalesce($6::text, r.status), NULL::timestamptz)
        RETURNING ${MEMBER_DOC}::text AS doc, (r.xmax = 0) AS created`,
       [randomUUID(), tenantId, userId, f.displayName ?? null, f.roles ?? null, f.status ?? null],
     );
