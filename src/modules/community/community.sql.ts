@@ -1,32 +1,77 @@
-import { isoSql } from '../sync/sync.sql';
+import { jsonObjectSql } from '../sync/sync.sql';
 
 /**
  * The JSON documents clients receive, built by PostgreSQL from a row aliased `r`. The change feed,
  * the REST responses and bulk conflict answers all use these, so a row looks the same everywhere.
  */
 export const EVENT_COLUMNS = ['title', 'description', 'location', 'starts_at', 'ends_at', 'capacity', 'visibility', 'version', 'created_at', 'updated_at'];
-export const EVENT_DOC = `json_build_object('id', r.id, 'title', r.title, 'description', r.description, 'location', r.location,
-  'startsAt', ${isoSql('r.starts_at')}, 'endsAt', ${isoSql('r.ends_at')}, 'capacity', r.capacity, 'visibility', r.visibility,
-  'version', r.version, 'createdAt', ${isoSql('r.created_at')}, 'updatedAt', ${isoSql('r.updated_at')})`;
+export const EVENT_DOC = jsonObjectSql([
+  ['id', 'r.id', 'uuid'],
+  ['title', 'r.title', 'text'],
+  ['description', 'r.description', 'text'],
+  ['location', 'r.location', 'text'],
+  ['startsAt', 'r.starts_at', 'timestamp'],
+  ['endsAt', 'r.ends_at', 'timestamp'],
+  ['capacity', 'r.capacity', 'number'],
+  ['visibility', 'r.visibility', 'text'],
+  ['version', 'r.version', 'number'],
+  ['createdAt', 'r.created_at', 'timestamp'],
+  ['updatedAt', 'r.updated_at', 'timestamp'],
+]);
 
 export const MEMBER_COLUMNS = ['user_id', 'display_name', 'roles', 'status', 'version', 'updated_at'];
-export const MEMBER_DOC = `json_build_object('id', r.id, 'userId', r.user_id, 'displayName', r.display_name, 'roles', r.roles,
-  'status', r.status, 'version', r.version, 'updatedAt', ${isoSql('r.updated_at')})`;
+export const MEMBER_DOC = jsonObjectSql([
+  ['id', 'r.id', 'uuid'],
+  ['userId', 'r.user_id', 'text'],
+  ['displayName', 'r.display_name', 'text'],
+  ['roles', 'r.roles', 'json'],
+  ['status', 'r.status', 'text'],
+  ['version', 'r.version', 'number'],
+  ['updatedAt', 'r.updated_at', 'timestamp'],
+]);
 
 export const RSVP_COLUMNS = ['event_id', 'user_id', 'status', 'offline_id', 'client_updated_at', 'version', 'updated_at'];
-export const RSVP_DOC = `json_build_object('id', r.id, 'eventId', r.event_id, 'userId', r.user_id, 'status', r.status,
-  'offlineId', r.offline_id, 'clientUpdatedAt', ${isoSql('r.client_updated_at')}, 'version', r.version, 'updatedAt', ${isoSql('r.updated_at')})`;
+export const RSVP_DOC = jsonObjectSql([
+  ['id', 'r.id', 'uuid'],
+  ['eventId', 'r.event_id', 'uuid'],
+  ['userId', 'r.user_id', 'text'],
+  ['status', 'r.status', 'text'],
+  ['offlineId', 'r.offline_id', 'text'],
+  ['clientUpdatedAt', 'r.client_updated_at', 'timestamp'],
+  ['version', 'r.version', 'number'],
+  ['updatedAt', 'r.updated_at', 'timestamp'],
+]);
 
 export const CHECKIN_COLUMNS = ['service_id', 'user_id', 'checkin_time', 'checkout_time', 'offline_id', 'recorded_by', 'version', 'updated_at'];
-export const CHECKIN_DOC = `json_build_object('id', r.id, 'serviceId', r.service_id, 'userId', r.user_id,
-  'checkinTime', ${isoSql('r.checkin_time')}, 'checkoutTime', ${isoSql('r.checkout_time')}, 'offlineId', r.offline_id,
-  'recordedBy', r.recorded_by, 'version', r.version, 'updatedAt', ${isoSql('r.updated_at')})`;
+export const CHECKIN_DOC = jsonObjectSql([
+  ['id', 'r.id', 'uuid'],
+  ['serviceId', 'r.service_id', 'uuid'],
+  ['userId', 'r.user_id', 'text'],
+  ['checkinTime', 'r.checkin_time', 'timestamp'],
+  ['checkoutTime', 'r.checkout_time', 'timestamp'],
+  ['offlineId', 'r.offline_id', 'text'],
+  ['recordedBy', 'r.recorded_by', 'text'],
+  ['version', 'r.version', 'number'],
+  ['updatedAt', 'r.updated_at', 'timestamp'],
+]);
 
-export const SERVICE_DOC = `json_build_object('id', r.id, 'name', r.name, 'location', r.location,
-  'startsAt', ${isoSql('r.starts_at')}, 'endsAt', ${isoSql('r.ends_at')}, 'version', r.version, 'updatedAt', ${isoSql('r.updated_at')})`;
+export const SERVICE_DOC = jsonObjectSql([
+  ['id', 'r.id', 'uuid'],
+  ['name', 'r.name', 'text'],
+  ['location', 'r.location', 'text'],
+  ['startsAt', 'r.starts_at', 'timestamp'],
+  ['endsAt', 'r.ends_at', 'timestamp'],
+  ['version', 'r.version', 'number'],
+  ['updatedAt', 'r.updated_at', 'timestamp'],
+]);
 
-export const ANNOUNCEMENT_DOC = `json_build_object('id', r.id, 'title', r.title, 'content', r.content, 'priority', r.priority,
-  'createdAt', ${isoSql('r.created_at')})`;
+export const ANNOUNCEMENT_DOC = jsonObjectSql([
+  ['id', 'r.id', 'uuid'],
+  ['title', 'r.title', 'text'],
+  ['content', 'r.content', 'text'],
+  ['priority', 'r.priority', 'text'],
+  ['createdAt', 'r.created_at', 'timestamp'],
+]);
 
 /**
  * Visibility comes from the caller's member record (kept by the host backend through

@@ -1,8 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import type { QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { Position } from './sync.cursor';
 import type { CompiledCollection, ConflictStrategy } from './sync.registry';
+
+/** A pg Pool or client: what runs a named statement. */
+interface Queryable {
+  query<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>>;
+}
 
 export interface PageRow {
   x: string;
@@ -37,10 +44,15 @@ export interface HandlerResult {
 export class SyncRepository {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
 
+  /**
+   * One page, as a named prepared statement on the connection (planning the statement costs more
+   * than running it), on a pooled connection or the caller's transaction.
+   */
   async page(c: CompiledCollection, tenantId: string, userId: string, from: Position, limit: number, em?: EntityManager): Promise<RawPage> {
     const base = from.base === undefined ? '0' : from.base;
-    const params = [tenantId, userId, from.x, from.id, limit + 1, base, c.name];
-    const rows: (PageRow & { wm: string; purged: string | null })[] = await (em ?? this.db).query(c.pageSql, params);
+    const query = { name: `tether_sync_page_${c.name}`, text: c.pageSql, values: [tenantId, userId, from.x, from.id, limit + 1, base, c.name] };
+    const connection: Queryable = em ? await em.queryRunner!.connect() : (this.db.driver as PostgresDriver).master;
+    const { rows } = await connection.query<PageRow & { wm: string; purged: string | null }>(query);
     return {
       watermark: rows[0].wm,
       purgedThrough: rows[0].purged,
@@ -59,10 +71,15 @@ export class SyncRepository {
     return new Map(rows.map((r) => [r.id, r.doc]));
   }
 
-  /** Remembers where a pull ended under the timestamp it answered (for a later `updatedAfter`). */
+  /**
+   * Remembers where a pull ended under the timestamp it answered (for a later `updatedAfter`).
+   * Committed without waiting for the WAL flush: a mark lost in a crash only makes a later lookup
+   * fall back to an earlier mark, which re-delivers and never skips.
+   */
   async addResumeMark(collection: string, at: Date, p: Position): Promise<void> {
     await this.db.query(
-      `INSERT INTO sync_resume_marks (collection, at, x, row_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+      `WITH async AS (SELECT set_config('synchronous_commit', 'off', true))
+       INSERT INTO sync_resume_marks (collection, at, x, row_id) SELECT $1, $2, $3, $4 FROM async ON CONFLICT DO NOTHING`,
       [collection, at, p.x, p.id],
     );
   }

@@ -5,6 +5,32 @@ export function isoSql(expr: string): string {
   return `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
+/** How a field is written into a JSON document. */
+export type JsonKind = 'text' | 'uuid' | 'number' | 'boolean' | 'timestamp' | 'json';
+export type JsonField = [key: string, expr: string, kind: JsonKind];
+
+/**
+ * SQL building a compact JSON object (text) from typed fields: a concatenation, which PostgreSQL
+ * evaluates several times faster than json_build_object on the feed's hot path. Strings and
+ * arrays go through to_json (proper escaping); NULL becomes null.
+ */
+export function jsonObjectSql(fields: JsonField[]): string {
+  if (!fields.length) return `'{}'`;
+  const parts = fields.map(([key, expr, kind], i) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`JSON key "${key}" must be a plain word`);
+    const value =
+      kind === 'text' || kind === 'json'
+        ? `to_json(${expr})::text`
+        : kind === 'uuid'
+          ? `'"' || (${expr})::text || '"'`
+          : kind === 'timestamp'
+            ? `'"' || ${isoSql(expr)} || '"'`
+            : `(${expr})::text`;
+    return `'${i ? ',' : '{'}"${key}":' || coalesce(${value}, 'null')`;
+  });
+  return `(${parts.join(' || ')} || '}')`;
+}
+
 /** `{tenant}` and `{user}` in a domain's snippet become the page query's parameters. */
 function bind(snippet: string): string {
   if (/\$\d/.test(snippet)) throw new Error(`sync SQL snippets use {tenant} and {user}, not positional parameters: ${snippet}`);
@@ -28,27 +54,31 @@ function bind(snippet: string): string {
  * The statement always returns one row, carrying the watermark and the collection's purge mark
  * even when the page is empty.
  */
+// A scalar subquery (an InitPlan parameter), so that the bound is an index condition: while an old
+// transaction holds the watermark back, a pull stops at it instead of filtering every newer row.
+const WM = '(SELECT w.wm FROM w)';
+
 export function pageSql(def: SyncCollectionDefinition): string {
   const cols = [...new Set(['id', ...def.columns])].map((c) => `r.${c}`).join(', ');
   const vis = `(r.deleted_at IS NULL AND (${bind(def.visibleTo)}))`;
   const branches = [
     `(SELECT r.sync_xid AS x, ${vis} AS vis, ${cols}
-        FROM w, ${def.table} r
-       WHERE r.tenant_id = $1 AND (r.sync_xid, r.id) > ($3::bigint, $4::uuid) AND r.sync_xid < w.wm
+        FROM ${def.table} r
+       WHERE r.tenant_id = $1 AND (r.sync_xid, r.id) > ($3::bigint, $4::uuid) AND r.sync_xid < ${WM}
        ORDER BY r.sync_xid, r.id LIMIT $5)`,
   ];
   for (const a of def.access ?? []) {
     const ax = `a.${a.xidColumn}`;
-    const common = `a.tenant_id = $1 AND a.${a.userColumn} = $2 AND ${ax} < w.wm AND ${ax} >= coalesce($6::bigint, w.wm)`;
+    const common = `a.tenant_id = $1 AND a.${a.userColumn} = $2 AND ${ax} < ${WM} AND ${ax} >= coalesce($6::bigint, ${WM})`;
     if (a.targetColumn)
       branches.push(`(SELECT ${ax} AS x, ${vis} AS vis, ${cols}
-          FROM w, ${a.table} a JOIN ${def.table} r ON r.id = a.${a.targetColumn} AND r.tenant_id = a.tenant_id
+          FROM ${a.table} a JOIN ${def.table} r ON r.id = a.${a.targetColumn} AND r.tenant_id = a.tenant_id
          WHERE ${common} AND (${ax}, a.${a.targetColumn}) > ($3::bigint, $4::uuid)
          ORDER BY ${ax}, a.${a.targetColumn} LIMIT $5)`);
     else
       // `${ax} >= $3` on its own lets the planner skip the join when the access row is old.
       branches.push(`(SELECT ${ax} AS x, ${vis} AS vis, ${cols}
-          FROM w, ${a.table} a JOIN ${def.table} r ON r.tenant_id = a.tenant_id AND (${bind(a.affects!)})
+          FROM ${a.table} a JOIN ${def.table} r ON r.tenant_id = a.tenant_id AND (${bind(a.affects!)})
          WHERE ${common} AND ${ax} >= $3::bigint AND (${ax}, r.id) > ($3::bigint, $4::uuid)
          ORDER BY ${ax}, r.id LIMIT $5)`);
   }
