@@ -177,6 +177,24 @@ describe('community', () => {
     expect(gone.sort()).toEqual([created.body.id, rsvp.body.results[0].id].sort());
   });
 
+  it('documents survive any text: quotes, backslashes, control characters, unicode', async () => {
+    const tid = freshTenant('esc');
+    const admin = await caller(t, tid, 'admin', ['ADMIN']);
+    const title = 'He said "hi" \\ left\n\ttab \u0001\u001f </script> ☃ 🎉 \u2028';
+    const description = '{"not":"json"}\r\n' + 'x'.repeat(5000);
+    const created = await admin.send('POST', '/events', { title, description, location: "O'Brien's hall" });
+    expect(created.status).toBe(400); // startsAt missing: the pipe answers before anything is stored
+    const ok = await admin.send('POST', '/events', { title, description, location: "O'Brien's hall", startsAt: '2030-01-01T00:00:00.5Z' });
+    expect(ok.body).toMatchObject({ title, description, location: "O'Brien's hall", startsAt: '2030-01-01T00:00:00.500Z' });
+    await admin.send('PUT', '/members/admin', { displayName: 'Zoë "Z" \\ Ω' });
+    const events = new Replica(admin, 'events');
+    const members = new Replica(admin, 'members');
+    await eventually(async () => (await events.drain(), events.ids()), (ids) => ids.length === 1);
+    await eventually(async () => (await members.drain(), members.ids()), (ids) => ids.length === 1);
+    expect(events.rows.get(ok.body.id)).toMatchObject({ title, description });
+    expect([...members.rows.values()][0]).toMatchObject({ displayName: 'Zoë "Z" \\ Ω', roles: ['ADMIN'] });
+  });
+
   it('services: online check-in (201, then 200), kiosk check-ins by leaders, counts and the live polling fallback', async () => {
     const tid = freshTenant('svc');
     const admin = await caller(t, tid, 'admin', ['ADMIN']);

@@ -45,7 +45,7 @@ export class CommunityService {
   /**
    * Creates the caller's member row from the token's claims the first time this pod sees them
    * (an in-memory cache keeps it to one INSERT ... ON CONFLICT DO NOTHING per user per pod and TTL).
-   * Server-to-server callers (role SERVICE) are not members.
+   * Server-to-server callers (role SERVICE) are not members. Never fails the request.
    */
   async ensureMember(user: AuthUser): Promise<void> {
     if (user.roles.includes('SERVICE')) return;
@@ -53,7 +53,14 @@ export class CommunityService {
     const now = Date.now();
     const seen = this.enrolled.get(key);
     if (seen !== undefined && now - seen < ENROLLED_TTL_MS) return;
-    await this.repo.enrollMember(user.tenantId, user.userId, user.roles.filter((r) => r !== 'SERVICE'));
+    try {
+      await this.repo.enrollMember(user.tenantId, user.userId, user.roles.filter((r) => r !== 'SERVICE'));
+    } catch (err) {
+      // Not worth failing the request (it may not even touch the database): the next one retries.
+      // Until then the caller simply has no member record, i.e. sees what any member sees.
+      this.logger.warn(`member ${user.userId} not enrolled: ${(err as Error).message}`);
+      return;
+    }
     this.enrolled.delete(key);
     this.enrolled.set(key, now);
     if (this.enrolled.size > ENROLLED_MAX) this.enrolled.delete(this.enrolled.keys().next().value!);
