@@ -41,13 +41,24 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
     await q.query(`CREATE UNIQUE INDEX "community_members_user_uq" ON "community_members" ("tenant_id", "user_id")`);
     await q.query(`CREATE INDEX "community_members_sync_idx" ON "community_members" ("tenant_id", "sync_xid", "id")`);
     await q.query(`CREATE INDEX "community_members_inactive_idx" ON "community_members" ("tenant_id", "id") WHERE "status" <> 'active'`);
-    // What a member may see depends on their roles and status: when those change, access_xid
-    // moves and the feed re-evaluates every row whose visibility depends on them.
+    // Every visibility rule depends on the caller through one predicate: leaders and admins
+    // (active, not deleted) see everything of their tenant. Plain SQL without subqueries, so the
+    // planner inlines it. When it flips for a member, access_xid moves and the feeds re-evaluate
+    // every row that depends on it.
+    await q.query(`
+      CREATE FUNCTION community_privileged(p_roles text[], p_status text, p_deleted_at timestamptz) RETURNS boolean
+      LANGUAGE sql IMMUTABLE AS $$
+        SELECT p_deleted_at IS NULL AND p_status = 'active' AND p_roles && ARRAY['LEADER', 'ADMIN']
+      $$`);
     await q.query(`
       CREATE FUNCTION community_members_access() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        v_before boolean := false;
       BEGIN
-        IF TG_OP = 'INSERT' OR NEW.roles IS DISTINCT FROM OLD.roles OR NEW.status IS DISTINCT FROM OLD.status
-           OR NEW.deleted_at IS DISTINCT FROM OLD.deleted_at THEN
+        IF TG_OP = 'UPDATE' THEN
+          v_before := community_privileged(OLD.roles, OLD.status, OLD.deleted_at);
+        END IF;
+        IF community_privileged(NEW.roles, NEW.status, NEW.deleted_at) IS DISTINCT FROM v_before THEN
           NEW.access_xid := pg_current_xact_id()::text::bigint;
         END IF;
         RETURN NEW;
@@ -233,8 +244,8 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
         -- The events feed's visibility rule (community.sql.ts), from the member record, not the token.
         IF NOT FOUND OR NOT (v_event.visibility = 'public'
             OR EXISTS (SELECT 1 FROM community_members m
-                        WHERE m.tenant_id = p_tenant AND m.user_id = p_user AND m.deleted_at IS NULL
-                          AND m.status = 'active' AND m.roles && ARRAY['LEADER', 'ADMIN'])
+                        WHERE m.tenant_id = p_tenant AND m.user_id = p_user
+                          AND community_privileged(m.roles, m.status, m.deleted_at))
             OR EXISTS (SELECT 1 FROM community_event_invites i
                         WHERE i.event_id = v_event.id AND i.user_id = p_user AND i.deleted_at IS NULL)) THEN
           RETURN jsonb_build_object('status', 'rejected', 'error',
@@ -286,5 +297,6 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
     for (const table of ['community_announcements', 'community_checkins', 'community_services', 'community_rsvps', 'community_event_invites', 'community_events', 'community_members'])
       await q.query(`DROP TABLE "${table}"`);
     await q.query(`DROP FUNCTION community_members_access()`);
+    await q.query(`DROP FUNCTION community_privileged(text[], text, timestamptz)`);
   }
 }

@@ -93,10 +93,10 @@ describe('sync visibility: access changes are changes', () => {
     await until(rsvps, (ids) => ids.includes(rsvp.body.results[0].id));
     await until(checkins, (ids) => ids.includes(checkin.body.results[0].id));
 
-    // A change that does not touch access re-sends nothing.
-    await admin.send('PUT', '/members/lee', { displayName: 'Lee' });
-    const quiet = await lee.get('/sync/events', { cursor: events.cursor });
-    expect(quiet.body.events.filter((e: any) => e.id === secret.id)).toEqual([]);
+    // Changes that do not change what lee may see re-send nothing (a second privileged role, a new name).
+    await admin.send('PUT', '/members/lee', { displayName: 'Lee', roles: ['LEADER', 'ADMIN'] });
+    const again = await lee.get('/sync/events', { cursor: events.cursor });
+    expect(again.body).toMatchObject({ events: [], deleted: [] });
 
     await admin.send('PUT', '/members/lee', { roles: ['MEMBER'] });
     await until(events, (ids) => !ids.includes(secret.id));
@@ -112,6 +112,7 @@ describe('sync visibility: access changes are changes', () => {
     const bob = await caller(t, tid, 'bob');
     const annView = new Replica(ann, 'members');
     const bobView = new Replica(bob, 'members');
+    const bobEvents = new Replica(bob, 'events');
     const adminView = new Replica(admin, 'members');
     // Members are enrolled from their token on their first request.
     await Promise.all([admin, ann, bob].map((c) => c.get('/services')));
@@ -125,6 +126,7 @@ describe('sync visibility: access changes are changes', () => {
     );
     expect(names(annView)).toEqual(['admin', 'ann', 'bob']);
 
+    await bobEvents.drain();
     await admin.send('PUT', '/members/bob', { status: 'inactive' });
     await eventually(
       async () => {
@@ -135,6 +137,8 @@ describe('sync visibility: access changes are changes', () => {
     );
     await bobView.drain();
     expect(names(bobView)).toEqual(['admin', 'ann', 'bob']);
+    // Bob was no leader: deactivating him changes nothing he sees elsewhere, so nothing is re-sent.
+    expect((await bob.get('/sync/events', { cursor: bobEvents.cursor })).body).toMatchObject({ events: [], deleted: [] });
     await adminView.drain();
     expect([...adminView.rows.values()].find((m) => m.userId === 'bob')).toMatchObject({ status: 'inactive' });
 

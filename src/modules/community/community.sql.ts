@@ -76,12 +76,11 @@ export const ANNOUNCEMENT_DOC = jsonObjectSql([
 /**
  * Visibility comes from the caller's member record (kept by the host backend through
  * PUT /members), not from the token: a change of roles is then a change in the data that the
- * feed can follow (access_xid). Leaders and admins see everything of their tenant.
- * The RSVP handler (migration CreateCommunity) applies the same rule to events.
+ * feed can follow (access_xid). Leaders and admins see everything of their tenant
+ * (community_privileged(), migration CreateCommunity, which the RSVP handler uses for events too).
  */
 const PRIVILEGED = `EXISTS (SELECT 1 FROM community_members m
-   WHERE m.tenant_id = {tenant} AND m.user_id = {user} AND m.deleted_at IS NULL
-     AND m.status = 'active' AND m.roles && ARRAY['LEADER', 'ADMIN'])`;
+   WHERE m.tenant_id = {tenant} AND m.user_id = {user} AND community_privileged(m.roles, m.status, m.deleted_at))`;
 
 /** Public events: everyone in the tenant. Private events: invitees, leaders and admins. */
 export const EVENT_VISIBLE = `r.visibility = 'public' OR ${PRIVILEGED}
