@@ -2,10 +2,12 @@ import { DynamicModule, Module, Type } from '@nestjs/common';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { CoreModule } from './core/core.module';
+import { CommunityModule } from './modules/community/community.module';
 import { DevicesModule } from './modules/devices/devices.module';
 import { MessagingModule } from './modules/messaging/messaging.module';
 import { NotificationsModule } from './modules/notifications/notifications.module';
 import { RealtimeModule } from './modules/realtime/realtime.module';
+import { SyncModule } from './modules/sync/sync.module';
 
 /**
  * The application. Built from a validated config so that tests can boot several instances with
@@ -16,7 +18,17 @@ export class AppModule {
   static forRoot(config: AppConfig, extraModules: Type[] = []): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), CoreModule, RealtimeModule, DevicesModule, NotificationsModule, MessagingModule, ...extraModules],
+      imports: [
+        ConfigModule.forRoot(config),
+        CoreModule,
+        RealtimeModule,
+        DevicesModule,
+        NotificationsModule,
+        SyncModule,
+        CommunityModule,
+        MessagingModule,
+        ...extraModules,
+      ],
     };
   }
 }

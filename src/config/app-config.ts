@@ -82,6 +82,16 @@ export class AppConfig {
     };
   }
 
+  get sync() {
+    const e = this.env;
+    return {
+      retentionMs: e.SYNC_RETENTION_DAYS * 24 * 3600 * 1000,
+      purgeIntervalMs: e.SYNC_PURGE_INTERVAL_MIN * 60 * 1000,
+      readsPerMinute: e.SYNC_READS_PER_MINUTE,
+      bulkPerMinute: e.SYNC_BULK_PER_MINUTE,
+    };
+  }
+
   get firebase() {
     return {
       projectId: this.env.FIREBASE_PROJECT_ID,

@@ -96,6 +96,14 @@ export const envSchema = z
     /** On SIGTERM, local sockets are closed in jittered batches spread over this long. */
     REALTIME_DRAIN_MS: int(0, 120_000).default(5000),
 
+    /** Offline sync: tombstones, the idempotency ledger and `updatedAfter` resume marks are kept this long. */
+    SYNC_RETENTION_DAYS: int(1, 3650).default(30),
+    /** How often a worker purges what is older than the retention (pods take turns through an advisory lock). */
+    SYNC_PURGE_INTERVAL_MIN: int(1, 10_080).default(60),
+    /** Seed 000's limits per user: sync pulls (all GET /sync/* together) and bulk mutations (both bulk routes). */
+    SYNC_READS_PER_MINUTE: int(1, 1_000_000).default(30),
+    SYNC_BULK_PER_MINUTE: int(1, 1_000_000).default(10),
+
     FIREBASE_PROJECT_ID: z.string().min(1).optional(),
     FIREBASE_CLIENT_EMAIL: z.string().email().optional(),
     FIREBASE_PRIVATE_KEY: z.string().min(1).optional(),

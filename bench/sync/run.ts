@@ -1,0 +1,361 @@
+// Sync benchmark: HTTP delta sync through Tether vs the raw keyset query and a bare node:http server.
+//   npm run build && npx tsx bench/sync/run.ts [--events 1000000] [--reps 3] [--bulk-runs 15]
+// Creates (and drops) its own database and Redis prefix; starts Tether from dist/ as a pod runs it.
+import 'reflect-metadata';
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { signDevToken } from '../../src/core/auth/dev-token';
+import { dataSourceOptions } from '../../src/core/database/data-source.options';
+import { LOAD_EVENTS_SQL, NIL_ID, RAW_PAGE_SQL } from './queries';
+
+const ROOT = join(__dirname, '..', '..');
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    tenants: { type: 'string', default: '100' },
+    'per-tenant': { type: 'string', default: '2000' },
+    reps: { type: 'string', default: '3' },
+    'bulk-runs': { type: 'string', default: '15' },
+  },
+});
+const EVENTS = Number(args.events);
+const OTHER_TENANTS = Number(args.tenants);
+const PER_TENANT = Number(args['per-tenant']);
+const REPS = Number(args.reps);
+const BULK_RUNS = Number(args['bulk-runs']);
+const PAGE = 500;
+const TENANT = 'bench';
+
+const adminUrl = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const runId = randomBytes(4).toString('hex');
+const dbName = `tether_bench_sync_${runId}`;
+const dbUrl = (() => {
+  const u = new URL(adminUrl);
+  u.pathname = `/${dbName}`;
+  return u.toString();
+})();
+const redisPrefix = `tether-bench-sync-${runId}`;
+const secret = randomBytes(24).toString('hex');
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+
+async function sql(url: string, text: string, params: unknown[] = []) {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await c.query(text, params);
+  } finally {
+    await c.end();
+  }
+}
+
+async function load(): Promise<void> {
+  await sql(adminUrl, `CREATE DATABASE "${dbName}"`);
+  const ds = new DataSource(dataSourceOptions(dbUrl));
+  await ds.initialize();
+  await ds.runMigrations();
+  await ds.destroy();
+  const c = new Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    const t0 = now();
+    // Bulk load: the trigger would stamp the same values one row at a time; LOAD_EVENTS_SQL sets them.
+    await c.query(`ALTER TABLE community_events DISABLE TRIGGER community_events_sync`);
+    const batches = 20;
+    const per = Math.ceil(EVENTS / batches);
+    let otherTenant = 0;
+    for (let b = 0; b < batches; b++) {
+      // One transaction per batch (distinct xids), with other tenants' writes in between.
+      await c.query(LOAD_EVENTS_SQL, [TENANT, b * per + 1, Math.min(EVENTS, (b + 1) * per)]);
+      for (; otherTenant < Math.ceil(((b + 1) * OTHER_TENANTS) / batches); otherTenant++)
+        await c.query(LOAD_EVENTS_SQL, [`other-${otherTenant}`, 1, PER_TENANT]);
+    }
+    await c.query(`ALTER TABLE community_events ENABLE TRIGGER community_events_sync`);
+    // 500 members for the bulk check-in runs, and the member who syncs.
+    await c.query(
+      `INSERT INTO community_members (id, tenant_id, user_id, display_name, roles)
+       SELECT gen_random_uuid(), $1, 'bench-m' || g, 'Member ' || g, ARRAY['MEMBER'] FROM generate_series(0, 499) g`,
+      [TENANT],
+    );
+    await c.query(`VACUUM ANALYZE community_events`);
+    await c.query(`VACUUM ANALYZE community_members`);
+    const { rows } = await c.query(`SELECT count(*)::int AS n, count(DISTINCT tenant_id)::int AS tenants FROM community_events`);
+    log(`loaded ${rows[0].n} events in ${rows[0].tenants} tenants in ${((now() - t0) / 1000).toFixed(1)} s`);
+  } finally {
+    await c.end();
+  }
+}
+
+async function startChild(args: string[], env: Record<string, string>, ready: (out: string) => string | undefined): Promise<{ child: ChildProcess; value: string }> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${out.slice(-2000)}`)), 30_000);
+    const onData = (d: Buffer) => {
+      out += d;
+      const value = ready(out);
+      if (value !== undefined) {
+        clearTimeout(timer);
+        // Keep draining so a chatty child never blocks on a full pipe.
+        child.stdout!.removeListener('data', onData);
+        child.stdout!.resume();
+        resolve({ child, value });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d) => (out += d));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out.slice(-2000)}`)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function startTether(): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const { child } = await startChild(
+    [join(ROOT, 'dist', 'src', 'main.js')],
+    {
+      NODE_ENV: 'production',
+      PORT: String(port),
+      DATABASE_URL: dbUrl,
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: redisPrefix,
+      MOBILE_JWT_SECRET: secret,
+      LOG_LEVEL: 'info',
+      SYNC_READS_PER_MINUTE: '1000000',
+      SYNC_BULK_PER_MINUTE: '1000000',
+      RATE_LIMIT_PER_MINUTE: '1000000',
+    },
+    (out) => (/listening on/.test(out) ? 'up' : undefined),
+  );
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+async function startBare(): Promise<{ child: ChildProcess; url: string }> {
+  const { child, value } = await startChild(
+    ['--import', 'tsx', join(__dirname, 'bare-server.ts')],
+    { BENCH_DATABASE_URL: dbUrl, BENCH_TENANT: TENANT },
+    (out) => /port (\d+)/.exec(out)?.[1],
+  );
+  return { child, url: `http://127.0.0.1:${value}` };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
+}
+
+interface Pass {
+  rows: number;
+  ms: number;
+  deepCursor?: string;
+}
+
+/** The whole feed through the raw keyset query (pg, rows as objects): the database's own ceiling. */
+async function rawPass(c: Client, deepAt = Infinity): Promise<Pass & { deepKey?: [string, string] }> {
+  let x = '0';
+  let id = NIL_ID;
+  let rows = 0;
+  let deepKey: [string, string] | undefined;
+  const t0 = now();
+  for (;;) {
+    const res = await c.query(RAW_PAGE_SQL, [TENANT, x, id, PAGE + 1]);
+    const page = res.rows.slice(0, PAGE);
+    rows += page.length;
+    const last = page[page.length - 1];
+    x = last.sync_xid;
+    id = last.id;
+    if (!deepKey && rows >= deepAt) deepKey = [x, id];
+    if (res.rows.length <= PAGE) break;
+  }
+  return { rows, ms: now() - t0, deepKey };
+}
+
+/** The whole feed over HTTP, following nextCursor, with the same client for both servers. */
+async function httpPass(base: string, path: string, headers: Record<string, string>, deepAt = Infinity): Promise<Pass> {
+  let cursor: string | undefined;
+  let rows = 0;
+  let deepCursor: string | undefined;
+  const t0 = now();
+  for (;;) {
+    const q = new URLSearchParams({ limit: String(PAGE) });
+    if (cursor) q.set('cursor', cursor);
+    const res = await fetch(`${base}${path}?${q}`, { headers });
+    if (res.status !== 200) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    const body = (await res.json()) as { events: unknown[]; nextCursor: string; hasMore: boolean };
+    rows += body.events.length;
+    cursor = body.nextCursor;
+    if (!deepCursor && rows >= deepAt) deepCursor = cursor;
+    if (!body.hasMore) break;
+  }
+  return { rows, ms: now() - t0, deepCursor };
+}
+
+async function timeHttpPage(base: string, path: string, headers: Record<string, string>, cursor: string | undefined, n: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const q = new URLSearchParams({ limit: String(PAGE) });
+    if (cursor) q.set('cursor', cursor);
+    const t0 = now();
+    const res = await fetch(`${base}${path}?${q}`, { headers });
+    const body = (await res.json()) as { events: unknown[] };
+    times.push(now() - t0);
+    if (body.events.length !== PAGE) throw new Error(`expected a full page, got ${body.events.length}`);
+  }
+  return median(times);
+}
+
+async function timeRawPage(c: Client, key: [string, string], n: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = now();
+    await c.query(RAW_PAGE_SQL, [TENANT, key[0], key[1], PAGE + 1]);
+    times.push(now() - t0);
+  }
+  return median(times);
+}
+
+async function main() {
+  log(`database ${dbName}, Redis prefix ${redisPrefix}`);
+  let tether: { child: ChildProcess; url: string } | undefined;
+  let bare: { child: ChildProcess; url: string } | undefined;
+  const raw = new Client({ connectionString: dbUrl });
+  try {
+    await load();
+    await raw.connect();
+    tether = await startTether();
+    bare = await startBare();
+    const member = { Authorization: `Bearer ${await signDevToken(secret, { sub: 'bench-reader', tid: TENANT, roles: ['MEMBER'] })}` };
+    const api = `${tether.url}/api/mobile/v1`;
+
+    // Warm-up: caches, JIT, connection pools, the reader's member row.
+    await rawPass(raw);
+    await httpPass(bare.url, '/sync/events', {});
+    await httpPass(api, '/sync/events', member);
+
+    const deepAt = Math.floor(EVENTS * 0.9);
+    const results = { raw: [] as number[], bare: [] as number[], tether: [] as number[] };
+    let deep: { raw?: [string, string]; bare?: string; tether?: string } = {};
+    for (let rep = 0; rep < REPS; rep++) {
+      const r = await rawPass(raw, deepAt);
+      const b = await httpPass(bare.url, '/sync/events', {}, deepAt);
+      const t = await httpPass(api, '/sync/events', member, deepAt);
+      for (const p of [r, b, t]) if (p.rows !== EVENTS) throw new Error(`a pass saw ${p.rows} rows, expected ${EVENTS}`);
+      results.raw.push((r.rows / r.ms) * 1000);
+      results.bare.push((b.rows / b.ms) * 1000);
+      results.tether.push((t.rows / t.ms) * 1000);
+      deep = { raw: r.deepKey, bare: b.deepCursor, tether: t.deepCursor };
+      log(`rep ${rep + 1}: raw ${results.raw[rep].toFixed(0)}, bare ${results.bare[rep].toFixed(0)}, tether ${results.tether[rep].toFixed(0)} rows/s`);
+    }
+
+    // One page: the first (no cursor), the second (a cursor near the start), one deep in the feed.
+    const N = 40;
+    const second = await (async () => {
+      const res = await fetch(`${api}/sync/events?limit=${PAGE}`, { headers: member });
+      return ((await res.json()) as { nextCursor: string }).nextCursor;
+    })();
+    const tFirst = await timeHttpPage(api, '/sync/events', member, undefined, N);
+    const tSecond = await timeHttpPage(api, '/sync/events', member, second, N);
+    const tDeep = await timeHttpPage(api, '/sync/events', member, deep.tether, N);
+    const bFirst = await timeHttpPage(bare.url, '/sync/events', {}, undefined, N);
+    const bDeep = await timeHttpPage(bare.url, '/sync/events', {}, deep.bare, N);
+    const rFirst = await timeRawPage(raw, ['0', NIL_ID], N);
+    const rDeep = await timeRawPage(raw, deep.raw!, N);
+
+    // Bulk check-in: a leader's kiosk sends 500 check-ins (500 members) for a new service each run.
+    const leader = { Authorization: `Bearer ${await signDevToken(secret, { sub: 'bench-leader', tid: TENANT, roles: ['LEADER'] })}`, 'Content-Type': 'application/json' };
+    const bulk: number[] = [];
+    const replays: number[] = [];
+    for (let run = 0; run < BULK_RUNS + 2; run++) {
+      const serviceId = randomUUID();
+      await raw.query(
+        `INSERT INTO community_services (id, tenant_id, name, starts_at, ends_at, created_by) VALUES ($1, $2, $3, now(), now() + interval '2 hours', 'bench')`,
+        [serviceId, TENANT, `Service ${run}`],
+      );
+      const checkinTime = new Date(Date.now() - 60_000).toISOString();
+      const body = JSON.stringify({
+        checkins: Array.from({ length: 500 }, (_, i) => ({ offlineId: `${serviceId}-${i}`, serviceId, userId: `bench-m${i}`, checkinTime })),
+        conflictResolution: 'last-write-wins',
+      });
+      const post = async () => {
+        const t0 = now();
+        const res = await fetch(`${api}/sync/checkins/bulk`, { method: 'POST', headers: leader, body });
+        const json = (await res.json()) as { results: { status: string }[] };
+        return { ms: now() - t0, statuses: new Set(json.results.map((r) => r.status)), n: json.results.length };
+      };
+      const first = await post();
+      if (first.n !== 500 || first.statuses.size !== 1 || !first.statuses.has('created')) throw new Error(`bulk run ${run}: ${[...first.statuses]}`);
+      const again = await post();
+      if (!again.statuses.has('duplicate') || again.statuses.size !== 1) throw new Error(`replay ${run}: ${[...again.statuses]}`);
+      if (run >= 2) {
+        bulk.push(first.ms);
+        replays.push(again.ms);
+      }
+    }
+
+    const rawRate = median(results.raw);
+    const bareRate = median(results.bare);
+    const tetherRate = median(results.tether);
+    const f = (n: number, d = 0) => n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+    const table: [string, string, string][] = [
+      ['full initial sync, raw keyset query (pg, in process)', `${f(rawRate)} rows/s`, ''],
+      ['full initial sync, bare node:http + JSON', `${f(bareRate)} rows/s`, 'baseline'],
+      ['full initial sync, Tether GET /sync/events', `${f(tetherRate)} rows/s`, `${(tetherRate / bareRate).toFixed(2)} x bare (goal >= 0.70)`],
+      ['Tether vs raw query', '', `${(tetherRate / rawRate).toFixed(2)} x raw`],
+      ['Tether page 1 (no cursor), median', `${tFirst.toFixed(2)} ms`, ''],
+      ['Tether page 2 (cursor), median', `${tSecond.toFixed(2)} ms`, ''],
+      [`Tether page at row ${f(deepAt)}, median`, `${tDeep.toFixed(2)} ms`, `${(tDeep / tFirst).toFixed(2)} x page 1, ${(tDeep / tSecond).toFixed(2)} x page 2 (goal <= 1.5)`],
+      ['bare page 1 / deep, median', `${bFirst.toFixed(2)} / ${bDeep.toFixed(2)} ms`, `${(bDeep / bFirst).toFixed(2)} x`],
+      ['raw query page 1 / deep, median', `${rFirst.toFixed(2)} / ${rDeep.toFixed(2)} ms`, `${(rDeep / rFirst).toFixed(2)} x`],
+      [`bulk check-in, 500 new items, median of ${bulk.length}`, `${bulk.length ? median(bulk).toFixed(1) : '-'} ms`, `p90 ${pct(bulk, 0.9).toFixed(1)} ms (goal median < 150)`],
+      ['bulk check-in replayed (500 duplicates), median', `${median(replays).toFixed(1)} ms`, ''],
+    ];
+    const w0 = Math.max(...table.map((r) => r[0].length));
+    const w1 = Math.max(...table.map((r) => r[1].length));
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    out('');
+    out(`sync benchmark: ${f(EVENTS)} events in one tenant (+ ${OTHER_TENANTS} tenants x ${f(PER_TENANT)}), pages of ${PAGE}, median of ${REPS} passes`);
+    out(`${'measure'.padEnd(w0)}  ${'figure'.padStart(w1)}  ratio`);
+    for (const [a, b, c] of table) out(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
+    out(`passes (rows/s): raw ${results.raw.map((x) => f(x)).join(', ')}; bare ${results.bare.map((x) => f(x)).join(', ')}; tether ${results.tether.map((x) => f(x)).join(', ')}`);
+  } finally {
+    await raw.end().catch(() => undefined);
+    if (tether) await stop(tether.child);
+    if (bare) await stop(bare.child);
+    await sql(adminUrl, `DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((err: Error) => log(`drop database: ${err.message}`));
+    const redis = new Redis(redisUrl);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}:*`, 'COUNT', 1000);
+      if (keys.length) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    redis.disconnect();
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,46 @@
+import { Module, OnModuleInit } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { NotificationsModule } from '../notifications/notifications.module';
+import { RealtimeModule } from '../realtime/realtime.module';
+import { SyncModule } from '../sync/sync.module';
+import { SyncRegistry } from '../sync/sync.registry';
+import { CommunitySyncController } from './community-sync.controller';
+import { CommunityController } from './community.controller';
+import { CommunityRepository } from './community.repository';
+import { CommunityService } from './community.service';
+import { registerCommunitySync } from './community.sync';
+import { Announcement } from './entities/announcement.entity';
+import { Checkin } from './entities/checkin.entity';
+import { EventInvite } from './entities/event-invite.entity';
+import { CommunityEvent } from './entities/event.entity';
+import { Member } from './entities/member.entity';
+import { Rsvp } from './entities/rsvp.entity';
+import { ScheduledService } from './entities/service.entity';
+import { MemberEnrollmentInterceptor } from './member-enrollment.interceptor';
+
+/**
+ * The reference domain: members, events, RSVPs, services, check-ins, announcements. Registers its
+ * collections and offline mutations with sync, publishes counts and announcements through realtime.
+ */
+@Module({
+  imports: [
+    TypeOrmModule.forFeature([Member, CommunityEvent, EventInvite, Rsvp, ScheduledService, Checkin, Announcement]),
+    SyncModule,
+    RealtimeModule,
+    NotificationsModule,
+  ],
+  controllers: [CommunityController, CommunitySyncController],
+  providers: [CommunityRepository, CommunityService, { provide: APP_INTERCEPTOR, useClass: MemberEnrollmentInterceptor }],
+  exports: [CommunityService],
+})
+export class CommunityModule implements OnModuleInit {
+  constructor(
+    private readonly registry: SyncRegistry,
+    private readonly community: CommunityService,
+  ) {}
+
+  onModuleInit(): void {
+    registerCommunitySync(this.registry, this.community);
+  }
+}

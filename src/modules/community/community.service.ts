@@ -1,0 +1,247 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { AuthUser } from '../../core/auth/auth-user';
+import { DomainError, ForbiddenError, NotFoundError } from '../../core/http/domain-error';
+import { NotificationsService } from '../notifications/notifications.service';
+import { ANNOUNCEMENT_ROLES } from './dto/community.dto';
+import { RealtimeService } from '../realtime/realtime.service';
+import { CommunityRepository, Doc, EventFields, MemberFields, ServiceFields } from './community.repository';
+import type {
+  CheckinDto,
+  CreateAnnouncementDto,
+  CreateEventDto,
+  CreateServiceDto,
+  LiveCountsResponse,
+  ServiceCounts,
+  UpdateEventDto,
+  UpdateServiceDto,
+} from './dto/community.dto';
+
+const SERVICE_DEFAULT_LENGTH_MS = 2 * 3600 * 1000;
+/** Members enrolled from their token are remembered this long per pod (no DB write per request). */
+const ENROLLED_TTL_MS = 10 * 60 * 1000;
+const ENROLLED_MAX = 50_000;
+
+export const PRIVILEGED_ROLES = ['LEADER', 'ADMIN', 'SERVICE'];
+const isPrivileged = (user: AuthUser) => user.roles.some((r) => PRIVILEGED_ROLES.includes(r));
+const iso = (v: string) => new Date(v).toISOString();
+
+function invalid(field: string, message: string): DomainError {
+  return new DomainError('validation_failed', 'Request validation failed', 400, [{ field, messages: [message] }]);
+}
+
+/**
+ * The community domain: what the host backend and admins write (events, services, members,
+ * announcements), online check-ins and live counts. Offline reads and writes go through sync
+ * (community.sync.ts registers the collections and mutation kinds).
+ */
+@Injectable()
+export class CommunityService {
+  private readonly logger = new Logger(CommunityService.name);
+  private readonly enrolled = new Map<string, number>();
+
+  constructor(
+    private readonly repo: CommunityRepository,
+    private readonly realtime: RealtimeService,
+    private readonly notifications: NotificationsService,
+  ) {}
+
+  /**
+   * Creates the caller's member row from the token's claims the first time this pod sees them
+   * (an in-memory cache keeps it to one INSERT ... ON CONFLICT DO NOTHING per user per pod and TTL).
+   * Server-to-server callers (role SERVICE) are not members. Never fails the request.
+   */
+  async ensureMember(user: AuthUser): Promise<void> {
+    if (user.roles.includes('SERVICE')) return;
+    const key = `${user.tenantId}\n${user.userId}`;
+    const now = Date.now();
+    const seen = this.enrolled.get(key);
+    if (seen !== undefined && now - seen < ENROLLED_TTL_MS) return;
+    try {
+      await this.repo.enrollMember(user.tenantId, user.userId, user.roles.filter((r) => r !== 'SERVICE'));
+    } catch (err) {
+      // Not worth failing the request (it may not even touch the database): the next one retries.
+      // Until then the caller simply has no member record, i.e. sees what any member sees.
+      this.logger.warn(`member ${user.userId} not enrolled: ${(err as Error).message}`);
+      return;
+    }
+    this.enrolled.delete(key);
+    this.enrolled.set(key, now);
+    if (this.enrolled.size > ENROLLED_MAX) this.enrolled.delete(this.enrolled.keys().next().value!);
+  }
+
+  async putMember(user: AuthUser, userId: string, fields: MemberFields): Promise<{ doc: Doc; created: boolean }> {
+    return this.repo.putMember(user.tenantId, userId, fields);
+  }
+
+  async deleteMember(user: AuthUser, userId: string): Promise<void> {
+    if (!(await this.repo.deleteMember(user.tenantId, userId))) throw new NotFoundError('member_not_found', 'No such member');
+  }
+
+  async createEvent(user: AuthUser, dto: CreateEventDto): Promise<Doc> {
+    const fields: EventFields = {
+      title: dto.title,
+      description: dto.description ?? null,
+      location: dto.location ?? null,
+      startsAt: iso(dto.startsAt),
+      endsAt: dto.endsAt ? iso(dto.endsAt) : null,
+      capacity: dto.capacity ?? null,
+      visibility: dto.visibility ?? 'public',
+    };
+    assertOrder(fields.startsAt, fields.endsAt);
+    return this.repo.transaction(async (em) => {
+      const doc = await this.repo.insertEvent(em, user.tenantId, user.userId, fields);
+      if (dto.invitees?.length) await this.repo.setInvitees(em, user.tenantId, doc.id as string, dto.invitees);
+      return { ...doc, invitees: await this.repo.invitees(em, doc.id as string) };
+    });
+  }
+
+  async updateEvent(user: AuthUser, id: string, dto: UpdateEventDto): Promise<Doc> {
+    return this.repo.transaction(async (em) => {
+      const current = await this.repo.lockEvent(em, user.tenantId, id);
+      if (!current) throw new NotFoundError('event_not_found', 'No such event');
+      const patch: Partial<EventFields> = {
+        title: dto.title,
+        description: dto.description,
+        location: dto.location,
+        startsAt: dto.startsAt && iso(dto.startsAt),
+        endsAt: dto.endsAt === undefined || dto.endsAt === null ? dto.endsAt : iso(dto.endsAt),
+        capacity: dto.capacity,
+        visibility: dto.visibility,
+      };
+      assertOrder(patch.startsAt ?? current.startsAt, patch.endsAt === undefined ? current.endsAt : patch.endsAt);
+      const doc = await this.repo.updateEvent(em, user.tenantId, id, patch);
+      if (dto.invitees) await this.repo.setInvitees(em, user.tenantId, id, dto.invitees);
+      return { ...doc, invitees: await this.repo.invitees(em, id) };
+    });
+  }
+
+  async deleteEvent(user: AuthUser, id: string): Promise<void> {
+    if (!(await this.repo.deleteEvent(user.tenantId, id))) throw new NotFoundError('event_not_found', 'No such event');
+  }
+
+  async createService(user: AuthUser, dto: CreateServiceDto): Promise<Doc> {
+    const startsAt = iso(dto.startsAt);
+    const endsAt = dto.endsAt ? iso(dto.endsAt) : new Date(new Date(startsAt).getTime() + SERVICE_DEFAULT_LENGTH_MS).toISOString();
+    assertOrder(startsAt, endsAt);
+    const fields: ServiceFields = { name: dto.name, location: dto.location ?? null, startsAt, endsAt };
+    return this.repo.insertService(user.tenantId, user.userId, fields);
+  }
+
+  async updateService(user: AuthUser, id: string, dto: UpdateServiceDto): Promise<Doc> {
+    return this.repo.transaction(async (em) => {
+      const current = await this.repo.lockService(em, user.tenantId, id);
+      if (!current) throw new NotFoundError('service_not_found', 'No such service');
+      const patch: Partial<ServiceFields> = {
+        name: dto.name,
+        location: dto.location,
+        startsAt: dto.startsAt && iso(dto.startsAt),
+        endsAt: dto.endsAt && iso(dto.endsAt),
+      };
+      assertOrder(patch.startsAt ?? current.startsAt, patch.endsAt ?? current.endsAt);
+      return this.repo.updateService(em, user.tenantId, id, patch);
+    });
+  }
+
+  async deleteService(user: AuthUser, id: string): Promise<void> {
+    if (!(await this.repo.deleteService(user.tenantId, id))) throw new NotFoundError('service_not_found', 'No such service');
+  }
+
+  async listServices(user: AuthUser, from?: string, to?: string): Promise<string> {
+    const now = Date.now();
+    const docs = await this.repo.listServices(
+      user.tenantId,
+      from ? new Date(from) : new Date(now - 12 * 3600 * 1000),
+      to ? new Date(to) : new Date(now + 30 * 24 * 3600 * 1000),
+    );
+    return `{"services":[${docs.join(',')}]}`;
+  }
+
+  /** Online check-in. Publishes the new counts on `service:counts` after the commit. */
+  async checkIn(user: AuthUser, serviceId: string, dto: CheckinDto): Promise<{ checkin: Doc; created: boolean; counts: ServiceCounts }> {
+    const member = dto.userId ?? user.userId;
+    if (member !== user.userId) {
+      if (!isPrivileged(user)) throw new ForbiddenError('forbidden', 'Only leaders and admins may check in someone else');
+      if (!(await this.repo.memberExists(user.tenantId, member))) throw new NotFoundError('member_not_found', 'No such member');
+    }
+    const result = await this.repo.checkIn(
+      user.tenantId,
+      serviceId,
+      member,
+      user.userId,
+      dto.checkinTime ? new Date(dto.checkinTime) : new Date(),
+      dto.offlineId ?? null,
+    );
+    if (!result) throw new NotFoundError('service_not_found', 'No such service');
+    const counts = result.created ? (await this.publishCounts(user.tenantId, [serviceId]))[0] : await this.counts(user, serviceId);
+    return { checkin: result.doc, created: result.created, counts };
+  }
+
+  async counts(user: AuthUser, serviceId: string): Promise<ServiceCounts> {
+    const counts = (await this.repo.counts(user.tenantId, [serviceId])).get(serviceId);
+    if (!counts) throw new NotFoundError('service_not_found', 'No such service');
+    return { serviceId, totalCheckins: counts.total, currentAttendance: counts.present, timestamp: new Date().toISOString() };
+  }
+
+  async liveCounts(user: AuthUser): Promise<LiveCountsResponse> {
+    const timestamp = new Date().toISOString();
+    const rows = await this.repo.liveCounts(user.tenantId);
+    return {
+      services: rows.map((r) => ({
+        serviceId: r.id,
+        name: r.name,
+        startsAt: r.startsAt.toISOString(),
+        endsAt: r.endsAt.toISOString(),
+        totalCheckins: r.total,
+        currentAttendance: r.present,
+        timestamp,
+      })),
+      timestamp,
+    };
+  }
+
+  /** Reads the counts of these services and publishes `service:count_update` for each (after a commit). */
+  async publishCounts(tenantId: string, serviceIds: string[]): Promise<ServiceCounts[]> {
+    const counts = await this.repo.counts(tenantId, serviceIds);
+    const timestamp = new Date().toISOString();
+    const payloads = [...counts].map(([serviceId, c]) => ({ serviceId, totalCheckins: c.total, currentAttendance: c.present, timestamp }));
+    await Promise.all(
+      payloads.map((p) =>
+        this.realtime
+          .publish(tenantId, 'service:counts', 'service:count_update', p)
+          .catch((err: Error) => this.logger.warn(`service:count_update not published: ${err.message}`)),
+      ),
+    );
+    return payloads;
+  }
+
+  /** Stores the announcement and publishes `announcement:new` on the tenant's `announcements` channel. */
+  async announce(user: AuthUser, dto: CreateAnnouncementDto): Promise<Doc> {
+    const doc = await this.repo.insertAnnouncement(user.tenantId, user.userId, dto.title, dto.content, dto.priority ?? 'normal');
+    await this.realtime.publish(user.tenantId, 'announcements', 'announcement:new', {
+      id: doc.id as string,
+      title: doc.title as string,
+      content: doc.content as string,
+      priority: doc.priority as string,
+      createdAt: doc.createdAt as string,
+    });
+    // Seed 000's createAnnouncement: a push to the roles named. The announcement is stored and
+    // live already; a push that cannot be queued is logged, not turned into a failed request.
+    await this.notifications
+      .notify({
+        tenantId: user.tenantId,
+        recipients: { roles: [...(dto.roles ?? ANNOUNCEMENT_ROLES)] },
+        title: dto.title,
+        body: dto.content.slice(0, 240),
+        category: 'announcement',
+        priority: dto.priority === 'high' || dto.priority === 'urgent' ? 'high' : 'normal',
+        data: { announcementId: doc.id as string },
+        idempotencyKey: `announcement:${doc.id as string}`,
+      })
+      .catch((err: Error) => this.logger.warn(`announcement push not queued: ${err.message}`));
+    return doc;
+  }
+}
+
+function assertOrder(startsAt: string, endsAt: string | null): void {
+  if (endsAt !== null && new Date(endsAt).getTime() < new Date(startsAt).getTime()) throw invalid('endsAt', 'endsAt must not be before startsAt');
+}
