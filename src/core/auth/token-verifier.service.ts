@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { createSecretKey } from 'node:crypto';
 import { createRemoteJWKSet, errors, importSPKI, JWTPayload, jwtVerify, JWTVerifyGetKey, KeyInput } from 'jose';
 import { AppConfig } from '../../config/app-config';
 import { AuthError } from '../http/domain-error';
@@ -20,7 +21,8 @@ export class TokenVerifier {
   constructor(private readonly config: AppConfig) {
     const jwt = config.jwt;
     this.algorithm = jwt.algorithm;
-    if (jwt.algorithm === 'HS256') this.key = Promise.resolve(new TextEncoder().encode(jwt.secret));
+    // A KeyObject, not raw bytes: jose would import raw bytes again on every verify.
+    if (jwt.algorithm === 'HS256') this.key = Promise.resolve(createSecretKey(Buffer.from(jwt.secret!, 'utf8')));
     else if (jwt.publicKey) this.key = importSPKI(jwt.publicKey, 'RS256');
     else this.key = createRemoteJWKSet(new URL(jwt.jwksUrl!), { cooldownDuration: 30_000, timeoutDuration: 5000 });
     // Surface a malformed PEM at boot rather than on the first request.
