@@ -79,7 +79,7 @@ async function connectOne(url: string, token: string | undefined): Promise<Clien
 
 async function connectAll(cmd: Extract<Command, { type: 'connect' }>): Promise<void> {
   const started = Date.now();
-  // A group may be connected in several batches (run.ts reads memory in between).
+  // A group may be connected in several batches; they add up.
   const clients = groups.get(cmd.group) ?? [];
   groups.set(cmd.group, clients);
   const before = clients.length;
