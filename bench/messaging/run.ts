@@ -17,13 +17,12 @@
  * The two targets take turns at each rate. Everything this run creates (a database, a Redis key
  * prefix, child processes) is removed at the end, also on failure or Ctrl-C.
  */
+import { deleteRedisKeys, freePort, stopChild } from '../support/scratch';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import Redis from 'ioredis';
 import { Client } from 'pg';
 import { io, Socket } from 'socket.io-client';
 import { DataSource } from 'typeorm';
@@ -85,19 +84,9 @@ async function cleanup(): Promise<void> {
   await admin((c) => c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`)).catch((err: Error) =>
     process.stderr.write(`cleanup: could not drop database ${dbName}: ${err.message}\n`),
   );
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } catch (err) {
-    process.stderr.write(`cleanup: could not delete Redis keys ${redisPrefix}*: ${(err as Error).message}\n`);
-  } finally {
-    redis.disconnect();
-  }
+  await deleteRedisKeys(REDIS_URL, `${redisPrefix}*`).catch((err: Error) =>
+    process.stderr.write(`cleanup: could not delete Redis keys ${redisPrefix}*: ${err.message}\n`),
+  );
 }
 
 // ---- processes -------------------------------------------------------------------------------
@@ -116,24 +105,6 @@ function spawnNode(args: string[], env: Record<string, string>): { child: ChildP
   return { child, output: () => output };
 }
 
-async function stopChild(child: ChildProcess, graceMs = 8000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
 
 async function waitReady(url: string, proc: { child: ChildProcess; output: () => string }): Promise<void> {
   const deadline = Date.now() + 60_000;

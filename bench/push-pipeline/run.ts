@@ -12,10 +12,10 @@
  * Each measurement runs in its own plain `node` process (harness.js): Nest's ESM packages need
  * Node's own module loader, which tsx replaces.
  */
+import { deleteRedisKeys } from '../support/scratch';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import Redis from 'ioredis';
 import { Client } from 'pg';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100_000);
@@ -42,16 +42,6 @@ async function admin(sql: string): Promise<void> {
   }
 }
 
-async function deleteKeys(pattern: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  redis.disconnect();
-}
 
 function step<T>(name: string, env: Record<string, string>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -118,8 +108,8 @@ async function main(): Promise<void> {
     console.log(`\ngoals: ratio >= 0.60 ${ratio >= 0.6 ? 'met' : 'NOT met'}; >= 50000 tokens/s ${t >= 50_000 ? 'met' : 'NOT met'}`);
   } finally {
     await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await deleteKeys(`${prefix}:*`);
-    await deleteKeys(`${prefix}-baseline:*`);
+    await deleteRedisKeys(REDIS_URL, `${prefix}:*`);
+    await deleteRedisKeys(REDIS_URL, `${prefix}-baseline:*`);
   }
 }
 

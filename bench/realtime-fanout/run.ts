@@ -14,11 +14,11 @@
  * Everything it creates (a database, a Redis key prefix, child processes) is removed at the end,
  * also on failure or Ctrl-C.
  */
+import { deleteRedisKeys, freePort, stopChild } from '../support/scratch';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Redis from 'ioredis';
@@ -110,20 +110,9 @@ async function cleanup(): Promise<void> {
   } catch (err) {
     process.stderr.write(`cleanup: could not drop database ${dbName}: ${(err as Error).message}\n`);
   }
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
-  try {
-    let cursor = '0';
-    let rounds = 0;
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0' && ++rounds < 1_000_000);
-  } catch (err) {
-    process.stderr.write(`cleanup: could not delete Redis keys ${redisPrefix}*: ${(err as Error).message}\n`);
-  } finally {
-    redis.disconnect();
-  }
+  await deleteRedisKeys(REDIS_URL, `${redisPrefix}*`).catch((err: Error) =>
+    process.stderr.write(`cleanup: could not delete Redis keys ${redisPrefix}*: ${err.message}\n`),
+  );
 }
 
 // ---- child processes -------------------------------------------------------------------------
@@ -176,24 +165,6 @@ function spawnNode(file: string, env: Record<string, string>, opts: { ipc?: bool
   return { process: child, output: () => output, inspector: () => inspector };
 }
 
-async function stopChild(child: ChildProcess, graceMs = 8000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
 
 async function waitReady(url: string, child: Child, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

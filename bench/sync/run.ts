@@ -1,14 +1,13 @@
 // Sync benchmark: HTTP delta sync through Tether vs the raw keyset query and a bare node:http server.
 //   npm run build && npx tsx bench/sync/run.ts [--events 1000000] [--reps 3] [--bulk-runs 15]
 // Creates (and drops) its own database and Redis prefix; starts Tether from dist/ as a pod runs it.
+import { deleteRedisKeys, freePort } from '../support/scratch';
 import 'reflect-metadata';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import Redis from 'ioredis';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { signDevToken } from '../../src/core/auth/dev-token';
@@ -120,14 +119,6 @@ async function startChild(args: string[], env: Record<string, string>, ready: (o
     child.stderr!.on('data', (d) => (out += d));
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out.slice(-2000)}`)));
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 async function startTether(): Promise<{ child: ChildProcess; url: string }> {
@@ -344,14 +335,7 @@ async function main() {
     if (tether) await stop(tether.child);
     if (bare) await stop(bare.child);
     await sql(adminUrl, `DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((err: Error) => log(`drop database: ${err.message}`));
-    const redis = new Redis(redisUrl);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}:*`, 'COUNT', 1000);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    redis.disconnect();
+    await deleteRedisKeys(redisUrl, `${redisPrefix}:*`).catch((err: Error) => log(`delete Redis keys: ${err.message}`));
   }
 }
 

@@ -19,17 +19,8 @@ export interface NewNotification {
   inboxUserIds: string[];
 }
 
-export interface StoredNotification {
-  id: string;
-  tenantId: string;
-  category: string;
-  priority: string;
-  title: string | null;
-  body: string | null;
-  data: Record<string, string>;
-  collapseKey: string | null;
-  ttlSeconds: number | null;
-  recipients: Record<string, unknown>;
+/** A notification as stored: what was asked for, plus its fan-out status and creation time. */
+export interface StoredNotification extends Omit<NewNotification, 'idempotencyKey' | 'inboxUserIds'> {
   status: string;
   createdAt: Date;
 }
