@@ -101,6 +101,14 @@ export class AppConfig {
     };
   }
 
+  get expo() {
+    return {
+      accessToken: this.env.EXPO_ACCESS_TOKEN,
+      pushUrl: this.env.EXPO_PUSH_URL,
+      receiptDelayMs: this.env.EXPO_RECEIPT_DELAY_MS,
+    };
+  }
+
   get push() {
     return {
       staleDeviceDays: this.env.DEVICE_STALE_DAYS,

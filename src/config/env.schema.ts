@@ -109,6 +109,13 @@ export const envSchema = z
     FIREBASE_PRIVATE_KEY: z.string().min(1).optional(),
     GOOGLE_APPLICATION_CREDENTIALS: z.string().min(1).optional(),
 
+    /** Expo push: an access token, required only when "enhanced push security" is on in the Expo project. */
+    EXPO_ACCESS_TOKEN: z.string().min(1).optional(),
+    /** Where Expo's push API lives (https://exp.host); another base URL for a proxy or a test double. */
+    EXPO_PUSH_URL: url(['https:', 'http:']).optional(),
+    /** How long after a send Expo's receipts are fetched (Expo: ready within ~15 minutes). */
+    EXPO_RECEIPT_DELAY_MS: int(0, 24 * 3600 * 1000).default(15 * 60 * 1000),
+
     /** Devices not seen for this many days are deleted by the maintenance job. */
     DEVICE_STALE_DAYS: int(1, 3650).default(60),
     /** Delivery jobs (up to 500 devices each) one process works on at once. */

@@ -96,7 +96,9 @@ export class DeviceTopicsService {
       groups.set(key, group);
     };
     for (const state of states) {
-      const desired = new Set(deviceTopics(state.work.tenantId, state.work.roles));
+      // A provider without topics (Expo) has nothing to subscribe to.
+      const usesTopics = this.senders.for(state.work.provider).supportsTopics;
+      const desired = new Set(usesTopics ? deviceTopics(state.work.tenantId, state.work.roles) : []);
       for (const topic of desired) if (!state.current.has(topic)) addTo(state, topic, true);
       for (const topic of state.current) if (!desired.has(topic)) addTo(state, topic, false);
     }

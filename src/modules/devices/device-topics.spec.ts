@@ -1,4 +1,4 @@
-import { deviceTopics, roleTopic, scopedTopic, tenantTopic } from './device-topics';
+import { deviceTopics, roleTopic, scopedTopic, tenantTopic, topicAudience } from './device-topics';
 
 describe('device topics', () => {
   it('names tenant and role topics deterministically', () => {
@@ -17,5 +17,13 @@ describe('device topics', () => {
   it('refuses topic names FCM would refuse', () => {
     expect(() => scopedTopic('acme', 'a/b')).toThrow();
     expect(scopedTopic('acme', 'role-member')).toBe('t-acme-role-member');
+  });
+
+  it('maps tenant and role topics to the devices a provider without topics must reach one by one', () => {
+    const roles = ['MEMBER', 'LEADER'];
+    expect(topicAudience('acme', tenantTopic('acme'), roles)).toEqual({ all: true });
+    expect(topicAudience('acme', scopedTopic('acme', 'role-leader'), roles)).toEqual({ roles: ['LEADER'] });
+    expect(topicAudience('acme', scopedTopic('acme', 'news'), roles)).toBeNull();
+    expect(topicAudience('acme', tenantTopic('other'), roles)).toBeNull();
   });
 });

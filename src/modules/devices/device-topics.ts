@@ -34,3 +34,14 @@ export function scopedTopic(tenantId: string, name: string): string {
 export function deviceTopics(tenantId: string, roles: readonly string[]): string[] {
   return [...new Set([tenantTopic(tenantId), ...roles.map((r) => roleTopic(tenantId, r))])].sort();
 }
+
+/**
+ * Who a topic send reaches, for providers without topics (Expo), whose devices are sent to one by
+ * one instead: the tenant topic is every device, a role topic the devices of that role's users.
+ * Null for any other topic: only devices subscribed through FCM get those.
+ */
+export function topicAudience(tenantId: string, topic: string, roles: readonly string[]): { all: true } | { roles: string[] } | null {
+  if (topic === tenantTopic(tenantId)) return { all: true };
+  const matching = roles.filter((r) => roleTopic(tenantId, r) === topic);
+  return matching.length ? { roles: matching } : null;
+}

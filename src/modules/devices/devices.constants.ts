@@ -14,3 +14,10 @@ export const TOPIC_SYNC_MAX_CALLS = 50;
 /** FCM advises refreshing subscriptions monthly. */
 export const TOPIC_REFRESH_DAYS = 30;
 export const MAINTENANCE_EVERY_MS = 6 * 3600 * 1000;
+
+/** Reads Expo receipts of tickets whose delay has passed (EXPO_RECEIPT_DELAY_MS). */
+export const JOB_EXPO_RECEIPTS = 'expo-receipts';
+/** Tickets one receipts job reads (the SDK asks Expo for 300 ids per request). */
+export const EXPO_RECEIPT_BATCH = 3000;
+/** Expo keeps receipts for about a day: a ticket still unanswered by then is dropped. */
+export const EXPO_TICKET_MAX_AGE_MS = 24 * 3600 * 1000;

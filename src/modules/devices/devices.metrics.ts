@@ -8,6 +8,7 @@ export class DeviceMetrics {
   readonly deactivated: Counter<'reason'>;
   readonly topicOperations: Counter<'op' | 'result'>;
   readonly pruned: Counter;
+  readonly receipts: Counter<'result'>;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -27,6 +28,12 @@ export class DeviceMetrics {
       name: 'tether_push_topic_operations_total',
       help: 'Tokens subscribed to or unsubscribed from FCM topics, by result',
       labelNames: ['op', 'result'],
+      registers,
+    });
+    this.receipts = new Counter({
+      name: 'tether_push_receipts_total',
+      help: 'Expo push receipts read, by result (ok, or the Expo error code)',
+      labelNames: ['result'],
       registers,
     });
     this.pruned = new Counter({

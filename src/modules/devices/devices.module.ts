@@ -9,18 +9,24 @@ import { DevicesProcessor } from './devices.processor';
 import { DevicesRepository } from './devices.repository';
 import { DevicesService } from './devices.service';
 import { Device } from './entities/device.entity';
-import { PushSenders, pushSenderProvider } from './push/push-senders';
+import { ExpoPushTicket } from './entities/expo-push-ticket.entity';
+import { ExpoReceiptsRepository } from './expo-receipts.repository';
+import { ExpoReceiptsService } from './expo-receipts.service';
+import { expoPushSenderProvider, PushSenders, pushSenderProvider } from './push/push-senders';
 
 @Module({
-  imports: [QueueModule, registerQueues(DEVICES_QUEUE), TypeOrmModule.forFeature([Device])],
+  imports: [QueueModule, registerQueues(DEVICES_QUEUE), TypeOrmModule.forFeature([Device, ExpoPushTicket])],
   controllers: [DevicesController],
   providers: [
     DevicesRepository,
     DevicesService,
     DeviceTopicsService,
+    ExpoReceiptsRepository,
+    ExpoReceiptsService,
     DevicesProcessor,
     DeviceMetrics,
     pushSenderProvider,
+    expoPushSenderProvider,
     PushSenders,
   ],
   exports: [DevicesService, PushSenders],

@@ -9,15 +9,17 @@ import { DeviceTopicsService, UnsubscribeJob } from './device-topics.service';
 import {
   DEVICES_QUEUE,
   DEVICES_QUEUE_LIMIT,
+  JOB_EXPO_RECEIPTS,
   JOB_MAINTENANCE,
   JOB_SYNC_TOPICS,
   JOB_UNSUBSCRIBE,
   MAINTENANCE_EVERY_MS,
 } from './devices.constants';
 import { DevicesService } from './devices.service';
+import { ExpoReceiptsService } from './expo-receipts.service';
 import type { PushFailureKind } from './push/push-sender';
 
-/** Worker of the low-rate devices queue: topic subscriptions and the repeatable maintenance job. */
+/** Worker of the low-rate devices queue: topic subscriptions, Expo receipts and the repeatable maintenance job. */
 @Processor(DEVICES_QUEUE, workerOptions(DEVICES_QUEUE))
 export class DevicesProcessor extends WorkerHost implements OnApplicationBootstrap {
   private readonly logger = new Logger(DevicesProcessor.name);
@@ -25,6 +27,7 @@ export class DevicesProcessor extends WorkerHost implements OnApplicationBootstr
   constructor(
     private readonly devices: DevicesService,
     private readonly topics: DeviceTopicsService,
+    private readonly receipts: ExpoReceiptsService,
     private readonly config: AppConfig,
     private readonly workers: QueueWorkers,
     @InjectQueue(DEVICES_QUEUE) private readonly queue: Queue,
@@ -63,8 +66,14 @@ export class DevicesProcessor extends WorkerHost implements OnApplicationBootstr
         await this.throwFor(failures, job, 'topic unsubscriptions');
         return { unsubscribed: data.tokens.length - retry.length };
       }
+      case JOB_EXPO_RECEIPTS: {
+        const round = await this.receipts.checkDue();
+        if (round.retry) throw new Error('Expo receipts: transient errors, retrying');
+        await this.receipts.scheduleNext();
+        return round;
+      }
       case JOB_MAINTENANCE:
-        return this.devices.maintain();
+        return { ...(await this.devices.maintain()), expiredTickets: await this.receipts.sweep() };
       default:
         throw new UnrecoverableError(`unknown job ${job.name}`);
     }
@@ -83,11 +92,11 @@ export class DevicesProcessor extends WorkerHost implements OnApplicationBootstr
   /** Config errors fail for good; quota errors pause the queue; other transient ones retry with backoff. */
   private async throwFor(failures: Set<PushFailureKind>, job: Job, what: string): Promise<void> {
     if (failures.has('config'))
-      throw new UnrecoverableError(`${what}: FCM refused the credentials; fix the Firebase configuration`);
+      throw new UnrecoverableError(`${what}: the provider refused the credentials; fix the push configuration`);
     if (failures.has('quota')) {
       await this.worker.rateLimit(backoffDelay(job.attemptsStarted, this.config.push.retryBaseMs));
       throw Worker.RateLimitError();
     }
-    if (failures.has('retry')) throw new Error(`${what}: transient FCM errors, retrying`);
+    if (failures.has('retry')) throw new Error(`${what}: transient provider errors, retrying`);
   }
 }

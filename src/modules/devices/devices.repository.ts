@@ -15,12 +15,14 @@ export interface DeviceRegistration {
   locale?: string;
   timezone?: string;
   roles: string[];
-  /** The topics the device should be subscribed to, sorted. */
+  /** The topics the device should be subscribed to, sorted (none when its provider has no topics). */
   topics: string[];
+  /** Whether its provider has topics at all (Expo has none): without, no subscription work is flagged. */
+  usesTopics: boolean;
 }
 
-/** Who a notification is for, within one tenant. */
-export type RecipientSelector = { userIds: string[] } | { roles: string[] } | { all: true };
+/** Who a notification is for, within one tenant (only devices of `provider` when set). */
+export type RecipientSelector = ({ userIds: string[] } | { roles: string[] } | { all: true }) & { provider?: string };
 
 export interface DeliverableDevice {
   id: string;
@@ -91,7 +93,7 @@ export class DevicesRepository {
     const rows: Record<string, unknown>[] = await this.ds.query(
       `INSERT INTO devices AS d (id, tenant_id, user_id, provider, platform, token, token_hash, fid, app_version, locale,
          timezone, roles, topics, topics_pending, last_seen_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '{}', true, now())
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '{}', $14, now())
        ON CONFLICT (token_hash) DO UPDATE SET
          tenant_id = EXCLUDED.tenant_id,
          user_id = EXCLUDED.user_id,
@@ -104,7 +106,7 @@ export class DevicesRepository {
          roles = EXCLUDED.roles,
          -- a token FCM had dropped lost its subscriptions with it
          topics = CASE WHEN d.deactivated_at IS NULL THEN d.topics ELSE '{}' END,
-         topics_pending = d.topics_pending OR d.deactivated_at IS NOT NULL OR d.topics IS DISTINCT FROM $13::text[],
+         topics_pending = $14 AND (d.topics_pending OR d.deactivated_at IS NOT NULL OR d.topics IS DISTINCT FROM $13::text[]),
          last_seen_at = now(),
          deactivated_at = NULL,
          deactivation_reason = NULL,
@@ -124,6 +126,7 @@ export class DevicesRepository {
         r.timezone ?? null,
         r.roles,
         r.topics,
+        r.usesTopics,
       ],
     );
     return { device: toDevice(rows[0]), created: rows[0].created as boolean };
@@ -149,7 +152,7 @@ export class DevicesRepository {
     return rows[0] ?? null;
   }
 
-  /** One page of active recipient devices in id order (keyset), for fan-out. */
+  /** One page of active recipient devices in id order (keyset), for fan-out; of one provider if `provider` is set. */
   async pageRecipients(
     tenantId: string,
     selector: RecipientSelector,
@@ -160,10 +163,14 @@ export class DevicesRepository {
     let filter = '';
     if ('userIds' in selector) {
       params.push(selector.userIds);
-      filter = `AND user_id = ANY($4::varchar[])`;
+      filter = `AND user_id = ANY($${params.length}::varchar[])`;
     } else if ('roles' in selector) {
       params.push(selector.roles);
-      filter = `AND roles && $4::text[]`;
+      filter = `AND roles && $${params.length}::text[]`;
+    }
+    if (selector.provider) {
+      params.push(selector.provider);
+      filter += ` AND provider = $${params.length}`;
     }
     return this.ds.query(
       `SELECT id, user_id AS "userId" FROM devices

@@ -2,15 +2,21 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { NotFoundError } from '../../core/http/domain-error';
-import { deviceTopics, scopedTopic, tenantTopic } from './device-topics';
+import { ROLES } from '../../core/auth/auth-user';
+import { deviceTopics, scopedTopic, tenantTopic, topicAudience } from './device-topics';
 import { DeviceTopicsService } from './device-topics.service';
 import { TOPIC_REFRESH_DAYS } from './devices.constants';
 import { DeviceMetrics } from './devices.metrics';
 import { DeliverableDevice, DevicesRepository, RecipientSelector } from './devices.repository';
 import { RegisterDeviceDto } from './dto/register-device.dto';
 import { Device } from './entities/device.entity';
+import { ExpoReceiptsService } from './expo-receipts.service';
+import type { TicketToCheck } from './expo-receipts.repository';
+import { PushSenders } from './push/push-senders';
+import { providerOfToken } from './push/push-tokens';
 
 export type { DeliverableDevice, RecipientSelector } from './devices.repository';
+export type { TicketToCheck } from './expo-receipts.repository';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PRUNE_BATCH = 1000;
@@ -23,6 +29,8 @@ export class DevicesService {
   constructor(
     private readonly repo: DevicesRepository,
     private readonly topics: DeviceTopicsService,
+    private readonly receipts: ExpoReceiptsService,
+    private readonly senders: PushSenders,
     private readonly metrics: DeviceMetrics,
     private readonly config: AppConfig,
   ) {}
@@ -30,24 +38,29 @@ export class DevicesService {
   /**
    * Upserts the caller's device on its token: a known token gets its owner, metadata and
    * lastSeenAt updated (it moves with its row if another user registers it); then its topic
-   * subscriptions are (re)done in the background if they no longer match.
+   * subscriptions are (re)done in the background if they no longer match. The provider follows
+   * from the token's form; Expo devices have no topics.
    */
   async register(user: AuthUser, dto: RegisterDeviceDto): Promise<{ device: Device; created: boolean }> {
     const roles = [...new Set(user.roles)].sort();
+    const provider = providerOfToken(dto.token);
+    const usesTopics = this.senders.for(provider).supportsTopics;
+    const platform = dto.platform ?? 'unknown';
     const result = await this.repo.upsert({
       tenantId: user.tenantId,
       userId: user.userId,
-      provider: 'fcm',
-      platform: dto.platform,
+      provider,
+      platform,
       token: dto.token,
       fid: dto.fid,
       appVersion: dto.appVersion,
       locale: dto.locale,
       timezone: dto.timezone,
       roles,
-      topics: deviceTopics(user.tenantId, roles),
+      topics: usesTopics ? deviceTopics(user.tenantId, roles) : [],
+      usesTopics,
     });
-    this.metrics.registered.inc({ platform: dto.platform, created: String(result.created) });
+    this.metrics.registered.inc({ platform, created: String(result.created) });
     if (result.device.topicsPending) await this.topics.scheduleSync();
     return result;
   }
@@ -80,6 +93,11 @@ export class DevicesService {
     return count;
   }
 
+  /** Pushes accepted with a receipt to read later (Expo tickets): checked after EXPO_RECEIPT_DELAY_MS. */
+  awaitReceipts(tickets: TicketToCheck[]): Promise<void> {
+    return this.receipts.track(tickets);
+  }
+
   /** The FCM topic of the whole tenant. */
   tenantTopic(tenantId: string): string {
     return tenantTopic(tenantId);
@@ -88,6 +106,15 @@ export class DevicesService {
   /** A tenant-relative topic name (`role-member`) as FCM knows it: never another tenant's. */
   topicFor(tenantId: string, name: string): string {
     return scopedTopic(tenantId, name);
+  }
+
+  /**
+   * The devices of a provider without topics (Expo) that a send to this FCM topic must reach one by
+   * one: the tenant's for the tenant topic, a role's for its role topic; null for other topics.
+   */
+  topicAudienceWithoutTopics(tenantId: string, topic: string): RecipientSelector | null {
+    const audience = topicAudience(tenantId, topic, ROLES);
+    return audience && { ...audience, provider: 'expo' };
   }
 
   /**

@@ -31,6 +31,8 @@ interface FanoutProgress {
   chunks: number;
   /** Devices kept for the next delivery job. */
   pending: string[];
+  /** A topic notification's FCM topic send is done (a retry only resumes the Expo fan-out). */
+  topicSent?: boolean;
 }
 
 /** The push as devices get it: title and body, the caller's data plus the notification id and category. */
@@ -51,7 +53,8 @@ export function payloadOf(n: StoredNotification): PushPayload {
  * drops those whose owner's preferences mute it now, and enqueues delivery jobs of at most 500
  * devices, so that a whole-tenant notification spreads over every worker. Progress is saved in the
  * job after each page: a retried fan-out resumes where it stopped and re-adds no delivery job.
- * Topic recipients are one FCM topic send instead.
+ * Topic recipients are one FCM topic send instead, plus a fan-out to the Expo devices of the
+ * topic's audience (tenant or role topics), since Expo has no topics.
  */
 @Processor(NOTIFICATIONS_QUEUE, workerOptions(NOTIFICATIONS_QUEUE))
 export class NotificationsProcessor extends WorkerHost {
@@ -82,12 +85,20 @@ export class NotificationsProcessor extends WorkerHost {
     if (n.status === 'dispatched') return { skipped: 'already dispatched' };
     const payload = payloadOf(n);
     const recipients = n.recipients as { userIds?: string[]; roles?: string[]; topic?: string; tenant?: boolean; viaTopic?: boolean };
+    const progress: FanoutProgress = job.data.progress ?? { after: null, chunks: 0, pending: [] };
 
     if (recipients.topic !== undefined || recipients.viaTopic) {
       const topic = recipients.topic !== undefined ? this.devices.topicFor(n.tenantId, recipients.topic) : this.devices.tenantTopic(n.tenantId);
-      await this.sendToTopic(job, payload, topic);
+      if (!progress.topicSent) {
+        await this.sendToTopic(job, payload, topic);
+        progress.topicSent = true;
+        await job.updateData({ notificationId: n.id, progress });
+      }
+      // Expo has no topics: its devices in the topic's audience (tenant, role) get the push one by one.
+      const audience = this.devices.topicAudienceWithoutTopics(n.tenantId, topic);
+      const fanout = audience ? await this.fanOut(job, n, payload, audience, progress) : {};
       await this.repo.markDispatched(n.id);
-      return { topic };
+      return { topic, ...fanout };
     }
 
     const selector: RecipientSelector = recipients.userIds
@@ -95,7 +106,19 @@ export class NotificationsProcessor extends WorkerHost {
       : recipients.roles
         ? { roles: recipients.roles }
         : { all: true };
-    const progress: FanoutProgress = job.data.progress ?? { after: null, chunks: 0, pending: [] };
+    const result = await this.fanOut(job, n, payload, selector, progress);
+    await this.repo.markDispatched(n.id);
+    return result;
+  }
+
+  /** Pages the selected devices, applies their owners' preferences and enqueues delivery jobs (see the class comment). */
+  private async fanOut(
+    job: Job<FanoutJob & { progress?: FanoutProgress }>,
+    n: StoredNotification,
+    payload: PushPayload,
+    selector: RecipientSelector,
+    progress: FanoutProgress,
+  ): Promise<{ deliveryJobs: number; dropped: Partial<Record<Verdict, number>> }> {
     const now = new Date();
     const dropped: Partial<Record<Verdict, number>> = {};
     const pageAfter = (after: string | null) => {
@@ -131,7 +154,6 @@ export class NotificationsProcessor extends WorkerHost {
       await job.updateData({ notificationId: n.id, progress });
     }
     for (const [reason, count] of Object.entries(dropped)) this.metrics.dropped.inc({ reason }, count);
-    await this.repo.markDispatched(n.id);
     return { deliveryJobs: progress.chunks, dropped };
   }
 

@@ -4,8 +4,8 @@ import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { AppConfig } from '../../config/app-config';
 import { backoffDelay } from '../../core/queue/backoff';
 import { QueueWorkers, workerOptions } from '../../core/queue/queue-workers.service';
-import { DeliverableDevice, DevicesService } from '../devices/devices.service';
-import { chunk, PushFailure, PushPayload, PushTarget, Platform } from '../devices/push/push-sender';
+import { DeliverableDevice, DevicesService, TicketToCheck } from '../devices/devices.service';
+import { chunk, DevicePlatform, PushFailure, PushPayload, PushTarget } from '../devices/push/push-sender';
 import { PushSenders } from '../devices/push/push-senders';
 import { DELIVERY_QUEUE } from './notifications.constants';
 import type { DeliveryJob } from './notifications.processor';
@@ -21,6 +21,7 @@ function expired(payload: PushPayload, now: number): boolean {
  * transient errors retry those devices only (the job keeps just them, then BullMQ's exponential
  * backoff with jitter); over-quota pauses the whole queue through BullMQ's rate limiter; bad
  * credentials or an invalid payload fail the job for good, keeping the tokens, and are logged loudly.
+ * Pushes accepted with a receipt to read later (Expo tickets) are handed to the devices module.
  */
 @Processor(DELIVERY_QUEUE, workerOptions(DELIVERY_QUEUE))
 export class PushDeliveryProcessor extends WorkerHost {
@@ -58,6 +59,7 @@ export class PushDeliveryProcessor extends WorkerHost {
     let sent = 0;
     const dead = new Map<string, string[]>();
     const retry: { id: string; code: string }[] = [];
+    const tickets: TicketToCheck[] = [];
     let quota = false;
     let fatal: PushFailure | undefined;
     for (const [provider, group] of byProvider) {
@@ -66,13 +68,16 @@ export class PushDeliveryProcessor extends WorkerHost {
         const stop = this.metrics.sendDuration.startTimer({ provider });
         const outcomes = await sender.send(
           payload,
-          part.map((d): PushTarget => ({ token: d.token, platform: d.platform as Platform })),
+          part.map((d): PushTarget => ({ token: d.token, platform: d.platform as DevicePlatform })),
         );
         stop();
         let sentHere = 0;
         outcomes.forEach((outcome, i) => {
           const device = part[i];
-          if (outcome.ok) return void sentHere++;
+          if (outcome.ok) {
+            if (outcome.receiptId) tickets.push({ id: outcome.receiptId, deviceId: device.id, notificationId: job.data.notificationId });
+            return void sentHere++;
+          }
           switch (outcome.kind) {
             case 'token':
               dead.set(outcome.code, [...(dead.get(outcome.code) ?? []), device.id]);
@@ -94,6 +99,8 @@ export class PushDeliveryProcessor extends WorkerHost {
       }
     }
 
+    // Accepted pushes whose delivery the provider confirms later (Expo receipts), even if this job retries.
+    await this.devices.awaitReceipts(tickets);
     let deactivated = 0;
     for (const [code, ids] of dead) {
       this.metrics.failed.inc({ reason: code }, ids.length);
@@ -102,7 +109,7 @@ export class PushDeliveryProcessor extends WorkerHost {
     if (fatal) {
       this.logger.error(
         `push of notification ${job.data.notificationId} refused (${fatal.kind} error ${fatal.code}): ${fatal.message}. ` +
-          (fatal.kind === 'config' ? 'Check the Firebase credentials and APNs keys; tokens are kept.' : 'The payload is invalid; tokens are kept.'),
+          (fatal.kind === 'config' ? 'Check the Firebase credentials and APNs keys (or EXPO_ACCESS_TOKEN and the credentials uploaded to Expo); tokens are kept.' : 'The payload is invalid; tokens are kept.'),
       );
       throw new UnrecoverableError(`${fatal.code}: ${fatal.message}`);
     }

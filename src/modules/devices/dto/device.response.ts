@@ -1,11 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { Device } from '../entities/device.entity';
-import { PLATFORMS } from '../push/push-sender';
+import { DEVICE_PLATFORMS, PUSH_PROVIDERS } from '../push/push-sender';
 
 export class DeviceResponse {
   @ApiProperty({ format: 'uuid' }) id: string;
-  @ApiProperty({ enum: PLATFORMS }) platform: string;
-  @ApiProperty({ example: 'fcm', description: 'Push provider that carries this device' }) provider: string;
+  @ApiProperty({ enum: DEVICE_PLATFORMS }) platform: string;
+  @ApiProperty({ enum: PUSH_PROVIDERS, description: 'Push provider that carries this device (from the token\'s form)' }) provider: string;
   @ApiProperty() token: string;
   @ApiPropertyOptional({ nullable: true, type: String }) appVersion: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) locale: string | null;

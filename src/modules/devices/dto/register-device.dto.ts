@@ -1,22 +1,31 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateIf } from 'class-validator';
 import { IsTimeZone } from '../../../core/http/validators';
 import { Platform, PLATFORMS } from '../push/push-sender';
+import { IsPushToken, providerOfToken } from '../push/push-tokens';
 
 export const MAX_TOKEN_LENGTH = 4096;
 
-/** Seed 000 sends `{token, platform: Platform.OS, appVersion}`; the rest is optional. */
+/**
+ * Seed 000 sends `{token, platform: Platform.OS, appVersion}`; the rest is optional. An Expo push
+ * token may come without a platform (Expo routes to APNs or FCM itself): it is stored as `unknown`.
+ */
 export class RegisterDeviceDto {
-  @ApiProperty({ description: 'FCM registration token', maxLength: MAX_TOKEN_LENGTH, example: 'dGVzdC10b2tlbjpBUEE5MWJF...' })
+  @ApiProperty({
+    description: 'FCM registration token, or Expo push token (`ExponentPushToken[...]`, `ExpoPushToken[...]`); the provider follows from the form',
+    maxLength: MAX_TOKEN_LENGTH,
+    example: 'dGVzdC10b2tlbjpBUEE5MWJF...',
+  })
   @IsString()
   @MinLength(1)
   @MaxLength(MAX_TOKEN_LENGTH)
-  @Matches(/^[\x21-\x7e]+$/, { message: 'token must be printable ASCII without spaces' })
+  @IsPushToken()
   token: string;
 
-  @ApiProperty({ enum: PLATFORMS, example: 'ios' })
+  @ApiPropertyOptional({ enum: PLATFORMS, example: 'ios', description: 'Required with an FCM token; optional with an Expo token' })
+  @ValidateIf((o: RegisterDeviceDto) => o.platform !== undefined || providerOfToken(String(o.token)) !== 'expo')
   @IsIn(PLATFORMS)
-  platform: Platform;
+  platform?: Platform;
 
   @ApiPropertyOptional({ example: '1.0.0', maxLength: 64 })
   @IsOptional()

@@ -1,8 +1,11 @@
 export const PLATFORMS = ['ios', 'android', 'web'] as const;
 export type Platform = (typeof PLATFORMS)[number];
+/** What a device row holds: `unknown` for an Expo token registered without a platform. */
+export const DEVICE_PLATFORMS = [...PLATFORMS, 'unknown'] as const;
+export type DevicePlatform = (typeof DEVICE_PLATFORMS)[number];
 
-/** Who carries a device's pushes. Expo push tokens come in a later issue with their own sender. */
-export const PUSH_PROVIDERS = ['fcm'] as const;
+/** Who carries a device's pushes; derived from the token's form when the device registers (push-tokens.ts). */
+export const PUSH_PROVIDERS = ['fcm', 'expo'] as const;
 export type PushProvider = (typeof PUSH_PROVIDERS)[number];
 
 export const PUSH_PRIORITIES = ['high', 'normal', 'low'] as const;
@@ -23,7 +26,7 @@ export interface PushPayload {
 
 export interface PushTarget {
   token: string;
-  platform: Platform;
+  platform: DevicePlatform;
 }
 
 /**
@@ -43,7 +46,11 @@ export interface PushFailure {
   message: string;
 }
 
-export type PushOutcome = { ok: true } | ({ ok: false } & PushFailure);
+/**
+ * `receiptId`: the provider accepted the push but reports delivery later (Expo's tickets): the
+ * receipt is checked after a delay, and may still report the token dead.
+ */
+export type PushOutcome = { ok: true; receiptId?: string } | ({ ok: false } & PushFailure);
 
 /**
  * One push provider's transport. An abstract class so that it serves as the DI token: firebase-admin
@@ -55,6 +62,8 @@ export abstract class PushSender {
   abstract readonly maxBatch: number;
   /** Said once at boot. */
   abstract readonly description: string;
+  /** Whether the provider has topics; devices of a provider without them get no subscriptions. */
+  readonly supportsTopics: boolean = true;
   /** Sends one payload to each target; one outcome per target, in order. Never throws for send errors. */
   abstract send(payload: PushPayload, targets: PushTarget[]): Promise<PushOutcome[]>;
   /** Sends one payload to a topic's subscribers. */

@@ -4,6 +4,7 @@ import { getMessaging } from 'firebase-admin/messaging';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AppConfig } from '../../../config/app-config';
+import { ExpoPushSender } from './expo-push-sender';
 import { FirebasePushSender } from './firebase-push-sender';
 import { LoggingPushSender } from './logging-push-sender';
 import { PushProvider, PushSender } from './push-sender';
@@ -42,13 +43,31 @@ export const pushSenderProvider: FactoryProvider<PushSender> = {
   useFactory: createPushSender,
 };
 
-/** Finds the sender for a device's provider (only FCM so far; Expo joins in a later issue). */
+/** Expo needs no credentials: it always sends (an access token only with "enhanced push security"). */
+export const expoPushSenderProvider: FactoryProvider<ExpoPushSender> = {
+  provide: ExpoPushSender,
+  inject: [AppConfig],
+  useFactory: (config: AppConfig) => {
+    const sender = new ExpoPushSender({
+      accessToken: config.expo.accessToken,
+      pushUrl: config.expo.pushUrl,
+      retryMinTimeoutMs: config.push.retryBaseMs,
+    });
+    new Logger('Push').log(`Expo push tokens go through ${sender.description}`);
+    return sender;
+  },
+};
+
+/** Finds the sender for a device's provider. */
 @Injectable()
 export class PushSenders {
   private readonly byProvider: Map<PushProvider, PushSender>;
 
-  constructor(fcm: PushSender) {
-    this.byProvider = new Map([[fcm.provider, fcm]]);
+  constructor(fcm: PushSender, readonly expo: ExpoPushSender) {
+    this.byProvider = new Map<PushProvider, PushSender>([
+      [fcm.provider, fcm],
+      [expo.provider, expo],
+    ]);
   }
 
   for(provider: string): PushSender {
