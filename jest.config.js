@@ -14,6 +14,7 @@ const swc = [
 const ESM_DEPS = [
   '@nestjs', 'jose', 'file-type', 'strtok3', 'token-types', '@tokenizer', 'uint8array-extras', '@borewit',
   'gaxios', 'node-fetch', 'data-uri-to-buffer', 'fetch-blob', 'formdata-polyfill', 'node-domexception',
+  'expo-server-sdk',
 ];
 
 module.exports = {

@@ -6,6 +6,7 @@ import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
 import { createValidationPipe } from './core/http/validation';
 import { requestIdFor } from './core/logging/logging.module';
+import { PUSH_TOKEN_ALIAS_PATH } from './modules/devices/push-token-alias.controller';
 import { RedisIoAdapter } from './modules/realtime/redis-io.adapter';
 
 export const API_PREFIX = 'api/mobile/v1';
@@ -18,8 +19,11 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
     req.id = requestIdFor(req, res);
     next();
   });
-  // Probes and scrapes stay at the root, where Kubernetes and Prometheus expect them.
-  app.setGlobalPrefix(API_PREFIX, { exclude: ['health', 'health/*path', 'metrics'] });
+  // Probes and scrapes stay at the root, where Kubernetes and Prometheus expect them; seed 003's
+  // push-token route keeps the path Expo apps already call.
+  app.setGlobalPrefix(API_PREFIX, {
+    exclude: ['health', 'health/*path', 'metrics', PUSH_TOKEN_ALIAS_PATH, `${PUSH_TOKEN_ALIAS_PATH}/:pushToken`],
+  });
   app.useGlobalPipes(createValidationPipe());
   app.use(helmet({ contentSecurityPolicy: false })); // the Swagger UI at /docs needs inline scripts
   app.enableCors({ origin: config.http.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After'] });

@@ -1,3 +1,11 @@
+/**
+ * Seed 000: 5 registrations per minute per user, counted in Redis across pods; one bucket for
+ * every registration route (POST /devices/register and seed 003's /api/v1/users/push-token).
+ */
+export const DEVICE_REGISTER_THROTTLE = {
+  default: { limit: 5, ttl: 60_000, generateKey: (_context: unknown, tracker: string, name: string) => `device-register:${name}:${tracker}` },
+};
+
 /** The devices queue: topic (un)subscriptions and maintenance, at a low rate (FCM allows 3000 QPS per project). */
 export const DEVICES_QUEUE = 'devices';
 export const DEVICES_QUEUE_LIMIT = { max: 5, duration: 1000 };

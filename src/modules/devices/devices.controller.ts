@@ -14,6 +14,7 @@ import { Throttle } from '@nestjs/throttler';
 import { CurrentUser } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { ErrorResponse } from '../../core/http/error-response.dto';
+import { DEVICE_REGISTER_THROTTLE } from './devices.constants';
 import { DevicesService } from './devices.service';
 import { DeviceListResponse, DeviceResponse } from './dto/device.response';
 import { RegisterDeviceDto } from './dto/register-device.dto';
@@ -27,14 +28,14 @@ export class DevicesController {
 
   @Post('register')
   @HttpCode(200)
-  // Seed 000: 5 registrations per minute per user, counted in Redis across pods.
-  @Throttle({ default: { limit: 5, ttl: 60_000 } })
+  @Throttle(DEVICE_REGISTER_THROTTLE)
   @ApiOperation({
     summary: 'Register (or refresh) this device for push notifications',
     description:
       'Upserts on the token: registering it again updates lastSeenAt and metadata; a token registered by ' +
-      'another user moves to that user. The device is subscribed in the background to the FCM topics of ' +
-      'its tenant and of each of the user\'s roles.',
+      'another user moves to that user. The provider follows from the token: `ExponentPushToken[...]` and ' +
+      '`ExpoPushToken[...]` are Expo, anything else FCM. An FCM device is subscribed in the background to the ' +
+      'FCM topics of its tenant and of each of the user\'s roles.',
   })
   @ApiOkResponse({ type: DeviceResponse })
   @ApiBadRequestResponse({ type: ErrorResponse, description: 'code `validation_failed`' })

@@ -9,6 +9,7 @@ import { DevicesProcessor } from './devices.processor';
 import { DevicesRepository } from './devices.repository';
 import { DevicesService } from './devices.service';
 import { Device } from './entities/device.entity';
+import { PushTokenAliasController } from './push-token-alias.controller';
 import { ExpoPushTicket } from './entities/expo-push-ticket.entity';
 import { ExpoReceiptsRepository } from './expo-receipts.repository';
 import { ExpoReceiptsService } from './expo-receipts.service';
@@ -16,7 +17,7 @@ import { expoPushSenderProvider, PushSenders, pushSenderProvider } from './push/
 
 @Module({
   imports: [QueueModule, registerQueues(DEVICES_QUEUE), TypeOrmModule.forFeature([Device, ExpoPushTicket])],
-  controllers: [DevicesController],
+  controllers: [DevicesController, PushTokenAliasController],
   providers: [
     DevicesRepository,
     DevicesService,

@@ -12,11 +12,11 @@ export function providerOfToken(token: string): PushProvider {
 }
 
 /** What is wrong with a token for its provider, or undefined when it is well formed. */
-export function pushTokenProblem(token: unknown): string | undefined {
-  if (typeof token !== 'string') return 'token must be a string';
+export function pushTokenProblem(token: unknown, field = 'token'): string | undefined {
+  if (typeof token !== 'string') return `${field} must be a string`;
   if (providerOfToken(token) === 'expo')
-    return EXPO_TOKEN.test(token) ? undefined : 'token must be an Expo push token such as ExponentPushToken[xxxxxxxxxxxxxxxxxxxxxx]';
-  return FCM_TOKEN.test(token) ? undefined : 'token must be printable ASCII without spaces';
+    return EXPO_TOKEN.test(token) ? undefined : `${field} must be an Expo push token such as ExponentPushToken[xxxxxxxxxxxxxxxxxxxxxx]`;
+  return FCM_TOKEN.test(token) ? undefined : `${field} must be printable ASCII without spaces`;
 }
 
 /** class-validator: a well-formed FCM registration token or Expo push token. */
@@ -29,7 +29,7 @@ export function IsPushToken(options?: ValidationOptions): PropertyDecorator {
       options,
       validator: {
         validate: (value: unknown) => pushTokenProblem(value) === undefined,
-        defaultMessage: (args) => pushTokenProblem(args?.value) ?? 'token is invalid',
+        defaultMessage: (args) => pushTokenProblem(args?.value, args?.property) ?? `${args?.property} is invalid`,
       },
     });
 }
