@@ -32,5 +32,7 @@ export default async function globalSetup(): Promise<void> {
     MOBILE_JWT_SECRET: randomBytes(24).toString('hex'),
     JWT_ALGORITHM: 'HS256',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Nothing may reach Expo: a closed local port, unless a test points it at its fake (support/fake-expo.ts).
+    EXPO_PUSH_URL: 'http://127.0.0.1:9',
   });
 }
