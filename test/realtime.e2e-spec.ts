@@ -297,11 +297,16 @@ describe('realtime gateway (one instance)', () => {
 
   describe('token lifetime', () => {
     it('closes a socket whose token expired, after the grace period, telling it why', async () => {
-      const s = await open({ tid: freshTenant() }, 1);
-      const expired = next<any>(s, 'auth:expired', 4000);
-      const disconnected = next<any>(s, 'disconnect', 4000);
+      const s = await open({ tid: freshTenant() }, 2);
+      // Within its last minute a token is announced as expiring, once.
+      const expiring = record(s);
+      const expired = next<any>(s, 'auth:expired', 5000);
+      const disconnected = next<any>(s, 'disconnect', 5000);
       expect((await expired)[0]).toMatchObject({ code: 'token_expired' });
       expect((await disconnected)[0]).toBe('io server disconnect');
+      const warnings = expiring.filter(([e]) => e === 'auth:expiring');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0][1]).toMatchObject({ code: 'token_expiring' });
     });
 
     it('keeps a socket that refreshes its token, and refuses a token for someone else', async () => {

@@ -131,9 +131,17 @@ const fdLimit = (() => {
 })();
 
 // Every server runs with its inspector on a random loopback port, only so that run.ts can force a
-// full GC before reading RSS (see idleRss); nothing is attached while measuring. For diagnostics,
+// full GC before reading RSS (see idleMemory); nothing is attached while measuring. For diagnostics,
 // BENCH_SERVER_NODE_ARGS adds node flags to all four servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-const serverNodeArgs = ['--inspect=127.0.0.1:0', ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
+// The young generation is pinned at its default maximum (2 x 16 MB) from boot: V8 otherwise grows it
+// the first time allocation picks up, and when that step lands inside one target's RSS window
+// (a burst of handshakes) it adds 8 KB per socket at 2,000 clients to whichever target it hits.
+const serverNodeArgs = [
+  '--inspect=127.0.0.1:0',
+  '--min-semi-space-size=16',
+  '--max-semi-space-size=16',
+  ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+];
 
 interface Child {
   process: ChildProcess;
@@ -184,27 +192,32 @@ async function waitReady(url: string, child: Child, timeoutMs = 60_000): Promise
  * RSS of each server at rest: a full GC first (through its inspector), so that garbage from boot
  * or from the burst of handshakes does not count as memory the sockets hold, then VmRSS.
  */
-async function idleRss(servers: Child[]): Promise<number[]> {
+async function idleMemory(servers: Child[]): Promise<{ rss: number[]; heap: number[] }> {
   await sleep(QUICK ? 300 : 1000);
-  await Promise.all(servers.map((s) => collectGarbage(s.inspector())));
+  const heap = await Promise.all(servers.map((s) => collectGarbage(s.inspector())));
   await sleep(QUICK ? 300 : 1000);
-  return servers.map((s) => rss(s.process.pid!));
+  return { rss: servers.map((s) => rss(s.process.pid!)), heap };
 }
 
-/** A full GC in another node process, over the DevTools protocol. */
-function collectGarbage(url: string | undefined): Promise<void> {
+/**
+ * A full GC in another node process, over the DevTools protocol; resolves with the V8 heap in
+ * use after it (a steadier figure than RSS, printed beside it).
+ */
+function collectGarbage(url: string | undefined): Promise<number> {
   if (!url) return Promise.reject(new Error('server has no inspector URL'));
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const timer = setTimeout(() => ws.terminate(), 20_000);
     ws.once('open', () => {
       ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
+      ws.send(JSON.stringify({ id: 2, method: 'Runtime.getHeapUsage' }));
     });
     ws.on('message', (data) => {
-      if ((JSON.parse(data.toString()) as { id?: number }).id !== 1) return;
+      const reply = JSON.parse(data.toString()) as { id?: number; result?: { usedSize?: number } };
+      if (reply.id !== 2) return;
       clearTimeout(timer);
       ws.close();
-      resolve();
+      resolve(reply.result?.usedSize ?? NaN);
     });
     ws.once('error', reject);
     ws.once('close', () => reject(new Error(`inspector ${url} closed early`)));
@@ -420,6 +433,7 @@ interface Side {
   label: string;
   clients: number;
   rssPerSocket: number;
+  heapPerSocket: number;
   connectMs: number;
   /** Redis keys, their bytes, and pub/sub channels of this target once its clients are connected. */
   redis: { keys: number; bytes: number; channels: number };
@@ -551,20 +565,25 @@ async function connectBatch(target: Target, gens: Generator[], from: number, to:
  * subscribe, then a warm-up that JIT-compiles the paths and proves every client receives.
  */
 async function prepare(target: Target, gens: Generator[], label: string): Promise<Side> {
-  const before = await idleRss(target.servers);
+  const before = await idleMemory(target.servers);
   const batch = await connectBatch(target, gens, 0, CLIENTS);
   const { connected: clients, failed, ms: connectMs } = batch;
   log(`${label}: ${clients} clients connected and subscribed in ${(connectMs / 1000).toFixed(1)} s${failed ? `, ${failed} FAILED` : ''}`);
   if (failed) log(`${label}: first connect failure: ${batch.firstError}`);
   if (clients === 0) throw new Error(`${label}: no client could connect`);
-  const after = await idleRss(target.servers);
-  const rssPerSocket = after.reduce((s, a, i) => s + a - before[i], 0) / clients;
+  const after = await idleMemory(target.servers);
+  const perSocket = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v - b[i], 0) / clients;
+  const rssPerSocket = perSocket(after.rss, before.rss);
+  const heapPerSocket = perSocket(after.heap, before.heap);
   const mb = (v: number[]) => v.map((b) => (b / 2 ** 20).toFixed(0)).join(' + ');
-  log(`${label}: RSS after a full GC ${mb(before)} MB -> ${mb(after)} MB: ${fmt.kb(rssPerSocket)} per idle socket`);
+  log(
+    `${label}: RSS after a full GC ${mb(before.rss)} MB -> ${mb(after.rss)} MB: ${fmt.kb(rssPerSocket)} per idle socket` +
+      ` (V8 heap in use: ${fmt.kb(heapPerSocket)} per socket)`,
+  );
 
   const redis = await redisFootprint(target.redisPrefix);
   log(`${label}: Redis holds ${redis.keys} keys (${fmt.kb(redis.bytes / clients)} per client), ${redis.channels} pub/sub channels`);
-  const side: Side = { target, label, clients, rssPerSocket, connectMs, redis, steps: [] };
+  const side: Side = { target, label, clients, rssPerSocket, heapPerSocket, connectMs, redis, steps: [] };
   let warm: StepResult | undefined;
   for (let round = 0; round < 3 && !(warm && warm.lost === 0); round++) warm = await runStep(side, gens, 10, QUICK ? 0.5 : 1);
   if (warm!.lost) log(`${label}: WARNING warm-up still lost ${warm!.lost} deliveries`);
@@ -822,7 +841,8 @@ function printMode({ mode, tether, baseline }: ModeResult): string[] {
     ` rN: run N times (knee or noise), the last run shown. ~: still noisy (other CPU > ${NOISY_OTHER_CPU}%). 100% CPU = one core.`,
     ' srv CPU: both servers of the target. other CPU: the machine minus this benchmark and Redis, i.e. noise.)',
     `RSS per idle socket (after a full GC): Tether ${fmt.kb(tether.rssPerSocket)}, baseline ${fmt.kb(baseline.rssPerSocket)}, ` +
-      `ratio ${fmt.x(rssRatio)}`,
+      `ratio ${fmt.x(rssRatio)}; V8 heap in use per socket: Tether ${fmt.kb(tether.heapPerSocket)}, baseline ${fmt.kb(baseline.heapPerSocket)}, ` +
+      `ratio ${fmt.x(tether.heapPerSocket / baseline.heapPerSocket)}`,
     `knee: Tether ${kneeText(tether)}; baseline ${kneeText(baseline)}`,
     `connect + subscribe of all clients: Tether ${(tether.connectMs / 1000).toFixed(1)} s, baseline ${(baseline.connectMs / 1000).toFixed(1)} s`,
     `Redis after connect: Tether ${tether.redis.keys} keys, ${fmt.kb(tether.redis.bytes / tether.clients)} per client, ` +

@@ -17,18 +17,17 @@ import type { RoomSubscriptions } from './redis-io.adapter';
 import { EventMeta, SessionEvents } from './realtime.events';
 import { RealtimeMetrics } from './realtime.metrics';
 import { RealtimeService } from './realtime.service';
-import { ErrorAck, errorAck, SocketSession, TokenBucket } from './socket-session';
+import { ErrorAck, errorAck, SocketSession } from './socket-session';
 
-const CLIENT_EVENTS = new Set(['subscribe', 'unsubscribe', 'auth:refresh', 'typing:start', 'typing:stop']);
 const TYPING_THROTTLE_MS = 2000;
 const TYPING_TIMEOUT_MS = 5000;
 const EXPIRY_WARNING_MS = 60_000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Longer than any broadcast takes to cross Redis, short enough to hold no state for long. */
 const FLOOR_MS = 30_000;
 
 type Ack = (response: unknown) => void;
-type TetherSocket = Socket & { data: SocketSession & { closeReason?: string } };
+type TetherSocket = Socket & { data: SocketSession };
+type ClientEventHandler = (socket: TetherSocket, data: unknown) => unknown;
 
 export interface SubscribeAck {
   subscribed: string[];
@@ -52,6 +51,14 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
   private draining = false;
   private sweep?: NodeJS.Timeout;
   private readonly settings;
+  /** The gateway's own client events; other modules' come from the ClientEventRegistry. */
+  private readonly builtins = new Map<string, ClientEventHandler>([
+    ['subscribe', (socket, data) => this.subscribe(socket, data)],
+    ['unsubscribe', (socket, data) => this.unsubscribe(socket, data)],
+    ['auth:refresh', (socket, data) => this.refresh(socket, data)],
+    ['typing:start', (socket, data) => this.typing(socket, data, true)],
+    ['typing:stop', (socket, data) => this.typing(socket, data, false)],
+  ]);
 
   constructor(
     config: AppConfig,
@@ -86,7 +93,7 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     // count follow the room membership.
     namespace.adapter.on('leave-room', (room: string, id: string) => this.onLeftRoom(room, id));
     this.presence.setLocalSocketCounter(() => namespace.sockets.size);
-    this.sweep = setInterval(() => this.disconnectSlowConsumers(), 1000);
+    this.sweep = setInterval(() => this.sweepSockets(), 1000);
     this.sweep.unref();
   }
 
@@ -112,14 +119,9 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     }
     const retryAfter = await this.limiter.hit(clientIp(socket), user.tenantId, user.userId).catch(() => 0);
     if (retryAfter) throw this.handshakeError('rate_limited', `Too many connections; retry in ${retryAfter} s`, { retryAfter });
-    socket.data = {
-      user,
-      channels: new Set(),
-      gates: new Map(),
-      bucket: new TokenBucket(this.settings.eventsPerSecond),
-      expiryTimers: [],
-      typing: new Map(),
-    };
+    // The credential is not kept around in the handshake for the socket's lifetime.
+    if (typeof auth?.token === 'string') delete auth.token;
+    socket.data = new SocketSession(user, this.settings.eventsPerSecond);
   }
 
   private handshakeError(code: string, message: string, extra: Record<string, unknown> = {}): Error {
@@ -133,23 +135,12 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     this.metrics.connects.inc();
     this.metrics.sockets.inc();
     // Handlers first, synchronously: a client may emit `subscribe` in its own connect handler.
-    socket.use(([event, ...args], next) => {
-      const ack = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as Ack) : undefined;
-      if (!session.bucket.take()) return ack?.(errorAck('rate_limited', 'Too many events; slow down'));
-      if (CLIENT_EVENTS.has(event)) return next();
-      const handler = this.clientEvents.get(event);
-      if (!handler) return ack?.(errorAck('unknown_event', `Unknown event "${event}"`));
-      this.respond(ack, () => handler(session.user, args[0]));
-    });
-    socket.on('subscribe', (data: unknown, ack?: Ack) => this.respond(ack, () => this.subscribe(socket, data)));
-    socket.on('unsubscribe', (data: unknown, ack?: Ack) => this.respond(ack, () => this.unsubscribe(socket, data)));
-    socket.on('auth:refresh', (data: unknown, ack?: Ack) => this.respond(ack, () => this.refresh(socket, data)));
-    socket.on('typing:start', (data: unknown, ack?: Ack) => this.respond(ack, () => this.typing(socket, data, true)));
-    socket.on('typing:stop', (data: unknown, ack?: Ack) => this.respond(ack, () => this.typing(socket, data, false)));
+    // One middleware dispatches every client event (no per-event listeners: two closures per
+    // socket in all, this and the disconnect listener).
+    socket.use((packet) => this.onClientEvent(socket, packet));
     socket.on('disconnect', (reason) => void this.onDisconnect(socket, reason));
 
     const { user } = session;
-    this.scheduleExpiry(socket);
     // Counted before anything awaits, so a quick disconnect's decrement can never overtake it
     // (both go through one Redis connection, in order).
     const counted = this.presence.connected(user.tenantId, user.userId);
@@ -167,12 +158,25 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     })().catch((err: Error) => this.logger.warn(`connect ${socket.id}: ${err.message}`));
   }
 
+  /** Every event a client emits: rate limit, then the gateway's own handler or another module's. */
+  private onClientEvent(socket: TetherSocket, [event, ...args]: unknown[]): void {
+    const last = args[args.length - 1];
+    const ack = typeof last === 'function' ? (last as Ack) : undefined;
+    const session = socket.data;
+    if (!session.takeEvent()) return ack?.(errorAck('rate_limited', 'Too many events; slow down'));
+    const name = String(event);
+    const builtin = this.builtins.get(name);
+    if (builtin) return this.respond(ack, () => builtin(socket, args[0]));
+    const handler = this.clientEvents.get(name);
+    if (!handler) return ack?.(errorAck('unknown_event', `Unknown event "${name}"`));
+    this.respond(ack, () => handler(session.user, args[0]));
+  }
+
   private async onDisconnect(socket: TetherSocket, reason: string): Promise<void> {
     const session = socket.data;
     this.metrics.sockets.dec();
     this.metrics.disconnects.inc({ reason: session.closeReason ?? reason });
-    for (const t of session.expiryTimers) clearTimeout(t);
-    for (const channel of [...session.typing.keys()]) this.stopTyping(socket, channel, true);
+    for (const channel of [...(session.typing?.keys() ?? [])]) this.stopTyping(socket, channel, true);
     await this.presence
       .disconnected(session.user.tenantId, session.user.userId)
       .catch((err: Error) => this.logger.warn(`presence on disconnect: ${err.message}`));
@@ -241,7 +245,8 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     const { tenantId } = socket.data.user;
     const room = roomOf(tenantId, channel);
     const held: { offset: string | undefined; deliver: () => void }[] = [];
-    socket.data.gates.set(room, held);
+    const gates = (socket.data.gates ??= new Map());
+    gates.set(room, held);
     let last: string | undefined;
     let recovered = false;
     let offset: string | undefined;
@@ -268,7 +273,7 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
           if (h.offset) offset = h.offset;
         }
       }
-      socket.data.gates.delete(room);
+      gates.delete(room);
       if (last !== undefined) this.setFloor(socket, room, last);
     }
     return { recovered, offset: offset ?? '' };
@@ -317,32 +322,27 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
 
   // ---- token lifetime ----------------------------------------------------------------------
 
-  private scheduleExpiry(socket: TetherSocket): void {
+  /**
+   * Warns a socket a minute before its token expires and closes it once the grace period after
+   * expiry is over. Checked by the one-second sweep rather than by timers per socket (two timers
+   * per idle socket cost more memory than the whole session).
+   */
+  private checkExpiry(socket: TetherSocket, now: number): void {
     const session = socket.data;
-    for (const t of session.expiryTimers) clearTimeout(t);
-    session.expiryTimers = [];
-    const expiresAt = session.user.expiresAt;
-    const left = expiresAt.getTime() - Date.now();
-    const at = (ms: number, fn: () => void) => {
-      // setTimeout cannot wait more than ~24.8 days: re-arm until the moment is near.
-      const timer = ms > MAX_TIMER_MS ? setTimeout(() => this.scheduleExpiry(socket), MAX_TIMER_MS) : setTimeout(fn, Math.max(0, ms));
-      session.expiryTimers.push(timer);
-    };
-    if (left > EXPIRY_WARNING_MS) {
-      at(left - EXPIRY_WARNING_MS, () => {
-        const warning: SessionEvents['auth:expiring'] = { expiresAt: expiresAt.toISOString(), code: 'token_expiring' };
-        socket.emit('auth:expiring', warning);
-      });
-    }
-    at(left + this.settings.tokenGraceMs, () => {
+    const expiresAt = session.user.expiresAt.getTime();
+    if (now >= expiresAt + this.settings.tokenGraceMs) {
       const expired: SessionEvents['auth:expired'] = {
         code: 'token_expired',
         message: 'The access token expired; reconnect with a fresh token',
       };
       socket.emit('auth:expired', expired);
-      socket.data.closeReason = 'token_expired';
+      session.closeReason = 'token_expired';
       socket.disconnect(true);
-    });
+    } else if (!session.expiryWarned && now >= expiresAt - EXPIRY_WARNING_MS && now < expiresAt) {
+      session.expiryWarned = true;
+      const warning: SessionEvents['auth:expiring'] = { expiresAt: session.user.expiresAt.toISOString(), code: 'token_expiring' };
+      socket.emit('auth:expiring', warning);
+    }
   }
 
   private async refresh(socket: TetherSocket, data: unknown): Promise<{ expiresAt: string }> {
@@ -353,7 +353,7 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     if (user.userId !== current.userId || user.tenantId !== current.tenantId)
       throw new DomainError('token_mismatch', 'The new token must be for the same user and tenant');
     socket.data.user = user;
-    this.scheduleExpiry(socket);
+    socket.data.expiryWarned = false;
     return { expiresAt: user.expiresAt.toISOString() };
   }
 
@@ -370,23 +370,24 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
       return { ok: true };
     }
     const now = Date.now();
-    const state = session.typing.get(channel);
+    const typing = (session.typing ??= new Map());
+    const state = typing.get(channel);
     if (state) clearTimeout(state.stopTimer);
     const stopTimer = setTimeout(() => this.stopTyping(socket, channel, true), TYPING_TIMEOUT_MS);
     if (!state || now - state.relayedAt >= TYPING_THROTTLE_MS) {
       this.relayTyping(socket, channel, 'typing:start');
-      session.typing.set(channel, { relayedAt: now, stopTimer });
+      typing.set(channel, { relayedAt: now, stopTimer });
     } else {
-      session.typing.set(channel, { relayedAt: state.relayedAt, stopTimer });
+      typing.set(channel, { relayedAt: state.relayedAt, stopTimer });
     }
     return { ok: true };
   }
 
   private stopTyping(socket: TetherSocket, channel: string, relay: boolean): void {
-    const state = socket.data.typing.get(channel);
+    const state = socket.data.typing?.get(channel);
     if (!state) return;
     clearTimeout(state.stopTimer);
-    socket.data.typing.delete(channel);
+    socket.data.typing!.delete(channel);
     if (relay) this.relayTyping(socket, channel, 'typing:stop');
   }
 
@@ -398,20 +399,27 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
 
   // ---- protection and drain -------------------------------------------------------------------
 
-  /** Closes the transport of sockets whose unsent data exceeds the cap; clients reconnect. */
-  private disconnectSlowConsumers(): void {
+  /** Once a second over every local socket: token expiry, and slow consumers. */
+  private sweepSockets(): void {
+    const now = Date.now();
     for (const socket of this.namespace.sockets.values()) {
-      const conn = socket.conn as unknown as RawConnection;
-      let bytes = conn.transport?.socket?.bufferedAmount ?? 0;
-      for (const packet of conn.writeBuffer ?? []) {
-        const d = packet.data;
-        bytes += typeof d === 'string' ? d.length : (d?.byteLength ?? 0);
-      }
-      if (bytes > this.settings.maxBufferedBytes) {
-        (socket as TetherSocket).data.closeReason = 'slow_consumer';
-        this.logger.warn(`closing slow consumer ${socket.id}: ${bytes} bytes unsent`);
-        dropTransport(socket);
-      }
+      this.checkExpiry(socket as TetherSocket, now);
+      if (socket.connected) this.disconnectSlowConsumer(socket as TetherSocket);
+    }
+  }
+
+  /** Closes the transport of a socket whose unsent data exceeds the cap; the client reconnects. */
+  private disconnectSlowConsumer(socket: TetherSocket): void {
+    const conn = socket.conn as unknown as RawConnection;
+    let bytes = conn.transport?.socket?.bufferedAmount ?? 0;
+    for (const packet of conn.writeBuffer ?? []) {
+      const d = packet.data;
+      bytes += typeof d === 'string' ? d.length : (d?.byteLength ?? 0);
+    }
+    if (bytes > this.settings.maxBufferedBytes) {
+      socket.data.closeReason = 'slow_consumer';
+      this.logger.warn(`closing slow consumer ${socket.id}: ${bytes} bytes unsent`);
+      dropTransport(socket);
     }
   }
 

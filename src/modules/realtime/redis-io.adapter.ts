@@ -27,6 +27,20 @@ export class RedisIoAdapter extends IoAdapter {
     this.redis = app.get(RedisService);
   }
 
+  /**
+   * Nest wires @SubscribeMessage handlers and a disconnect hook into every socket through rxjs
+   * (an Observable chain and a listener per socket, ~1 KB each). Tether's gateways register no
+   * such handlers (they dispatch client events themselves, from `afterInit`), so sockets without
+   * handlers skip that plumbing.
+   */
+  override bindMessageHandlers(...args: Parameters<IoAdapter['bindMessageHandlers']>): void {
+    const [, handlers] = args;
+    if (handlers.length) super.bindMessageHandlers(...args);
+  }
+
+  /** Only feeds `handleDisconnect`, which no Tether gateway implements (see bindMessageHandlers). */
+  override bindClientDisconnect(): void {}
+
   createIOServer(port: number, options?: ServerOptions): Server {
     const realtime = this.config.realtime;
     const server: Server = super.createIOServer(port, {

@@ -1,25 +1,6 @@
 import type { AuthUser } from '../../core/auth/auth-user';
 import type { Floors, Gates } from './delivery-gate';
 
-/** Token bucket for a socket's own events: `rate` per second, bursts up to twice that. */
-export class TokenBucket {
-  private tokens: number;
-  private last = Date.now();
-
-  constructor(private readonly rate: number) {
-    this.tokens = rate * 2;
-  }
-
-  take(): boolean {
-    const now = Date.now();
-    this.tokens = Math.min(this.rate * 2, this.tokens + ((now - this.last) / 1000) * this.rate);
-    this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}
-
 export interface TypingState {
   /** When we last relayed typing:start to the channel (throttle). */
   relayedAt: number;
@@ -27,15 +8,41 @@ export interface TypingState {
   stopTimer: NodeJS.Timeout;
 }
 
-/** Everything the gateway keeps per socket, in `socket.data`. */
-export interface SocketSession {
-  user: AuthUser;
-  channels: Set<string>;
-  gates: Gates;
+/**
+ * Everything the gateway keeps per socket, in `socket.data`. One object with lazily created maps:
+ * a pod holds tens of thousands of idle sockets, and every per-socket allocation counts.
+ */
+export class SocketSession {
+  readonly channels = new Set<string>();
+  /** Rooms being recovered (see delivery-gate.ts); created on the first recovery. */
+  gates?: Gates;
   floors?: Floors;
-  bucket: TokenBucket;
-  expiryTimers: NodeJS.Timeout[];
-  typing: Map<string, TypingState>;
+  /** Channels this socket is typing in; created on the first typing:start. */
+  typing?: Map<string, TypingState>;
+  /** Set once auth:expiring was sent for the current token. */
+  expiryWarned = false;
+  /** Why the server closed the socket, for the disconnect metric. */
+  closeReason?: string;
+  // Token bucket for the socket's own events: `rate` per second, bursts up to twice that.
+  private tokens: number;
+  private refilledAt = Date.now();
+
+  constructor(
+    public user: AuthUser,
+    private readonly rate: number,
+  ) {
+    this.tokens = rate * 2;
+  }
+
+  /** Takes one event from the bucket; false when the socket is over its rate. */
+  takeEvent(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(this.rate * 2, this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
 }
 
 /** Error acknowledgement shape shared with HTTP: `{error: {code, message}}`. */
