@@ -54,6 +54,18 @@ describe('auth with HS256 (MOBILE_JWT_SECRET)', () => {
     await expect401(t, `Bearer ${token}`, 'token_expired');
   });
 
+  it('stops accepting a token at its expiry even after it was verified (and remembered) before', async () => {
+    const strict = await startTestApp({ JWT_CLOCK_TOLERANCE: '0' });
+    try {
+      const token = await hs256(strict.config.jwt.secret!, { sub: 'u1', tid: 't1', exp: now() + 2 });
+      for (let i = 0; i < 3; i++) await request(strict.url).get(ME).set('Authorization', `Bearer ${token}`).expect(200);
+      await new Promise((r) => setTimeout(r, 2100));
+      await expect401(strict, `Bearer ${token}`, 'token_expired');
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('rejects a token that is not valid yet', async () => {
     const token = await hs256(secret, { sub: 'u1', tid: 't1', nbf: now() + 600, exp: now() + 1200 });
     await expect401(t, `Bearer ${token}`, 'token_not_yet_valid');

@@ -1,12 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { createSecretKey } from 'node:crypto';
 import { createRemoteJWKSet, errors, importSPKI, JWTPayload, jwtVerify, JWTVerifyGetKey, KeyInput } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { AppConfig } from '../../config/app-config';
 import { AuthError } from '../http/domain-error';
 import { AuthUser, Role, ROLES } from './auth-user';
 
 const ID_PATTERN = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const TENANT_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Tokens remembered as verified: clients and backends send the same token on many requests. */
+const VERIFIED_CACHE_SIZE = 10_000;
+/** How long a verification is trusted at most (bounds how long a token from a rotated-out JWKS key still works). */
+const VERIFIED_CACHE_MS = 60_000;
 
 /**
  * Verifies access tokens: HS256 with MOBILE_JWT_SECRET, or RS256 from a PEM public key or JWKS.
@@ -17,6 +22,11 @@ const TENANT_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 export class TokenVerifier {
   private readonly key: Promise<KeyInput> | JWTVerifyGetKey;
   private readonly algorithm: 'HS256' | 'RS256';
+  /**
+   * Exact token string -> its user. A signature check costs ~0.3 ms of CPU (WebCrypto); the same
+   * string verified a moment ago needs no second one. Entries never outlive the token's `exp`.
+   */
+  private readonly verified = new LRUCache<string, AuthUser>({ max: VERIFIED_CACHE_SIZE });
 
   constructor(private readonly config: AppConfig) {
     const jwt = config.jwt;
@@ -39,6 +49,15 @@ export class TokenVerifier {
 
   async verify(token: string | undefined | null): Promise<AuthUser> {
     if (!token) throw new AuthError('token_missing', 'An access token is required');
+    const known = this.verified.get(token);
+    if (known) return known;
+    const user = await this.verifySignature(token);
+    const ttl = Math.min(user.expiresAt.getTime() - Date.now(), VERIFIED_CACHE_MS);
+    if (ttl > 0) this.verified.set(token, user, { ttl });
+    return user;
+  }
+
+  private async verifySignature(token: string): Promise<AuthUser> {
     const { issuer, audience, clockToleranceSec } = this.config.jwt;
     let payload: JWTPayload;
     try {
@@ -72,10 +91,11 @@ function toAuthUser(payload: JWTPayload): AuthUser {
     throw new AuthError('token_invalid', 'The access token has no valid "tid" claim');
   if (typeof exp !== 'number') throw new AuthError('token_invalid', 'The access token has no "exp" claim');
   const roleList = Array.isArray(roles) ? roles : typeof roles === 'string' ? [roles] : [];
-  return {
+  // Frozen: one verified user may be handed to many requests (see the cache in TokenVerifier).
+  return Object.freeze({
     userId: sub,
     tenantId: tid,
-    roles: roleList.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)),
+    roles: Object.freeze(roleList.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r))) as Role[],
     expiresAt: new Date(exp * 1000),
-  };
+  });
 }
