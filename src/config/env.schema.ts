@@ -162,7 +162,7 @@ export const envSchema = z
       problem('JWT_PUBLIC_KEY', 'or JWT_JWKS_URL is required with JWT_ALGORITHM=RS256');
     }
     if (env.HOST_CHANNELS && !env.SUBSCRIBE_PROXY_URL && /[:+]proxy\b/.test(env.HOST_CHANNELS))
-      problem('HOST_CHANNELS', 'names the proxy mode, which needs SUBSCRIBE_PROXY_URL');
+      problem('HOST_CHANNELS', 'must not name the proxy mode without SUBSCRIBE_PROXY_URL');
     const firebase = [env.FIREBASE_PROJECT_ID, env.FIREBASE_CLIENT_EMAIL, env.FIREBASE_PRIVATE_KEY];
     if (firebase.some(Boolean) && !firebase.every(Boolean))
       problem('FIREBASE_PRIVATE_KEY', 'FIREBASE_PROJECT_ID, FIREBASE_CLIENT_EMAIL and FIREBASE_PRIVATE_KEY go together');
