@@ -4,6 +4,7 @@ import { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import request from 'supertest';
 import { connect, next, record, request as ask, sleep, waitUntil, ClientSocket } from './support/sockets';
+import { broadcast as publish } from './support/broadcast';
 import { startTestApp, TestApp } from './support/test-app';
 
 let tenantSeq = 0;
@@ -72,12 +73,7 @@ describe('host-owned channels', () => {
     sockets.push(s);
     return s;
   };
-  const broadcast = async (tid: string, channel: string, event: string, data: object) => {
-    const admin = await t.token({ sub: 'backend', tid, roles: ['SERVICE'] });
-    const res = await request(t.url).post('/api/mobile/v1/admin/broadcast').set('Authorization', `Bearer ${admin}`).send({ channel, event, data });
-    expect(res.status).toBe(202);
-    return res.body.offset as string;
-  };
+  const broadcast = (tid: string, channel: string, event: string, data: object) => publish(t, tid, channel, event, data);
   const callsFor = (channel: string) => proxy.calls.filter((c) => c.body.channel === channel);
 
   beforeAll(async () => {
