@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { io } from 'socket.io-client';
 import { connect, next, record, request as ask, sleep, waitUntil, ClientSocket } from './support/sockets';
+import { broadcast as publish } from './support/broadcast';
 import { startTestApp, TestApp } from './support/test-app';
 
 let tenantSeq = 0;
@@ -14,12 +15,7 @@ describe('realtime gateway (one instance)', () => {
     sockets.push(s);
     return s;
   };
-  const broadcast = async (tid: string, channel: string, event: string, data: object) => {
-    const admin = await t.token({ sub: 'backend', tid, roles: ['SERVICE'] });
-    const res = await request(t.url).post('/api/mobile/v1/admin/broadcast').set('Authorization', `Bearer ${admin}`).send({ channel, event, data });
-    expect(res.status).toBe(202);
-    return res.body.offset as string;
-  };
+  const broadcast = (tid: string, channel: string, event: string, data: object) => publish(t, tid, channel, event, data);
 
   beforeAll(async () => {
     t = await startTestApp({ REALTIME_TOKEN_GRACE_MS: '300', REALTIME_PRESENCE_OFFLINE_DELAY_MS: '200' });

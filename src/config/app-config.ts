@@ -1,5 +1,7 @@
 import { Env, EXAMPLE_JWT_SECRET } from './env.schema';
 
+export type HostChannelMode = 'token' | 'proxy';
+
 /** Typed, grouped view of the validated environment. The only thing modules inject for settings. */
 export class AppConfig {
   constructor(readonly env: Env) {}
@@ -79,6 +81,34 @@ export class AppConfig {
       tokenGraceMs: e.REALTIME_TOKEN_GRACE_MS,
       drainMs: e.REALTIME_DRAIN_MS,
       pingIntervalMs: 25_000,
+    };
+  }
+
+  /**
+   * Channel prefixes the host app authorizes (HOST_CHANNELS), each with the ways it accepts:
+   * a subscription token, the subscribe proxy, or both. Default: activity, booking and venue,
+   * by token, and also by proxy once SUBSCRIBE_PROXY_URL is set.
+   */
+  get hostChannels() {
+    const e = this.env;
+    const defaults: HostChannelMode[] = e.SUBSCRIBE_PROXY_URL ? ['token', 'proxy'] : ['token'];
+    const spec = e.HOST_CHANNELS ?? 'activity,booking,venue';
+    const prefixes =
+      spec === 'none'
+        ? []
+        : spec.split(',').map((item) => {
+            const [prefix, modes] = item.trim().split(':');
+            return { prefix, modes: modes ? [...new Set(modes.split('+') as HostChannelMode[])] : defaults };
+          });
+    return {
+      prefixes,
+      tokenSecret: e.CHANNEL_TOKEN_SECRET,
+      proxy: {
+        url: e.SUBSCRIBE_PROXY_URL,
+        secret: e.SUBSCRIBE_PROXY_SECRET,
+        timeoutMs: e.SUBSCRIBE_PROXY_TIMEOUT_MS,
+        cacheMs: e.SUBSCRIBE_PROXY_CACHE_MS,
+      },
     };
   }
 

@@ -1,3 +1,4 @@
+import { AppConfig } from './app-config';
 import { EXAMPLE_JWT_SECRET, InvalidEnvironmentError, parseEnv } from './env.schema';
 
 const SECRET = 'a-production-secret-that-is-long-enough-123';
@@ -56,6 +57,33 @@ describe('environment schema', () => {
     expect(parseEnv({ DB_AUTO_MIGRATE: 'false' }).DB_AUTO_MIGRATE).toBe(false);
     expectInvalid({ DB_AUTO_MIGRATE: 'maybe' }, /DB_AUTO_MIGRATE/);
     expectInvalid({ TETHER_ROLE: 'both' }, /TETHER_ROLE/);
+  });
+});
+
+describe('host channels', () => {
+  const hostChannels = (env: Record<string, string>) => new AppConfig(parseEnv(env)).hostChannels.prefixes;
+
+  it('defaults to activity, booking and venue by token, and by proxy too once a proxy URL is set', () => {
+    expect(hostChannels({})).toEqual(['activity', 'booking', 'venue'].map((prefix) => ({ prefix, modes: ['token'] })));
+    expect(hostChannels({ SUBSCRIBE_PROXY_URL: 'http://backend/sub' })[0]).toEqual({ prefix: 'activity', modes: ['token', 'proxy'] });
+  });
+
+  it('reads prefix:modes lists, bare prefixes and none', () => {
+    expect(hostChannels({ HOST_CHANNELS: 'activity:token, booking:proxy,venue:token+proxy,ride', SUBSCRIBE_PROXY_URL: 'https://b/s' })).toEqual([
+      { prefix: 'activity', modes: ['token'] },
+      { prefix: 'booking', modes: ['proxy'] },
+      { prefix: 'venue', modes: ['token', 'proxy'] },
+      { prefix: 'ride', modes: ['token', 'proxy'] },
+    ]);
+    expect(hostChannels({ HOST_CHANNELS: 'none' })).toEqual([]);
+  });
+
+  it('refuses malformed lists and the proxy mode without a proxy URL', () => {
+    expectInvalid({ HOST_CHANNELS: 'activity:maybe' }, /HOST_CHANNELS must look like/);
+    expectInvalid({ HOST_CHANNELS: 'Activity' }, /HOST_CHANNELS must look like/);
+    expectInvalid({ HOST_CHANNELS: 'booking:proxy' }, /HOST_CHANNELS must not name the proxy mode without SUBSCRIBE_PROXY_URL/);
+    expectInvalid({ CHANNEL_TOKEN_SECRET: 'short' }, /CHANNEL_TOKEN_SECRET must be at least 32 characters/);
+    expectInvalid({ SUBSCRIBE_PROXY_TIMEOUT_MS: '0' }, /SUBSCRIBE_PROXY_TIMEOUT_MS must be at least 50/);
   });
 });
 

@@ -5,6 +5,9 @@ import { z } from 'zod';
 /** The example secret shipped in .env.example: fine for a laptop, refused in production. */
 export const EXAMPLE_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 
+/** `none`, or `prefix[:mode[+mode]]` items, comma separated; modes are `token` and `proxy`. */
+const HOST_CHANNELS_PATTERN = /^(none|[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?(\s*,\s*[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?)*)$/;
+
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -96,6 +99,26 @@ export const envSchema = z
     /** On SIGTERM, local sockets are closed in jittered batches spread over this long. */
     REALTIME_DRAIN_MS: int(0, 120_000).default(5000),
 
+    /**
+     * Channel prefixes the host app authorizes, and how: `prefix:token+proxy,...` (`token` = a
+     * subscription JWT signed by the host backend, `proxy` = ask SUBSCRIBE_PROXY_URL). A prefix
+     * without modes gets the default ones; `none` turns host channels off. See host-channels.ts.
+     */
+    HOST_CHANNELS: z
+      .string()
+      .regex(HOST_CHANNELS_PATTERN, 'must look like "activity:token,booking:proxy,venue:token+proxy" (or "none")')
+      .optional(),
+    /** HS256 key of subscription tokens; unset: the access-token keys (MOBILE_JWT_SECRET or the RS256 key). */
+    CHANNEL_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** The host backend's endpoint Tether asks `POST {userId, tenantId, channel}` before a proxy-mode subscribe. */
+    SUBSCRIBE_PROXY_URL: url(['https:', 'http:']).optional(),
+    /** Sent to the proxy as `Authorization: Bearer <secret>`. */
+    SUBSCRIBE_PROXY_SECRET: z.string().min(1).optional(),
+    /** A proxy slower than this denies (`proxy_unavailable`). */
+    SUBSCRIBE_PROXY_TIMEOUT_MS: int(50, 30_000).default(1500),
+    /** How long a proxy answer (allow or deny) is reused per tenant, user and channel; 0 asks every time. */
+    SUBSCRIBE_PROXY_CACHE_MS: int(0, 3_600_000).default(30_000),
+
     /** Offline sync: tombstones, the idempotency ledger and `updatedAfter` resume marks are kept this long. */
     SYNC_RETENTION_DAYS: int(1, 3650).default(30),
     /** How often a worker purges what is older than the retention (pods take turns through an advisory lock). */
@@ -138,6 +161,8 @@ export const envSchema = z
     } else if (!env.JWT_PUBLIC_KEY && !env.JWT_JWKS_URL) {
       problem('JWT_PUBLIC_KEY', 'or JWT_JWKS_URL is required with JWT_ALGORITHM=RS256');
     }
+    if (env.HOST_CHANNELS && !env.SUBSCRIBE_PROXY_URL && /[:+]proxy\b/.test(env.HOST_CHANNELS))
+      problem('HOST_CHANNELS', 'must not name the proxy mode without SUBSCRIBE_PROXY_URL');
     const firebase = [env.FIREBASE_PROJECT_ID, env.FIREBASE_CLIENT_EMAIL, env.FIREBASE_PRIVATE_KEY];
     if (firebase.some(Boolean) && !firebase.every(Boolean))
       problem('FIREBASE_PRIVATE_KEY', 'FIREBASE_PROJECT_ID, FIREBASE_CLIENT_EMAIL and FIREBASE_PRIVATE_KEY go together');

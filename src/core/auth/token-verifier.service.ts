@@ -51,26 +51,36 @@ export class TokenVerifier {
     if (!token) throw new AuthError('token_missing', 'An access token is required');
     const known = this.verified.get(token);
     if (known) return known;
-    const user = await this.verifySignature(token);
+    const user = await this.verifyAccessToken(token);
     const ttl = Math.min(user.expiresAt.getTime() - Date.now(), VERIFIED_CACHE_MS);
     if (ttl > 0) this.verified.set(token, user, { ttl });
     return user;
   }
 
-  private async verifySignature(token: string): Promise<AuthUser> {
-    const { issuer, audience, clockToleranceSec } = this.config.jwt;
+  private async verifyAccessToken(token: string): Promise<AuthUser> {
+    const { issuer, audience } = this.config.jwt;
     let payload: JWTPayload;
     try {
-      const options = { algorithms: [this.algorithm], issuer, audience, clockTolerance: clockToleranceSec };
-      const result =
-        typeof this.key === 'function'
-          ? await jwtVerify(token, this.key, options)
-          : await jwtVerify(token, await this.key, options);
-      payload = result.payload;
+      payload = await this.verifySignature(token, { issuer, audience });
     } catch (err) {
       throw toAuthError(err);
     }
+    // A channel subscription token (realtime's host channels) names a channel; it must never
+    // open the API, even when it is signed with the same key.
+    if ('channel' in payload || 'channels' in payload)
+      throw new AuthError('token_invalid', 'A channel subscription token is not an access token');
     return toAuthUser(payload);
+  }
+
+  /**
+   * Checks a JWT's signature, algorithm, `exp` and `nbf` with the access-token keys and returns its
+   * claims; jose's errors pass through. For other tokens the same issuer signs (channel tokens).
+   */
+  async verifySignature(token: string, claims: { issuer?: string; audience?: string } = {}): Promise<JWTPayload> {
+    const options = { algorithms: [this.algorithm], ...claims, clockTolerance: this.config.jwt.clockToleranceSec };
+    const result =
+      typeof this.key === 'function' ? await jwtVerify(token, this.key, options) : await jwtVerify(token, await this.key, options);
+    return result.payload;
   }
 }
 

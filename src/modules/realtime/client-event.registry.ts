@@ -14,7 +14,7 @@ export type ClientEventHandler = (user: AuthUser, data: unknown) => unknown;
  */
 @Injectable()
 export class ClientEventRegistry {
-  private static readonly RESERVED = new Set(['subscribe', 'unsubscribe', 'auth:refresh', 'typing:start', 'typing:stop']);
+  private static readonly RESERVED = new Set(['subscribe', 'unsubscribe', 'auth:refresh', 'typing:start', 'typing:stop', 'room:join', 'room:leave']);
   private readonly handlers = new Map<string, ClientEventHandler>();
 
   register(event: string, handler: ClientEventHandler): void {

@@ -1,8 +1,9 @@
-import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Post, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
   ApiForbiddenResponse,
+  ApiHeader,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
@@ -42,8 +43,13 @@ export class RealtimeController {
       '`recovered: false` means the log no longer reaches back that far: reload over REST.',
   })
   @ApiOkResponse({ type: EventsResponse })
-  async events(@CurrentUser() user: AuthUser, @Query() query: EventsQuery): Promise<EventsResponse> {
-    const decision = await this.policies.authorize(user, query.channel);
+  @ApiHeader({ name: 'X-Channel-Token', required: false, description: 'Subscription token for a host-owned channel (or the `token` query parameter)' })
+  async events(
+    @CurrentUser() user: AuthUser,
+    @Query() query: EventsQuery,
+    @Headers('x-channel-token') channelToken?: string,
+  ): Promise<EventsResponse> {
+    const decision = await this.policies.authorize(user, query.channel, { token: channelToken || query.token });
     if (!decision.allowed) throw new ForbiddenError('channel_forbidden', `Not allowed on ${query.channel}: ${decision.reason}`);
     try {
       const result = await this.log.read(user.tenantId, query.channel, query.since, query.limit ?? 100);

@@ -8,7 +8,7 @@ import { TokenVerifier } from '../../core/auth/token-verifier.service';
 import { DomainError } from '../../core/http/domain-error';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 import { ClientEventRegistry } from './client-event.registry';
-import { parseChannel, roomOf, userChannel } from './channels/channel';
+import { channelOfRoom, parseChannel, roomOf, userChannel } from './channels/channel';
 import { ConnectionLimiter } from './connection-limiter';
 import { EventLogService, InvalidOffsetError } from './event-log.service';
 import { compareOffsets } from './offsets';
@@ -58,6 +58,8 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     ['auth:refresh', (socket, data) => this.refresh(socket, data)],
     ['typing:start', (socket, data) => this.typing(socket, data, true)],
     ['typing:stop', (socket, data) => this.typing(socket, data, false)],
+    ['room:join', (socket, data) => this.roomJoin(socket, data).catch(roomError)],
+    ['room:leave', (socket, data) => this.roomLeave(socket, data).catch(roomError)],
   ]);
 
   constructor(
@@ -199,10 +201,10 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
   // ---- channels ----------------------------------------------------------------------------
 
   private async subscribe(socket: TetherSocket, data: unknown): Promise<SubscribeAck> {
-    const { channels, since } = parseSubscribe(data, this.settings.maxChannelsPerSocket);
+    const { channels, since, tokens } = parseSubscribe(data, this.settings.maxChannelsPerSocket);
     const session = socket.data;
     const { tenantId } = session.user;
-    const decisions = await Promise.all(channels.map((c) => this.policies.authorize(session.user, c)));
+    const decisions = await Promise.all(channels.map((c) => this.policies.authorize(session.user, c, { token: tokenFor(tokens, c) })));
     const ack: SubscribeAck = { subscribed: [], rejected: [], offsets: {} };
     const plain: string[] = [];
     const recovering: string[] = [];
@@ -444,6 +446,32 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
     }
     await this.presence.reap(this.presence.podId).catch((err: Error) => this.logger.warn(`presence cleanup: ${err.message}`));
   }
+
+  // ---- seed 001 rooms -------------------------------------------------------------------------
+
+  /**
+   * `room:join {roomId, token?, tokens?, since?}`: a `subscribe` to the room's channel (see
+   * channelOfRoom), acknowledged the way seed 001's client reads it.
+   */
+  private async roomJoin(socket: TetherSocket, data: unknown): Promise<RoomAck> {
+    const room = parseRoom(data);
+    const channel = channelOfRoom(room.roomId, (key) => this.policies.has(key));
+    const token = room.token ?? tokenFor(room.tokens, channel) ?? tokenFor(room.tokens, room.roomId);
+    const since = typeof room.since === 'string' ? { [channel]: room.since } : room.since;
+    const ack = await this.subscribe(socket, { channels: [channel], since, tokens: token === undefined ? undefined : { [channel]: token } });
+    const rejected = ack.rejected[0];
+    if (rejected) return { error: 'Unauthorized', reason: rejected.reason, roomId: room.roomId, channel };
+    const recovered = ack.recovered?.[channel];
+    return { success: true, roomId: room.roomId, channel, offset: ack.offsets[channel], ...(recovered === undefined ? {} : { recovered }) };
+  }
+
+  /** `room:leave {roomId}`: an `unsubscribe`; leaving a room the socket is not in succeeds too. */
+  private async roomLeave(socket: TetherSocket, data: unknown): Promise<RoomAck> {
+    const { roomId } = parseRoom(data);
+    const channel = channelOfRoom(roomId, (key) => this.policies.has(key));
+    await this.unsubscribe(socket, { channels: [channel] });
+    return { success: true, roomId, channel };
+  }
 }
 
 interface RawConnection {
@@ -472,9 +500,12 @@ function clientIp(socket: Socket): string {
   return hops[hops.length - 1] || socket.handshake.address;
 }
 
-function parseSubscribe(data: unknown, max: number): { channels: string[]; since?: Record<string, string> } {
+function parseSubscribe(
+  data: unknown,
+  max: number,
+): { channels: string[]; since?: Record<string, string>; tokens?: Record<string, string> } {
   const body = (data ?? {}) as { channels?: unknown; since?: unknown };
-  const { channels, since } = body;
+  const { channels, since, tokens } = body as typeof body & { tokens?: unknown };
   if (typeof data !== 'object' || data === null || !Array.isArray(channels) || channels.length === 0)
     throw new DomainError('invalid_payload', 'Expected {channels: [string, ...]}');
   if (channels.length > max) throw new DomainError('too_many_channels', `At most ${max} channels per request`);
@@ -485,7 +516,45 @@ function parseSubscribe(data: unknown, max: number): { channels: string[]; since
     if (!Object.values(since).every((v) => typeof v === 'string'))
       throw new DomainError('invalid_payload', 'since offsets must be strings');
   }
-  return { channels: [...new Set(channels as string[])], since: since as Record<string, string> | undefined };
+  if (tokens !== undefined && !isStringMap(tokens)) throw new DomainError('invalid_payload', 'tokens must be {channel: token}');
+  return { channels: [...new Set(channels as string[])], since: since as Record<string, string> | undefined, tokens };
+}
+
+/** Seed 001's room acks: `{success: true}` or `{error: 'Unauthorized' | 'Bad Request', reason}`, plus what we know. */
+type RoomAck =
+  | { success: true; roomId: string; channel: string; offset?: string; recovered?: boolean }
+  | { error: string; reason: string; message?: string; roomId?: string; channel?: string };
+
+interface RoomRequest {
+  roomId: string;
+  token?: string;
+  tokens?: Record<string, string>;
+  since?: unknown;
+}
+
+/** `{roomId, ...}`, or a bare room id. */
+function parseRoom(data: unknown): RoomRequest {
+  const room = (typeof data === 'string' ? { roomId: data } : data) as Partial<Record<keyof RoomRequest, unknown>> | null;
+  if (typeof room !== 'object' || room === null || typeof room.roomId !== 'string' || !room.roomId || room.roomId.length > 200)
+    throw new DomainError('invalid_payload', 'Expected {roomId: string}');
+  if (room.token !== undefined && typeof room.token !== 'string') throw new DomainError('invalid_payload', 'token must be a string');
+  if (room.tokens !== undefined && !isStringMap(room.tokens)) throw new DomainError('invalid_payload', 'tokens must be {channel: token}');
+  return room as RoomRequest;
+}
+
+/** Room events answer a bad request in the seed's shape too, rather than `{error: {code, message}}`. */
+function roomError(err: unknown): RoomAck {
+  if (err instanceof DomainError) return { error: 'Bad Request', reason: err.code, message: err.message };
+  throw err;
+}
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+}
+
+/** The token sent for one channel (own keys only: a channel named like an Object method gets none). */
+function tokenFor(tokens: Record<string, string> | undefined, channel: string): string | undefined {
+  return tokens && Object.hasOwn(tokens, channel) ? tokens[channel] : undefined;
 }
 
 export type { ErrorAck };

@@ -1,7 +1,11 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { HealthRegistry } from '../../core/health/health.registry';
+import { AppConfig } from '../../config/app-config';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
+import { ChannelTokenVerifier } from './channels/channel-token.verifier';
+import { hostChannelPolicy } from './channels/host-channels';
+import { SubscribeProxyClient } from './channels/subscribe-proxy.client';
 import { ClientEventRegistry } from './client-event.registry';
 import { ConnectionLimiter } from './connection-limiter';
 import { EventLogService } from './event-log.service';
@@ -28,6 +32,8 @@ import { presenceChannel } from './channels/channel';
     PresenceService,
     ConnectionLimiter,
     ClientEventRegistry,
+    ChannelTokenVerifier,
+    SubscribeProxyClient,
   ],
   exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ClientEventRegistry],
 })
@@ -39,6 +45,9 @@ export class RealtimeModule implements OnModuleInit {
     private readonly gateway: RealtimeGateway,
     private readonly health: HealthRegistry,
     private readonly indicator: HealthIndicatorService,
+    private readonly config: AppConfig,
+    private readonly channelTokens: ChannelTokenVerifier,
+    private readonly subscribeProxy: SubscribeProxyClient,
   ) {}
 
   onModuleInit(): void {
@@ -47,6 +56,9 @@ export class RealtimeModule implements OnModuleInit {
     this.policies.register('announcements', () => true);
     this.policies.register('user:', (user, channel) => channel.id === user.userId || { reason: 'forbidden' });
     this.policies.register('presence:', () => true);
+    // Channels the host app owns: its subscription tokens or its subscribe proxy decide.
+    for (const { prefix, modes } of this.config.hostChannels.prefixes)
+      this.policies.register(`${prefix}:`, hostChannelPolicy(modes, this.channelTokens, this.subscribeProxy));
 
     this.presence.onChange(({ tenantId, userId, status, lastSeen }) => {
       const channel = presenceChannel(userId);

@@ -10,7 +10,13 @@ export type PolicyDecision = true | { reason: string };
  * prefix (messaging owns `conversation`); realtime knows no domain. Called on every subscribe
  * and on every poll of GET /realtime/events.
  */
-export type ChannelPolicy = (user: AuthUser, channel: Channel) => PolicyDecision | Promise<PolicyDecision>;
+export type ChannelPolicy = (user: AuthUser, channel: Channel, context: ChannelContext) => PolicyDecision | Promise<PolicyDecision>;
+
+/** What the client sent along with its request for one channel. */
+export interface ChannelContext {
+  /** A subscription token for this channel, signed by the host app (see host-channels.ts). */
+  token?: string;
+}
 
 export interface ChannelDecision {
   channel: string;
@@ -31,14 +37,19 @@ export class ChannelPolicyRegistry {
     this.policies.set(key, policy);
   }
 
-  async authorize(user: AuthUser, name: unknown): Promise<ChannelDecision> {
+  /** Whether a policy is registered under `key` (a prefix with its colon, or an exact name). */
+  has(key: string): boolean {
+    return this.policies.has(key);
+  }
+
+  async authorize(user: AuthUser, name: unknown, context: ChannelContext = {}): Promise<ChannelDecision> {
     const channel = parseChannel(name);
     if (!channel) return { channel: String(name), allowed: false, reason: 'invalid_channel' };
     const policy =
       this.policies.get(channel.name) ?? (channel.id === undefined ? undefined : this.policies.get(`${channel.prefix}:`));
     if (!policy) return { channel: channel.name, allowed: false, reason: 'unknown_channel' };
     try {
-      const decision = await policy(user, channel);
+      const decision = await policy(user, channel, context);
       return decision === true
         ? { channel: channel.name, allowed: true }
         : { channel: channel.name, allowed: false, reason: decision.reason };

@@ -34,3 +34,19 @@ export function userChannel(userId: string): string {
 export function presenceChannel(userId: string): string {
   return `presence:${userId}`;
 }
+
+/**
+ * The channel behind a seed 001 room id: a channel name as is (`activity:42`, `announcements`),
+ * or `<prefix>_<id>` (`activity_42`) as `<prefix>:<id>` when `registered('<prefix>:')`; the
+ * longest such prefix wins, and a registered exact name (`venue_updates`) wins over any.
+ * Anything else is returned unchanged, for the policies to refuse.
+ */
+export function channelOfRoom(roomId: string, registered: (key: string) => boolean): string {
+  const parsed = parseChannel(roomId);
+  if (!parsed || parsed.id !== undefined || registered(roomId)) return roomId;
+  for (let i = roomId.lastIndexOf('_'); i > 0; i = roomId.lastIndexOf('_', i - 1)) {
+    const prefix = roomId.slice(0, i);
+    if (i < roomId.length - 1 && registered(`${prefix}:`)) return `${prefix}:${roomId.slice(i + 1)}`;
+  }
+  return roomId;
+}

@@ -20,6 +20,14 @@ export class EventsQuery {
   @MaxLength(80)
   since?: string;
 
+  @ApiPropertyOptional({
+    description: 'Subscription token for a host-owned channel (`activity:`, `booking:`, `venue:`...); the `X-Channel-Token` header is preferred',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(4096)
+  token?: string;
+
   @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
   @Type(() => Number)
