@@ -53,7 +53,7 @@ export class RedisIoAdapter extends IoAdapter {
       cors: { origin: this.config.http.corsOrigins, credentials: true },
     } as ServerOptions);
     // ioredis resubscribes after a reconnect (node-redis does not); never give up on commands.
-    const pub = this.redis.create('socket.io:pub', { maxRetriesPerRequest: null });
+    const pub = this.redis.create('socket.io:pub', { maxRetriesPerRequest: null, enableAutoPipelining: true });
     const sub = this.redis.create('socket.io:sub', { maxRetriesPerRequest: null });
     const key = this.redis.key('sio');
     const factory: (nsp: unknown) => object =
