@@ -35,25 +35,29 @@ return {epoch, id}`;
 
 // Everything after an id, plus what is needed to prove nothing between was trimmed.
 // KEYS: stream, epoch. ARGV: candidate epoch, after-id (or 'latest': the newest, newest first), count.
-// Returns {epoch, exists, lastGeneratedId, firstEntryId, entries}. (Redis 7.0 reports trims in
-// neither max-deleted-entry-id nor anywhere else, so completeness is judged by the first entry.)
+// Returns {epoch, exists, lastGeneratedId, firstEntryId, entries, trimmed}: `trimmed` is 1 when the
+// stream ever lost an entry (entries-added > length; Redis 7.0 keeps no max-deleted-entry-id).
 const READ = `
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
 local epoch = redis.call('GET', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 0 then return {epoch, 0, '0-0', '0-0', {}} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {epoch, 0, '0-0', '0-0', {}, 0} end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last, first = '0-0', '0-0'
+local last, first, added, length = '0-0', '0-0', 0, 0
 for i = 1, #info, 2 do
   if info[i] == 'last-generated-id' then last = info[i + 1] end
   if info[i] == 'first-entry' and info[i + 1] then first = info[i + 1][1] end
+  if info[i] == 'entries-added' then added = info[i + 1] end
+  if info[i] == 'length' then length = info[i + 1] end
 end
+local trimmed = 0
+if added > length then trimmed = 1 end
 local entries
 if ARGV[2] == 'latest' then
   entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[3])
 else
   entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', ARGV[3])
 end
-return {epoch, 1, last, first, entries}`;
+return {epoch, 1, last, first, entries, trimmed}`;
 
 
 /**
@@ -109,13 +113,13 @@ export class EventLogService implements OnModuleInit {
    */
   async read(tenantId: string, channel: string, since: string | undefined, limit: number): Promise<ReadResult> {
     const after = this.resolveSince(since);
-    const [epoch, exists, lastId, firstId, entries] = (await (this.redis as RedisWithLog).tetherLogRead(
+    const [epoch, exists, lastId, firstId, entries, trimmed] = (await (this.redis as RedisWithLog).tetherLogRead(
       this.streamKey(tenantId, channel),
       this.epochKey,
       this.candidateEpoch,
       after ? `${after.id[0]}-${after.id[1]}` : 'latest',
       limit,
-    )) as [string, number, string, string, [string, string[]][]];
+    )) as [string, number, string, string, [string, string[]][], number];
     const latest = `${epoch}.${lastId}`;
 
     if (!after) {
@@ -126,9 +130,11 @@ export class EventLogService implements OnModuleInit {
     const epochMatches = after.epoch === undefined || after.epoch === epoch;
     const tooOld = sinceId[0] < Date.now() - this.maxAgeMs;
     const inFuture = exists === 1 && after.epoch !== undefined && compareIds(sinceId, parseId(lastId)!) > 0;
-    // Trimming only removes the oldest entries: if the oldest left is newer than `since`, some
-    // events after `since` may be gone (conservative when exactly `since` was the last trimmed).
-    const trimmedPast = exists === 1 && compareIds(parseId(firstId)!, sinceId) > 0;
+    // Trimming only removes the oldest entries: if the oldest left is newer than `since` and the
+    // stream ever lost an entry, some events after `since` may be gone (conservative when exactly
+    // `since` was the last trimmed). Never trimmed: the stream holds everything after `since`
+    // (it cannot have expired and restarted since then, as `since` is younger than the max age).
+    const trimmedPast = exists === 1 && trimmed === 1 && compareIds(parseId(firstId)!, sinceId) > 0;
     if (!epochMatches || tooOld || inFuture || trimmedPast)
       return { recovered: false, events: [], offset: latest, hasMore: false };
     // A missing stream means no event for maxAge, and since is younger than that: nothing missed.
@@ -137,17 +143,25 @@ export class EventLogService implements OnModuleInit {
     return { recovered: true, events, offset, hasMore: events.length > 0 && offset !== latest };
   }
 
-  /** The channel's current offset, without reading events. */
+  /**
+   * The channel's current offset, without reading events. For a channel with no event yet it is a
+   * position in time (just before Redis's clock when asked; read first, so any event appended after
+   * the empty read has a later id), so that the offset still recovers what follows it.
+   */
   async currentOffsets(tenantId: string, channels: string[]): Promise<Record<string, string>> {
     const pipeline = this.redis.pipeline();
     pipeline.get(this.epochKey);
+    pipeline.time();
     for (const c of channels) pipeline.xrevrange(this.streamKey(tenantId, c), '+', '-', 'COUNT', 1);
     const results = (await pipeline.exec()) ?? [];
     const epoch = (results[0]?.[1] as string | null) ?? this.candidateEpoch;
+    const [seconds, micros] = (results[1]?.[1] as [string, string] | undefined) ?? [String(Math.floor(Date.now() / 1000)), '0'];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const empty = `${now - 1}-${Number.MAX_SAFE_INTEGER}`;
     return Object.fromEntries(
       channels.map((c, i) => {
-        const newest = results[i + 1]?.[1] as [string, string[]][] | undefined;
-        return [c, `${epoch}.${newest?.[0]?.[0] ?? '0-0'}`];
+        const newest = results[i + 2]?.[1] as [string, string[]][] | undefined;
+        return [c, `${epoch}.${newest?.[0]?.[0] ?? empty}`];
       }),
     );
   }

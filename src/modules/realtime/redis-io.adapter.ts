@@ -5,6 +5,7 @@ import type { Server, ServerOptions } from 'socket.io';
 import { AppConfig } from '../../config/app-config';
 import { RedisService } from '../../core/redis/redis.service';
 import { deliveryGate } from './delivery-gate';
+import { attachPlainWebSocket } from './plain-ws/plain-websocket';
 import { RealtimeMetrics } from './realtime.metrics';
 
 /** What the gateway needs from the adapter beyond Socket.IO's own API. */
@@ -51,7 +52,11 @@ export class RedisIoAdapter extends IoAdapter {
       pingTimeout: 20_000,
       maxHttpBufferSize: realtime.maxMessageBytes,
       cors: { origin: this.config.http.corsOrigins, credentials: true },
+      // Upgrades for other paths are the plain WebSocket endpoint's (it closes unknown ones).
+      destroyUpgrade: false,
     } as ServerOptions);
+    if (this.httpServer)
+      attachPlainWebSocket(this.httpServer, server, { maxPayload: realtime.maxMessageBytes, socketIoPath: '/socket.io' });
     // ioredis resubscribes after a reconnect (node-redis does not); never give up on commands.
     const pub = this.redis.create('socket.io:pub', { maxRetriesPerRequest: null, enableAutoPipelining: true });
     const sub = this.redis.create('socket.io:sub', { maxRetriesPerRequest: null });

@@ -1,0 +1,47 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Server } from 'socket.io';
+import { WebSocketServer } from 'ws';
+import { bearerToken } from '../../../core/auth/auth.guards';
+import { JsonFrameRequest, JsonFrameTransport } from './json-frame.transport';
+
+/** `/ws` (seed 004) and `/messages/subscribe` (seed 002): the same endpoint under two names. */
+export const PLAIN_WEBSOCKET_PATHS = ['/ws', '/messages/subscribe'];
+
+interface EngineInternals {
+  handshake(transport: string, req: IncomingMessage, closeConnection: (code: number) => void): Promise<unknown>;
+  createTransport(transport: string, req: IncomingMessage): unknown;
+}
+
+/**
+ * Serves plain WebSocket clients (JSON frames, see JsonFrameTransport) on the HTTP port, beside
+ * Socket.IO's `/socket.io` path. Each connection is handed to Socket.IO's engine as a handshake on
+ * a JsonFrameTransport, and from there on is an ordinary socket of the /realtime namespace.
+ * Socket.IO must be created with `destroyUpgrade: false` (it would otherwise close upgrade
+ * requests for paths it does not own, ours included); this listener closes the unknown ones.
+ */
+export function attachPlainWebSocket(httpServer: HttpServer, io: Server, options: { maxPayload: number; socketIoPath: string }): void {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false });
+  const engine = io.engine as unknown as EngineInternals;
+  const createTransport = engine.createTransport.bind(engine);
+  engine.createTransport = (name, req) =>
+    (req as Partial<JsonFrameRequest>).tetherToken !== undefined ? new JsonFrameTransport(req as JsonFrameRequest) : createTransport(name, req);
+
+  httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname.startsWith(options.socketIoPath)) return; // Socket.IO's own
+    if (!PLAIN_WEBSOCKET_PATHS.includes(url.pathname)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (websocket) => {
+      const request = req as JsonFrameRequest;
+      request.websocket = websocket;
+      // engine.io reads the protocol revision and the client's parameters from `_query`.
+      request._query = { ...Object.fromEntries(url.searchParams), EIO: '4', transport: 'websocket' };
+      // Empty string rather than undefined: it also marks the request as ours (createTransport).
+      request.tetherToken = url.searchParams.get('token') || bearerToken(req.headers.authorization) || '';
+      void engine.handshake('websocket', req, () => websocket.close(1011, 'handshake_failed'));
+    });
+  });
+}
