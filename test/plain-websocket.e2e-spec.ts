@@ -21,7 +21,10 @@ describe('plain WebSocket endpoint (/ws, /messages/subscribe)', () => {
     t = await startTestApp({ REALTIME_PRESENCE_OFFLINE_DELAY_MS: '100' });
   });
   afterAll(async () => {
-    for (const c of open) ('ws' in c ? c.ws.terminate() : c.close());
+    for (const c of open) {
+      if ('ws' in c) c.ws.terminate();
+      else c.close();
+    }
     await t.close();
   });
 
