@@ -3,6 +3,7 @@ import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { CoreModule } from './core/core.module';
 import { CommunityModule } from './modules/community/community.module';
+import { CompatModule } from './modules/compat/compat.module';
 import { DevicesModule } from './modules/devices/devices.module';
 import { MessagingModule } from './modules/messaging/messaging.module';
 import { NotificationsModule } from './modules/notifications/notifications.module';
@@ -27,6 +28,7 @@ export class AppModule {
         SyncModule,
         CommunityModule,
         MessagingModule,
+        CompatModule,
         ...extraModules,
       ],
     };

@@ -6,6 +6,7 @@ import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
 import { createValidationPipe } from './core/http/validation';
 import { requestIdFor } from './core/logging/logging.module';
+import { WEBSOCKET_CONTROL_PATH } from './modules/compat/websocket-control.controller';
 import { PUSH_TOKEN_ALIAS_PATH } from './modules/devices/push-token-alias.controller';
 import { RedisIoAdapter } from './modules/realtime/redis-io.adapter';
 
@@ -20,9 +21,9 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
     next();
   });
   // Probes and scrapes stay at the root, where Kubernetes and Prometheus expect them; seed 003's
-  // push-token route keeps the path Expo apps already call.
+  // push-token route and seed 004's control route keep the paths their callers already use.
   app.setGlobalPrefix(API_PREFIX, {
-    exclude: ['health', 'health/*path', 'metrics', PUSH_TOKEN_ALIAS_PATH, `${PUSH_TOKEN_ALIAS_PATH}/:pushToken`],
+    exclude: ['health', 'health/*path', 'metrics', PUSH_TOKEN_ALIAS_PATH, `${PUSH_TOKEN_ALIAS_PATH}/:pushToken`, WEBSOCKET_CONTROL_PATH],
   });
   app.useGlobalPipes(createValidationPipe());
   app.use(helmet({ contentSecurityPolicy: false })); // the Swagger UI at /docs needs inline scripts

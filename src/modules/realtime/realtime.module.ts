@@ -35,7 +35,7 @@ import { presenceChannel } from './channels/channel';
     ChannelTokenVerifier,
     SubscribeProxyClient,
   ],
-  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ClientEventRegistry],
+  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ClientEventRegistry, RealtimeGateway],
 })
 export class RealtimeModule implements OnModuleInit {
   constructor(

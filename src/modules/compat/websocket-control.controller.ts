@@ -1,0 +1,88 @@
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiForbiddenResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import { CurrentUser, Roles } from '../../core/auth/auth.decorators';
+import type { AuthUser } from '../../core/auth/auth-user';
+import { ErrorResponse } from '../../core/http/error-response.dto';
+import { CATEGORIES, Category } from '../notifications/notifications.constants';
+import { NotificationsService } from '../notifications/notifications.service';
+import { ChannelPolicyRegistry } from '../realtime/channels/channel-policy.registry';
+import { channelOfRoom, parseChannel } from '../realtime/channels/channel';
+import { PresenceService } from '../realtime/presence.service';
+import { RealtimeGateway } from '../realtime/realtime.gateway';
+import { RealtimeService } from '../realtime/realtime.service';
+import { DomainError } from '../../core/http/domain-error';
+import { WebsocketControlDto, WebsocketStatusResponse } from './dto/websocket-control.dto';
+
+/** Seed 004's server control path, kept outside the api/mobile/v1 prefix (app.setup.ts excludes it). */
+export const WEBSOCKET_CONTROL_PATH = 'api/websocket';
+
+/**
+ * Seed 004's "WebSocket control endpoints" for backends written against it: `broadcast` is
+ * POST /admin/broadcast (logged, on every pod, to Socket.IO and plain WebSocket clients alike) and
+ * `notify` is POST /admin/notify for one user (inbox, push, and `notification:new` on their sockets).
+ */
+@ApiTags('realtime')
+@ApiBearerAuth()
+@ApiBadRequestResponse({ type: ErrorResponse })
+@ApiForbiddenResponse({ type: ErrorResponse })
+@Roles('SERVICE', 'ADMIN')
+@Controller(WEBSOCKET_CONTROL_PATH)
+export class WebsocketControlController {
+  constructor(
+    private readonly realtime: RealtimeService,
+    private readonly policies: ChannelPolicyRegistry,
+    private readonly notifications: NotificationsService,
+    private readonly presence: PresenceService,
+    private readonly gateway: RealtimeGateway,
+  ) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Broadcast to a channel or notify a user (seed 004’s control shape)' })
+  @ApiAcceptedResponse({ description: '`{ok, action, channel, event, offset}` or `{ok, action, notificationId}`' })
+  async control(@CurrentUser() user: AuthUser, @Body() dto: WebsocketControlDto): Promise<Record<string, unknown>> {
+    if (dto.action === 'broadcast') {
+      const channel = channelOfRoom(dto.channel!, (key) => this.policies.has(key));
+      if (!parseChannel(channel))
+        throw new DomainError('validation_failed', 'Request validation failed', 400, [{ field: 'channel', messages: [`"${dto.channel}" is not a channel name`] }]);
+      const event = dto.event ?? 'broadcast';
+      const offset = await this.realtime.publishAny(user.tenantId, channel, event, dto.data);
+      return { ok: true, action: 'broadcast', channel, event, offset };
+    }
+    const { title, message, body, type, data } = dto.data as Record<string, unknown>;
+    const result = await this.notifications.notify({
+      tenantId: user.tenantId,
+      recipients: { userIds: [dto.userId!] },
+      title: typeof title === 'string' ? title : undefined,
+      body: typeof message === 'string' ? message : typeof body === 'string' ? body : undefined,
+      data: stringMap({ ...(typeof type === 'string' ? { type } : {}), ...(isObject(data) ? data : {}) }),
+      category: CATEGORIES.includes(type as Category) ? (type as Category) : 'system',
+    });
+    return { ok: true, action: 'notify', notificationId: result.notificationId };
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'Connections on this pod and across the cluster (seed 004’s status shape)' })
+  @ApiOkResponse({ type: WebsocketStatusResponse })
+  async status(): Promise<WebsocketStatusResponse> {
+    const sockets = this.gateway.localSockets;
+    return { status: 'running', connections: sockets, pod: { id: this.presence.podId, sockets }, cluster: await this.presence.clusterSockets() };
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Push data carries strings only: other values travel as JSON. */
+function stringMap(values: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+}
