@@ -150,4 +150,12 @@ describe('rate limits counted in Redis', () => {
     const other = `Bearer ${await a.token({ sub: `other-${Date.now()}` })}`;
     await request(a.url).get('/api/mobile/v1/me').set('Authorization', other).expect(200);
   });
+
+  it('does not count backends with an exempt role (SERVICE by default)', async () => {
+    const service = `Bearer ${await a.token({ sub: `backend-${Date.now()}`, roles: ['SERVICE'] })}`;
+    for (let i = 0; i < 6; i++) await request(i % 2 ? a.url : b.url).get('/api/mobile/v1/me').set('Authorization', service).expect(200);
+    const admin = `Bearer ${await a.token({ sub: `admin-${Date.now()}`, roles: ['ADMIN'] })}`;
+    for (let i = 0; i < 3; i++) await request(a.url).get('/api/mobile/v1/me').set('Authorization', admin).expect(200);
+    await request(a.url).get('/api/mobile/v1/me').set('Authorization', admin).expect(429);
+  });
 });

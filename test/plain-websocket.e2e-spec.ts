@@ -137,7 +137,7 @@ describe('plain WebSocket endpoint (/ws, /messages/subscribe)', () => {
   describe('limits', () => {
     let limited: TestApp;
     beforeAll(async () => {
-      limited = await startTestApp({ REALTIME_EVENTS_PER_SECOND: '2', REALTIME_MAX_MESSAGE_BYTES: '2048' });
+      limited = await startTestApp({ REALTIME_EVENTS_PER_SECOND: '2', REALTIME_MAX_MESSAGE_BYTES: '2048', REALTIME_TOKEN_GRACE_MS: '200' });
     });
     afterAll(() => limited.close());
 
@@ -149,6 +149,14 @@ describe('plain WebSocket endpoint (/ws, /messages/subscribe)', () => {
       expect(replies.some((r) => r.data?.error?.code === 'rate_limited')).toBe(true);
       c.ws.send(JSON.stringify({ type: 'subscribe', channels: ['x'.repeat(4096)] }));
       expect((await c.closed).code).toBe(1009);
+    });
+
+    it('warns before the token expires, then says auth:expired and closes with 4000', async () => {
+      const c = await openPlain(limited.url, { token: await limited.token({ sub: `brief${Date.now()}` }, 2) });
+      open.push(c);
+      expect(await c.next((f) => f.event === 'auth:expiring', 3000)).toMatchObject({ data: { code: 'token_expiring' } });
+      expect(await c.next((f) => f.event === 'auth:expired', 5000)).toMatchObject({ data: { code: 'token_expired' } });
+      expect((await c.closed).code).toBe(4000);
     });
   });
 });

@@ -74,6 +74,11 @@ export const envSchema = z
       .default('1mb'),
     /** Global HTTP rate limit per client per minute (routes set tighter ones). */
     RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(600),
+    /** Roles the global limit does not apply to (backends calling the server API); `none` for none. */
+    RATE_LIMIT_EXEMPT_ROLES: z
+      .string()
+      .regex(/^(none|(MEMBER|LEADER|ADMIN|SERVICE)(\s*,\s*(MEMBER|LEADER|ADMIN|SERVICE))*)$/, 'a comma-separated list of MEMBER, LEADER, ADMIN, SERVICE (or "none")')
+      .default('SERVICE'),
     SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
 
     /** Socket.IO Redis adapter: `sharded` (Redis >= 7, SSUBSCRIBE per room) or `classic` (every pod gets every broadcast). */

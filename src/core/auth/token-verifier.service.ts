@@ -47,13 +47,17 @@ export class TokenVerifier {
       });
   }
 
-  async verify(token: string | undefined | null): Promise<AuthUser> {
+  /**
+   * `remember: false` for a token checked once per long-lived connection (a socket handshake):
+   * remembering it would only hold memory for every connected client.
+   */
+  async verify(token: string | undefined | null, options: { remember?: boolean } = {}): Promise<AuthUser> {
     if (!token) throw new AuthError('token_missing', 'An access token is required');
     const known = this.verified.get(token);
     if (known) return known;
     const user = await this.verifyAccessToken(token);
     const ttl = Math.min(user.expiresAt.getTime() - Date.now(), VERIFIED_CACHE_MS);
-    if (ttl > 0) this.verified.set(token, user, { ttl });
+    if (ttl > 0 && options.remember !== false) this.verified.set(token, user, { ttl });
     return user;
   }
 

@@ -1,14 +1,42 @@
-import { Injectable } from '@nestjs/common';
-import { ThrottlerException, ThrottlerGuard, ThrottlerRequest } from '@nestjs/throttler';
+import { ExecutionContext, Injectable } from '@nestjs/common';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerException,
+  ThrottlerGuard,
+  ThrottlerModuleOptions,
+  ThrottlerRequest,
+  ThrottlerStorage,
+} from '@nestjs/throttler';
+import { Reflector } from '@nestjs/core';
+import { AppConfig } from '../../config/app-config';
 import type { AuthUser } from '../auth/auth-user';
 
 /**
  * The throttler, counted in Redis so limits hold across pods. Authenticated callers are counted
  * per user (seed 000's limits are per user), anonymous ones per IP. If Redis cannot count, the
  * request goes through: an outage of the limiter must not become an outage of the API.
+ * Callers with an exempt role (RATE_LIMIT_EXEMPT_ROLES, default SERVICE: backends publishing
+ * through the server API at their own pace) are not counted by any limit.
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
+  private readonly exemptRoles: Set<string>;
+
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    reflector: Reflector,
+    config: AppConfig,
+  ) {
+    super(options, storage, reflector);
+    this.exemptRoles = new Set(config.http.rateLimitExemptRoles);
+  }
+
+  protected async shouldSkip(context: ExecutionContext): Promise<boolean> {
+    const user = context.switchToHttp().getRequest<{ user?: AuthUser }>().user;
+    return Boolean(user?.roles.some((r) => this.exemptRoles.has(r))) || super.shouldSkip(context);
+  }
   protected async getTracker(req: Record<string, unknown>): Promise<string> {
     const user = req.user as AuthUser | undefined;
     return user ? `user:${user.tenantId}:${user.userId}` : `ip:${await super.getTracker(req)}`;

@@ -114,7 +114,7 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
       bearerToken(headers.authorization);
     let user: AuthUser;
     try {
-      user = await this.verifier.verify(token || undefined);
+      user = await this.verifier.verify(token || undefined, { remember: false });
     } catch (err) {
       if (err instanceof DomainError) throw this.handshakeError(err.code, err.message);
       throw err;
@@ -350,7 +350,7 @@ export class RealtimeGateway implements OnGatewayInit, BeforeApplicationShutdown
   private async refresh(socket: TetherSocket, data: unknown): Promise<{ expiresAt: string }> {
     const token = (data as { token?: unknown } | null)?.token;
     if (typeof token !== 'string' || !token) throw new DomainError('invalid_payload', 'auth:refresh needs {token}');
-    const user = await this.verifier.verify(token);
+    const user = await this.verifier.verify(token, { remember: false });
     const current = socket.data.user;
     if (user.userId !== current.userId || user.tenantId !== current.tenantId)
       throw new DomainError('token_mismatch', 'The new token must be for the same user and tenant');
