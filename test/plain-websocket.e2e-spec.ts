@@ -170,7 +170,7 @@ describe('plain WebSocket across pods', () => {
   beforeAll(async () => {
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
-      const proc = spawnApp({ LOG_LEVEL: 'silent', PORT: String(port) });
+      const proc = spawnApp({ LOG_LEVEL: 'silent', PORT: String(port), REALTIME_DRAIN_MS: '600' });
       pods.push({ url: `http://127.0.0.1:${port}`, proc });
     }
     await Promise.all(pods.map((p) => waitForOk(`${p.url}/health/ready`)));
@@ -206,5 +206,22 @@ describe('plain WebSocket across pods', () => {
     expect(resumed.data.recovered).toEqual({ announcements: true });
     expect(onA.frames.filter((f) => f.type === 'event').map((f) => f.data.n)).toEqual([2, 3]);
     expect(ack.data.subscribed).toEqual(['announcements']);
+  });
+
+  it('drains plain clients on SIGTERM (they see the transport drop and reconnect elsewhere), refusing new ones', async () => {
+    const b = pods[1];
+    // Enough clients that the drain runs in several batches (REALTIME_DRAIN_MS 600).
+    const drained: PlainClient[] = [];
+    for (let i = 0; i < 8; i++) drained.push(await openPlain(b.url, { token: await token(`jay${i}`) }));
+    clients.push(...drained);
+    await Promise.all(drained.map((c) => c.next((f) => f.type === 'connected')));
+    b.proc.child.kill('SIGTERM');
+    const first = await Promise.race(drained.map((c) => c.closed));
+    expect(first.code).toBe(1006); // terminated at the transport, not a 44xx refusal: reconnect
+    // While the others are still being drained, the pod takes no new connection.
+    await expect(openPlain(b.url, { token: await token('jay') })).rejects.toThrow();
+    expect(drained.every((c) => c.ws.readyState !== c.ws.OPEN)).toBe(false);
+    for (const c of drained) expect((await c.closed).code).toBe(1006);
+    expect((await b.proc.exited).code).toBe(0);
   });
 });

@@ -34,6 +34,17 @@ export function attachPlainWebSocket(httpServer: HttpServer, io: Server, options
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    // The same admission as Socket.IO's own handshakes (the gateway refuses them while draining).
+    const allowRequest = (io.engine as unknown as { opts: { allowRequest?: AllowRequest } }).opts.allowRequest;
+    if (allowRequest)
+      return allowRequest(req, (err, allowed) => {
+        if (allowed) return upgrade(req, socket, head, url);
+        socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nX-Reason: ${err ?? 'refused'}\r\n\r\n`);
+      });
+    upgrade(req, socket, head, url);
+  });
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     wss.handleUpgrade(req, socket, head, (websocket) => {
       const request = req as JsonFrameRequest;
       request.websocket = websocket;
@@ -43,5 +54,7 @@ export function attachPlainWebSocket(httpServer: HttpServer, io: Server, options
       request.tetherToken = url.searchParams.get('token') || bearerToken(req.headers.authorization) || '';
       void engine.handshake('websocket', req, () => websocket.close(1011, 'handshake_failed'));
     });
-  });
+  }
 }
+
+type AllowRequest = (req: IncomingMessage, callback: (err: string | null | undefined, allowed: boolean) => void) => void;
