@@ -83,7 +83,8 @@ describe('plain WebSocket endpoint (/ws, /messages/subscribe)', () => {
     expect(await c.next((f) => f.type === 'pong')).toMatchObject({ id: 7, time: expect.any(String) });
     c.ws.send('not json');
     expect((await c.next((f) => f.type === 'error')).error.code).toBe('invalid_frame');
-    expect((await c.request({ type: 'dance' })).data).toEqual({ error: { code: 'unknown_event', message: expect.any(String) } });
+    for (const type of ['dance', 'constructor', '__proto__', 'toString'])
+      expect((await c.request({ type })).data).toEqual({ error: { code: 'unknown_event', message: expect.any(String) } });
     expect((await c.request({ type: 'subscribe', channels: 'announcements' })).data.error.code).toBe('invalid_payload');
     expect(c.ws.readyState).toBe(c.ws.OPEN);
   });

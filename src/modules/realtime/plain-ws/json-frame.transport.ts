@@ -104,17 +104,17 @@ export class JsonFrameTransport extends Transport {
       return this.write({ type: 'error', error: { code: 'invalid_frame', message: 'Frames are JSON objects with a string "type"' } });
     }
     if (type === 'ping') return this.write({ type: 'pong', id, time: new Date().toISOString() });
-    const event = EVENT_ALIASES[type] ?? type;
+    const event = Object.hasOwn(EVENT_ALIASES, type) ? EVENT_ALIASES[type] : type;
     // `data` if the frame has one, else the frame's other fields: {type: 'subscribe', channels}.
     const { type: _type, id: _id, ...rest } = frame as Record<string, unknown>;
     const data = 'data' in rest ? rest.data : rest;
+    if (this.early && this.early.length >= MAX_EARLY_FRAMES)
+      return this.write({ type: 'error', id, error: { code: 'rate_limited', message: 'Too many frames before the connection was accepted' } });
     const ackId = this.nextAckId++;
     this.pending.set(ackId, { id, event });
     const packet = { type: PacketType.EVENT, nsp: '/realtime', id: ackId, data: [event, data] };
-    if (!this.early) return this.inject(packet);
-    if (this.early.length >= MAX_EARLY_FRAMES)
-      return this.write({ type: 'error', id, error: { code: 'rate_limited', message: 'Too many frames before the connection was accepted' } });
-    this.early.push(packet);
+    if (this.early) this.early.push(packet);
+    else this.inject(packet);
   }
 
   /** Hands a Socket.IO packet to engine.io as if the client had sent it. */
