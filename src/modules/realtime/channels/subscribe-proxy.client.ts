@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { AppConfig } from '../../../config/app-config';
 import type { AuthUser } from '../../../core/auth/auth-user';
 import type { PolicyDecision } from './channel-policy.registry';
@@ -21,24 +22,25 @@ const REASON = /^[a-z][a-z0-9_]{0,63}$/;
 export class SubscribeProxyClient {
   private readonly logger = new Logger(SubscribeProxyClient.name);
   private readonly settings;
-  private readonly cache: AnswerCache;
+  /** Undefined when SUBSCRIBE_PROXY_CACHE_MS is 0 (every subscribe asks). */
+  private readonly cache?: LRUCache<string, PolicyDecision>;
   /** One request per key at a time: concurrent subscribes share its answer. */
   private readonly pending = new Map<string, Promise<PolicyDecision>>();
 
   constructor(config: AppConfig) {
     this.settings = config.hostChannels.proxy;
-    this.cache = new AnswerCache(MAX_CACHED, this.settings.cacheMs);
+    if (this.settings.cacheMs > 0) this.cache = new LRUCache({ max: MAX_CACHED, ttl: this.settings.cacheMs });
   }
 
   ask(user: AuthUser, channel: string): Promise<PolicyDecision> {
     const key = `${user.tenantId}|${user.userId}|${channel}`;
-    const cached = this.cache.get(key);
+    const cached = this.cache?.get(key);
     if (cached) return Promise.resolve(cached);
     let answer = this.pending.get(key);
     if (!answer) {
       answer = this.request(user, channel)
         .then((decision) => {
-          if (decision !== UNAVAILABLE) this.cache.set(key, decision);
+          if (decision !== UNAVAILABLE) this.cache?.set(key, decision);
           return decision;
         })
         .finally(() => this.pending.delete(key));
@@ -74,31 +76,5 @@ export class SubscribeProxyClient {
   private unavailable(why: string): PolicyDecision {
     this.logger.warn(`subscribe proxy unavailable: ${why}`);
     return UNAVAILABLE;
-  }
-}
-
-/** A small LRU with a time to live (Map keeps insertion order; a hit moves the key to the end). */
-class AnswerCache {
-  private readonly entries = new Map<string, { decision: PolicyDecision; expiresAt: number }>();
-
-  constructor(
-    private readonly max: number,
-    private readonly ttlMs: number,
-  ) {}
-
-  get(key: string): PolicyDecision | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    this.entries.delete(key);
-    if (entry.expiresAt <= Date.now()) return undefined;
-    this.entries.set(key, entry);
-    return entry.decision;
-  }
-
-  set(key: string, decision: PolicyDecision): void {
-    if (this.ttlMs <= 0) return;
-    this.entries.delete(key);
-    this.entries.set(key, { decision, expiresAt: Date.now() + this.ttlMs });
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 }
