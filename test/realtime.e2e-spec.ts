@@ -271,6 +271,30 @@ describe('realtime gateway (one instance)', () => {
       expect(bad.body.code).toBe('invalid_offset');
       await request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'BAD CHANNEL' }).set('Authorization', token).expect(400);
     });
+
+    it('keeps a poller (and a resubscribing socket) of a channel with no event yet in step: nothing is lost', async () => {
+      const tid = freshTenant();
+      const token = `Bearer ${await t.token({ sub: 'q', tid })}`;
+      const poll = (since?: string) =>
+        request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'announcements', ...(since ? { since } : {}) }).set('Authorization', token).expect(200);
+      const first = await poll();
+      expect(first.body).toMatchObject({ recovered: true, events: [] });
+      const quiet = await poll(first.body.offset);
+      expect(quiet.body).toMatchObject({ recovered: true, events: [] });
+      // A socket recovering from that offset, still with nothing published, stays recoverable too.
+      const s = await open({ sub: 'q', tid });
+      const ack = await ask(s, 'subscribe', { channels: ['announcements'], since: { announcements: quiet.body.offset } });
+      expect(ack.recovered).toEqual({ announcements: true });
+      s.close();
+      await broadcast(tid, 'announcements', 'announcement:new', { n: 1 });
+      const caught = await poll(quiet.body.offset);
+      expect(caught.body).toMatchObject({ recovered: true, events: [{ data: { n: 1 } }] });
+      const again = await open({ sub: 'q', tid });
+      const replay = record(again);
+      const resumed = await ask(again, 'subscribe', { channels: ['announcements'], since: { announcements: ack.offsets.announcements } });
+      expect(resumed.recovered).toEqual({ announcements: true });
+      expect(replay.filter(([e]) => e === 'announcement:new').map(([, p]) => p.n)).toEqual([1]);
+    });
   });
 
   it('relays typing to the others in the channel, not back to the sender, and stops it after 5 s of silence', async () => {

@@ -147,7 +147,9 @@ describe('seed clients against two pods', () => {
     expect(note.data).toMatchObject({ title: 'Happy hour', body: 'Half price until 8', category: 'promotion', data: { venueId: '7', type: 'promotion' } });
     expect((await backend('POST', '/api/websocket', { action: 'shout', data: {} })).status).toBe(400);
     const status = await backend('GET', '/api/websocket');
-    expect(status.body).toMatchObject({ status: 'running', cluster: { pods: 2 } });
+    expect(status.body).toMatchObject({ status: 'running', connections: expect.any(Number), pod: { sockets: expect.any(Number) } });
+    // Other suites' pods share this run's Redis and may still be within their heartbeat timeout.
+    expect(status.body.cluster.pods).toBeGreaterThanOrEqual(2);
     // Its polling fallback: the same events since a timestamp.
     const polled = await fetch(`${a}/api/mobile/v1/realtime/events?channel=venue:7&since=${encodeURIComponent(since)}`, {
       headers: { authorization: `Bearer ${await accessToken('fan-004')}`, 'x-channel-token': venueToken },

@@ -34,13 +34,19 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {epoch, id}`;
 
 // Everything after an id, plus what is needed to prove nothing between was trimmed.
-// KEYS: stream, epoch. ARGV: candidate epoch, after-id (or 'latest': the newest, newest first), count.
+// KEYS: stream, epoch. ARGV: candidate epoch, after-id (or 'latest': the newest, newest first), count,
+// the largest sequence number (for the position of a channel with no stream).
 // Returns {epoch, exists, lastGeneratedId, firstEntryId, entries, trimmed}: `trimmed` is 1 when the
 // stream ever lost an entry (entries-added > length; Redis 7.0 keeps no max-deleted-entry-id).
+// A channel with no stream stands at "now" in Redis's clock, as in currentOffsets.
 const READ = `
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
 local epoch = redis.call('GET', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 0 then return {epoch, 0, '0-0', '0-0', {}, 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return {epoch, 0, string.format('%.0f', now - 1) .. '-' .. ARGV[4], '0-0', {}, 0}
+end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
 local last, first, added, length = '0-0', '0-0', 0, 0
 for i = 1, #info, 2 do
@@ -119,6 +125,7 @@ export class EventLogService implements OnModuleInit {
       this.candidateEpoch,
       after ? `${after.id[0]}-${after.id[1]}` : 'latest',
       limit,
+      Number.MAX_SAFE_INTEGER,
     )) as [string, number, string, string, [string, string[]][], number];
     const latest = `${epoch}.${lastId}`;
 
