@@ -171,7 +171,7 @@ describe('plain WebSocket across pods', () => {
   beforeAll(async () => {
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
-      const proc = spawnApp({ LOG_LEVEL: 'silent', PORT: String(port), REALTIME_DRAIN_MS: '600' });
+      const proc = spawnApp({ LOG_LEVEL: 'silent', PORT: String(port), REALTIME_DRAIN_MS: '3000' });
       pods.push({ url: `http://127.0.0.1:${port}`, proc });
     }
     await Promise.all(pods.map((p) => waitForOk(`${p.url}/health/ready`)));
@@ -211,7 +211,7 @@ describe('plain WebSocket across pods', () => {
 
   it('drains plain clients on SIGTERM (they see the transport drop and reconnect elsewhere), refusing new ones', async () => {
     const b = pods[1];
-    // Enough clients that the drain runs in several batches (REALTIME_DRAIN_MS 600).
+    // Enough clients that the drain runs in several batches, over about REALTIME_DRAIN_MS (3 s).
     const drained: PlainClient[] = [];
     for (let i = 0; i < 8; i++) drained.push(await openPlain(b.url, { token: await token(`jay${i}`) }));
     clients.push(...drained);
