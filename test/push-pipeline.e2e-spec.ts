@@ -6,7 +6,7 @@ import { roleTopic, tenantTopic } from '../src/modules/devices/device-topics';
 import { DEVICES_QUEUE, JOB_MAINTENANCE } from '../src/modules/devices/devices.constants';
 import { DELIVERY_QUEUE, NOTIFICATIONS_QUEUE } from '../src/modules/notifications/notifications.constants';
 import { PushDeliveryProcessor } from '../src/modules/notifications/push-delivery.processor';
-import { deleteRedisKeys } from './support/global-teardown';
+import { deleteRedisKeys } from '../bench/support/scratch';
 import { startPushTestApp } from './support/push-app';
 import { eventually, fcmFailure, ScriptedPushSender } from './support/scripted-push-sender';
 import type { TestApp } from './support/test-app';

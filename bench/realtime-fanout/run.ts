@@ -14,7 +14,7 @@
  * Everything it creates (a database, a Redis key prefix, child processes) is removed at the end,
  * also on failure or Ctrl-C.
  */
-import { deleteRedisKeys, freePort, stopChild } from '../support/scratch';
+import { cleanUpOnSignals, deleteRedisKeys, freePort, stopChild } from '../support/scratch';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -932,15 +932,7 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-let cleaning: Promise<void> | undefined;
-const cleanOnce = () => (cleaning ??= cleanup());
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`\n${signal}: cleaning up\n`);
-    void cleanOnce().finally(() => process.exit(130));
-  });
-}
+const cleanOnce = cleanUpOnSignals(cleanup);
 
 main()
   .then(

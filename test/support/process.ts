@@ -39,12 +39,4 @@ export async function waitForOk(url: string, timeoutMs = 20000): Promise<void> {
   throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
 }
 
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../bench/support/scratch';
