@@ -21,6 +21,9 @@ export class AppConfig {
   get logLevel(): Env['LOG_LEVEL'] {
     return this.env.LOG_LEVEL;
   }
+  get logFormat(): 'pretty' | 'json' {
+    return this.env.LOG_FORMAT ?? (this.env.NODE_ENV === 'development' ? 'pretty' : 'json');
+  }
   get usesExampleJwtSecret(): boolean {
     return this.env.JWT_ALGORITHM === 'HS256' && this.env.MOBILE_JWT_SECRET === EXAMPLE_JWT_SECRET;
   }

@@ -40,6 +40,8 @@ export const envSchema = z
     /** Which parts this process runs: the HTTP/socket API, the BullMQ workers, or both. */
     TETHER_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** `pretty` (colored lines, for a developer's terminal) or `json` (one object per line). Defaults to pretty in development. */
+    LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
 
     DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/tether'),
     /** Create the database if missing and apply pending migrations at boot. Defaults to on outside production. */

@@ -14,7 +14,24 @@ export function requestIdFor(req: IncomingMessage, res: ServerResponse): string 
   return id;
 }
 
-/** Structured JSON logs (pino); each request line carries the request id, user and tenant. */
+/**
+ * pino-pretty is a development dependency: an image built without it (npm prune --omit=dev) logs
+ * JSON even when asked for pretty lines, instead of failing to start.
+ */
+function prettyTransport(format: 'pretty' | 'json') {
+  if (format !== 'pretty') return undefined;
+  try {
+    require.resolve('pino-pretty');
+  } catch {
+    return undefined;
+  }
+  return { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };
+}
+
+/**
+ * Structured logs (pino): JSON in production, readable lines in development (LOG_FORMAT); each
+ * request line carries the request id, user and tenant.
+ */
 @Module({
   imports: [
     LoggerModule.forRootAsync({
@@ -22,6 +39,7 @@ export function requestIdFor(req: IncomingMessage, res: ServerResponse): string 
       useFactory: (config: AppConfig) => ({
         pinoHttp: {
           level: config.logLevel,
+          transport: prettyTransport(config.logFormat),
           genReqId: (req: IncomingMessage, res: ServerResponse) =>
             (req as IncomingMessage & { id?: string }).id ?? requestIdFor(req, res),
           redact: ['req.headers.authorization', 'req.headers.cookie', 'req.query.token'],
