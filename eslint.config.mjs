@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import jest from 'eslint-plugin-jest';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -19,4 +20,10 @@ export default tseslint.config(
   // Config, scripts, tests and benches may read the environment.
   { files: ['src/config/**', 'scripts/**', 'test/**', 'bench/**'], rules: { 'no-restricted-syntax': 'off' } },
   { files: ['test/**', 'bench/**', '**/*.spec.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
+  // A focused or skipped test silently shrinks the suite CI runs.
+  {
+    files: ['test/**/*.ts', '**/*.spec.ts'],
+    plugins: { jest },
+    rules: { 'jest/no-focused-tests': 'error', 'jest/no-disabled-tests': 'error' },
+  },
 );
