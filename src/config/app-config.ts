@@ -1,4 +1,4 @@
-import { Env, EXAMPLE_JWT_SECRET } from './env.schema';
+import { Env, EXAMPLE_JWT_SECRET, unescapePem } from './env.schema';
 
 export type HostChannelMode = 'token' | 'proxy';
 
@@ -47,7 +47,7 @@ export class AppConfig {
     return {
       algorithm: this.env.JWT_ALGORITHM,
       secret: this.env.MOBILE_JWT_SECRET,
-      publicKey: this.env.JWT_PUBLIC_KEY?.replace(/\\n/g, '\n'),
+      publicKey: unescapePem(this.env.JWT_PUBLIC_KEY),
       jwksUrl: this.env.JWT_JWKS_URL,
       issuer: this.env.JWT_ISSUER,
       audience: this.env.JWT_AUDIENCE,
@@ -130,7 +130,7 @@ export class AppConfig {
     return {
       projectId: this.env.FIREBASE_PROJECT_ID,
       clientEmail: this.env.FIREBASE_CLIENT_EMAIL,
-      privateKey: this.env.FIREBASE_PRIVATE_KEY?.replace(/\\n/g, '\n'),
+      privateKey: unescapePem(this.env.FIREBASE_PRIVATE_KEY),
       applicationCredentials: this.env.GOOGLE_APPLICATION_CREDENTIALS,
     };
   }

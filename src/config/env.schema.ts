@@ -181,9 +181,9 @@ export const envSchema = z
     }
   });
 
-/** The service account key, with the literal `\n` escapes .env files carry turned into newlines. */
-export function unescapePem(value: string): string {
-  return value.replace(/\\n/g, '\n');
+/** A PEM key with the literal `\n` escapes .env files carry turned into newlines. */
+export function unescapePem<T extends string | undefined>(value: T): T {
+  return value?.replace(/\\n/g, '\n') as T;
 }
 
 function isPemPrivateKey(value: string): boolean {
