@@ -16,12 +16,16 @@ export function parseTypingChannel(data: unknown): string {
   return parsePayload(TYPING, data, '{channel}').channel;
 }
 
-/** Someone typing in one or more channels: a socket, or a user over REST. */
-interface Typist {
+/** Who types: a socket, or a user over REST. */
+interface Sender {
   tenantId: string;
   userId: string;
   /** Whom the relay skips: the sending socket, or all of a REST caller's own sockets. */
   except: LiveOptions;
+}
+
+/** A sender typing in one or more channels. */
+interface Typist extends Sender {
   /** Channel -> when typing:start was last relayed (throttle), and the timer that stops it after a silence. */
   channels: Map<string, { relayedAt: number; stopTimer: NodeJS.Timeout }>;
 }
@@ -74,7 +78,7 @@ export class TypingRelay implements OnApplicationShutdown {
     this.typists.clear();
   }
 
-  private start(key: string, who: Omit<Typist, 'channels'>, channel: string): void {
+  private start(key: string, who: Sender, channel: string): void {
     const now = Date.now();
     let typist = this.typists.get(key);
     if (!typist) this.typists.set(key, (typist = { ...who, channels: new Map() }));
@@ -102,7 +106,7 @@ export class TypingRelay implements OnApplicationShutdown {
     return true;
   }
 
-  private relay(typist: Omit<Typist, 'channels'>, channel: string, event: 'typing:start' | 'typing:stop'): void {
+  private relay(typist: Sender, channel: string, event: 'typing:start' | 'typing:stop'): void {
     this.realtime.emitLive(typist.tenantId, [channel], event, { channel, userId: typist.userId }, { ...typist.except, volatile: true });
   }
 }
