@@ -1,14 +1,28 @@
-import { Module } from '@nestjs/common';
+import { Module, OnModuleInit } from '@nestjs/common';
 import { NotificationsModule } from '../notifications/notifications.module';
+import { ClientEventRegistry } from '../realtime/client-event.registry';
 import { RealtimeModule } from '../realtime/realtime.module';
+import { RoomEvents } from './room-events';
 import { WebsocketControlController } from './websocket-control.controller';
 
 /**
- * Routes in the shapes other integration guides use, over Tether's own services (seed 004's
- * control endpoint). Seed 003's push-token alias lives with devices.
+ * Shapes other integration guides use, over Tether's own services: the activities app's
+ * `room:join`/`room:leave` socket events and the venues app's control endpoint. The bookings
+ * app's push-token alias lives with devices.
  */
 @Module({
   imports: [RealtimeModule, NotificationsModule],
   controllers: [WebsocketControlController],
+  providers: [RoomEvents],
 })
-export class CompatModule {}
+export class CompatModule implements OnModuleInit {
+  constructor(
+    private readonly clientEvents: ClientEventRegistry,
+    private readonly rooms: RoomEvents,
+  ) {}
+
+  onModuleInit(): void {
+    this.clientEvents.register('room:join', (ctx, data) => this.rooms.join(ctx, data));
+    this.clientEvents.register('room:leave', (ctx, data) => this.rooms.leave(ctx, data));
+  }
+}

@@ -16,16 +16,16 @@ import { NotificationsService } from '../notifications/notifications.service';
 import { ChannelPolicyRegistry } from '../realtime/channels/channel-policy.registry';
 import { channelOfRoom, parseChannel } from '../realtime/channels/channel';
 import { PresenceService } from '../realtime/presence.service';
-import { RealtimeGateway } from '../realtime/realtime.gateway';
+import { externalEvent } from '../realtime/realtime.events';
 import { RealtimeService } from '../realtime/realtime.service';
 import { DomainError } from '../../core/http/domain-error';
 import { WebsocketControlDto, WebsocketStatusResponse } from './dto/websocket-control.dto';
 
-/** Seed 004's server control path, kept outside the api/mobile/v1 prefix (app.setup.ts excludes it). */
+/** The venues app's server control path, kept outside the api/mobile/v1 prefix (app.setup.ts excludes it). */
 export const WEBSOCKET_CONTROL_PATH = 'api/websocket';
 
 /**
- * Seed 004's "WebSocket control endpoints" for backends written against it: `broadcast` is
+ * The venues app's "WebSocket control endpoints" for backends written against it: `broadcast` is
  * POST /admin/broadcast (logged, on every pod, to Socket.IO and plain WebSocket clients alike) and
  * `notify` is POST /admin/notify for one user (inbox, push, and `notification:new` on their sockets).
  */
@@ -41,12 +41,11 @@ export class WebsocketControlController {
     private readonly policies: ChannelPolicyRegistry,
     private readonly notifications: NotificationsService,
     private readonly presence: PresenceService,
-    private readonly gateway: RealtimeGateway,
   ) {}
 
   @Post()
   @HttpCode(202)
-  @ApiOperation({ summary: 'Broadcast to a channel or notify a user (seed 004’s control shape)' })
+  @ApiOperation({ summary: 'Broadcast to a channel or notify a user (the venues app’s control shape)' })
   @ApiAcceptedResponse({ description: '`{ok, action, channel, event, offset}` or `{ok, action, notificationId}`' })
   async control(@CurrentUser() user: AuthUser, @Body() dto: WebsocketControlDto): Promise<Record<string, unknown>> {
     if (dto.action === 'broadcast') {
@@ -54,7 +53,7 @@ export class WebsocketControlController {
       if (!parseChannel(channel))
         throw new DomainError('validation_failed', 'Request validation failed', 400, [{ field: 'channel', messages: [`"${dto.channel}" is not a channel name`] }]);
       const event = dto.event ?? 'broadcast';
-      const offset = await this.realtime.publishAny(user.tenantId, channel, event, dto.data);
+      const offset = await this.realtime.publish(user.tenantId, channel, externalEvent(event), dto.data);
       return { ok: true, action: 'broadcast', channel, event, offset };
     }
     const { title, message, body, type, data } = dto.data as Record<string, unknown>;
@@ -70,10 +69,10 @@ export class WebsocketControlController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Connections on this pod and across the cluster (seed 004’s status shape)' })
+  @ApiOperation({ summary: 'Connections on this pod and across the cluster (the venues app’s status shape)' })
   @ApiOkResponse({ type: WebsocketStatusResponse })
   async status(): Promise<WebsocketStatusResponse> {
-    const sockets = this.gateway.localSockets;
+    const sockets = this.realtime.localSockets;
     return { status: 'running', connections: sockets, pod: { id: this.presence.podId, sockets }, cluster: await this.presence.clusterSockets() };
   }
 }

@@ -30,8 +30,8 @@ export class MessagingModule implements OnModuleInit {
 
   onModuleInit(): void {
     this.policies.register('conversation:', (user, channel) => this.messaging.authorizeChannel(user, channel));
-    this.clientEvents.register('message:send', async (user, data) => {
-      const { message, duplicate } = await this.messaging.sendFromSocket(user, data);
+    this.clientEvents.register('message:send', async (ctx, data) => {
+      const { message, duplicate } = await this.messaging.sendFromSocket(ctx.user, data);
       return { message, duplicate };
     });
   }

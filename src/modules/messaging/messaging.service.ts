@@ -5,11 +5,11 @@ import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError, NotFoundError } from '../../core/http/domain-error';
 import { NotificationsService } from '../notifications/notifications.service';
-import type { Channel } from '../realtime/channels/channel';
+import { type Channel, userChannel } from '../realtime/channels/channel';
 import type { PolicyDecision } from '../realtime/channels/channel-policy.registry';
 import { PresenceService } from '../realtime/presence.service';
-import type { MessagePayload } from '../realtime/realtime.events';
 import { RealtimeService } from '../realtime/realtime.service';
+import { TypingRelay } from '../realtime/typing-relay';
 import {
   AddParticipantsDto,
   ConversationPage,
@@ -50,6 +50,7 @@ export class MessagingService {
     private readonly realtime: RealtimeService,
     private readonly presence: PresenceService,
     private readonly notifications: NotificationsService,
+    private readonly typingRelay: TypingRelay,
   ) {}
 
   // ---- conversations -----------------------------------------------------------------------
@@ -70,7 +71,7 @@ export class MessagingService {
     }
     const conversation = await this.get(user, id);
     if (created) {
-      this.realtime.toUsers(user.tenantId, conversation.participantIds, 'conversation:updated', {
+      this.realtime.emitLive(user.tenantId, conversation.participantIds.map(userChannel), 'conversation:updated', {
         conversationId: id,
         change: 'created',
         userIds: conversation.participantIds,
@@ -137,7 +138,7 @@ export class MessagingService {
         change: 'participants_added',
         userIds: added,
       });
-      this.realtime.toUsers(user.tenantId, added, 'conversation:updated', {
+      this.realtime.emitLive(user.tenantId, added.map(userChannel), 'conversation:updated', {
         conversationId,
         change: 'participants_added',
         userIds: added,
@@ -166,14 +167,14 @@ export class MessagingService {
       userIds: [userId],
     };
     await this.realtime.publish(user.tenantId, channel, 'conversation:updated', event);
-    this.realtime.toUsers(user.tenantId, [userId], 'conversation:updated', event);
+    this.realtime.emitLive(user.tenantId, [userChannel(userId)], 'conversation:updated', event);
   }
 
   async mute(user: AuthUser, conversationId: string, until: string | null): Promise<ConversationView> {
     await this.member(user, conversationId);
     const at = until === null ? null : new Date(until);
     await this.repo.setMute(user.tenantId, conversationId, user.userId, at);
-    await this.realtime.toUser(user.tenantId, user.userId, 'conversation:updated', {
+    await this.realtime.publish(user.tenantId, userChannel(user.userId), 'conversation:updated', {
       conversationId,
       change: 'muted',
       mutedUntil: at?.toISOString() ?? null,
@@ -228,12 +229,12 @@ export class MessagingService {
     if (!result) throw notFound();
     const view = messageView(result.message);
     const channel = conversationChannel(conversationId);
-    // Each participant's user room too, so conversation lists update without subscribing to every
-    // conversation; sockets that have the conversation open get it once, on its channel.
+    // Each participant's user room too, live only, so conversation lists update without subscribing
+    // to every conversation (they reload over REST after a reconnect); sockets that have the
+    // conversation open get it once, on its channel.
     await this.realtime.publish(user.tenantId, channel, 'message:new', view);
-    this.realtime.toUsers(user.tenantId, [user.userId, ...result.recipients.map((r) => r.userId)], 'message:new', view, {
-      exceptChannel: channel,
-    });
+    const audience = [user.userId, ...result.recipients.map((r) => r.userId)].map(userChannel);
+    this.realtime.emitLive(user.tenantId, audience, 'message:new', view, { exceptChannels: [channel] });
     void this.pushOffline(user, conversationId, view, result.recipients).catch((err: Error) =>
       this.logger.warn(`push for message ${view.id} not requested: ${err.message}`),
     );
@@ -317,8 +318,7 @@ export class MessagingService {
 
   async typing(user: AuthUser, conversationId: string, isTyping: boolean): Promise<void> {
     await this.member(user, conversationId);
-    const channel = conversationChannel(conversationId);
-    this.realtime.volatile(user.tenantId, channel, isTyping ? 'typing:start' : 'typing:stop', { channel, userId: user.userId });
+    this.typingRelay.fromUser(user, conversationChannel(conversationId), isTyping);
   }
 
   /** Channel policy for `conversation:<id>`: active participants only. */
@@ -389,7 +389,7 @@ function iso(d: Date | string | null): string | null {
   return d === null ? null : new Date(d).toISOString();
 }
 
-export function messageView(m: MessageRow): MessagePayload & MessageView {
+export function messageView(m: MessageRow): MessageView {
   return {
     id: m.id,
     conversationId: m.conversationId,

@@ -1,4 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
+import { userChannel } from '../realtime/channels/channel';
 import { RealtimeService } from '../realtime/realtime.service';
 import { NotificationEvents } from './notification-events';
 
@@ -23,7 +24,7 @@ export class NotificationSocketsListener implements OnModuleInit {
         data: n.data,
         createdAt: n.createdAt.toISOString(),
       };
-      await Promise.all(n.userIds.map((userId) => this.realtime.toUser(n.tenantId, userId, 'notification:new', payload)));
+      await Promise.all(n.userIds.map((userId) => this.realtime.publish(n.tenantId, userChannel(userId), 'notification:new', payload)));
     });
   }
 }

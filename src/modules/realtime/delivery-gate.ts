@@ -1,14 +1,11 @@
 import type { Socket } from 'socket.io';
 import { compareOffsets } from './offsets';
 
-/** A live broadcast held for a recovering socket, with its offset for de-duplication. */
-export interface HeldDelivery {
-  offset: string | undefined;
-  deliver: () => void;
-}
-
-/** Per socket: rooms being recovered -> live deliveries held until the replay is done. */
-export type Gates = Map<string, HeldDelivery[]>;
+/**
+ * Per socket: rooms being recovered -> live deliveries held until the replay is done, each with
+ * its offset for de-duplication (see ChannelSubscriptions.recover).
+ */
+export type Gates = Map<string, { offset: string | undefined; deliver: () => void }[]>;
 
 /**
  * Per socket: rooms just recovered -> the last replayed offset. A live broadcast of an event the

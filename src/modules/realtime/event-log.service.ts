@@ -173,7 +173,7 @@ export class EventLogService implements OnModuleInit {
     );
   }
 
-  /** Accepts `<epoch>.<ms>-<seq>` (an offset) or an ISO time (seed 004's `since` timestamps). */
+  /** Accepts `<epoch>.<ms>-<seq>` (an offset) or an ISO time (the venues app's `since` timestamps). */
   private resolveSince(since: string | undefined): { epoch?: string; id: StreamId } | undefined {
     if (since === undefined || since === '') return undefined;
     const dot = since.indexOf('.');

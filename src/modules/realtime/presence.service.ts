@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import { AppConfig } from '../../config/app-config';
 import { RedisService } from '../../core/redis/redis.service';
+import { RealtimeService } from './realtime.service';
 
 export interface PresenceChange {
   tenantId: string;
@@ -53,11 +54,11 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   private readonly listeners: ((change: PresenceChange) => void)[] = [];
   private heartbeat?: NodeJS.Timeout;
   private readonly offlineTimers = new Set<NodeJS.Timeout>();
-  private localSockets = () => 0;
 
   constructor(
     private readonly redisService: RedisService,
     private readonly config: AppConfig,
+    private readonly realtime: RealtimeService,
   ) {
     this.redis = redisService.client;
     this.usersKey = redisService.key('rt', 'presence', 'users');
@@ -82,11 +83,6 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
     this.heartbeat = setInterval(() => void this.beat().catch((e: Error) => this.logger.warn(`heartbeat: ${e.message}`)), every);
     this.heartbeat.unref();
     void this.beat().catch(() => undefined);
-  }
-
-  /** The gateway tells presence how many sockets this pod holds (reported for cluster counts). */
-  setLocalSocketCounter(count: () => number): void {
-    this.localSockets = count;
   }
 
   onChange(listener: (change: PresenceChange) => void): void {
@@ -143,7 +139,7 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
     await this.redis
       .multi()
       .zadd(this.podsKey, now, this.podId)
-      .hset(this.socketsKey, this.podId, this.localSockets())
+      .hset(this.socketsKey, this.podId, this.realtime.localSockets)
       .exec();
     const dead = await this.redis.zrangebyscore(this.podsKey, '-inf', now - this.config.realtime.podTimeoutMs);
     for (const podId of dead) await this.reap(podId);

@@ -17,7 +17,7 @@ import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 import { BroadcastDto, BroadcastResponse, EventsQuery, EventsResponse, RealtimeStatus } from './dto/realtime.dto';
 import { EventLogService, InvalidOffsetError } from './event-log.service';
 import { PresenceService } from './presence.service';
-import { RealtimeGateway } from './realtime.gateway';
+import { externalEvent } from './realtime.events';
 import { RealtimeService } from './realtime.service';
 
 @ApiTags('realtime')
@@ -31,7 +31,6 @@ export class RealtimeController {
     private readonly log: EventLogService,
     private readonly realtime: RealtimeService,
     private readonly presence: PresenceService,
-    private readonly gateway: RealtimeGateway,
   ) {}
 
   @Get('realtime/events')
@@ -66,7 +65,7 @@ export class RealtimeController {
   @ApiOperation({ summary: 'Publish an event to a channel of the caller’s tenant, on every pod (server API)' })
   @ApiOkResponse({ type: BroadcastResponse })
   async broadcast(@CurrentUser() user: AuthUser, @Body() body: BroadcastDto): Promise<BroadcastResponse> {
-    const offset = await this.realtime.publishAny(user.tenantId, body.channel, body.event, body.data);
+    const offset = await this.realtime.publish(user.tenantId, body.channel, externalEvent(body.event), body.data);
     return { channel: body.channel, event: body.event, offset };
   }
 
@@ -76,7 +75,7 @@ export class RealtimeController {
   @ApiOkResponse({ type: RealtimeStatus })
   async status(): Promise<RealtimeStatus> {
     return {
-      pod: { id: this.presence.podId, sockets: this.gateway.localSockets },
+      pod: { id: this.presence.podId, sockets: this.realtime.localSockets },
       cluster: await this.presence.clusterSockets(),
     };
   }

@@ -2,6 +2,7 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { HealthRegistry } from '../../core/health/health.registry';
 import { AppConfig } from '../../config/app-config';
+import { ChannelSubscriptions, parseSubscribeRequest } from './channel-subscriptions';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 import { ChannelTokenVerifier } from './channels/channel-token.verifier';
 import { hostChannelPolicy } from './channels/host-channels';
@@ -15,16 +16,22 @@ import { RealtimeGateway } from './realtime.gateway';
 import { RealtimeMetrics } from './realtime.metrics';
 import { RealtimeService } from './realtime.service';
 import { presenceChannel } from './channels/channel';
+import { parseRefreshToken, SocketSupervisor } from './socket-supervisor';
+import { parseTypingChannel, TypingRelay } from './typing-relay';
 
 /**
  * Realtime: the /realtime gateway, channel policies, the per-channel event log, presence.
- * Exports what other modules use: RealtimeService (publish), ChannelPolicyRegistry (own a
- * channel prefix), PresenceService (who is online), ClientEventRegistry (add a client event).
+ * Exports what other modules use: RealtimeService (publish, emitLive, local socket count),
+ * ChannelPolicyRegistry (own a channel prefix), PresenceService (who is online),
+ * ClientEventRegistry (add a client event), TypingRelay (typing from REST).
  */
 @Module({
   controllers: [RealtimeController],
   providers: [
     RealtimeGateway,
+    ChannelSubscriptions,
+    SocketSupervisor,
+    TypingRelay,
     RealtimeService,
     RealtimeMetrics,
     ChannelPolicyRegistry,
@@ -35,14 +42,15 @@ import { presenceChannel } from './channels/channel';
     ChannelTokenVerifier,
     SubscribeProxyClient,
   ],
-  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ClientEventRegistry, RealtimeGateway],
+  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ClientEventRegistry, TypingRelay],
 })
 export class RealtimeModule implements OnModuleInit {
   constructor(
     private readonly policies: ChannelPolicyRegistry,
     private readonly presence: PresenceService,
     private readonly realtime: RealtimeService,
-    private readonly gateway: RealtimeGateway,
+    private readonly clientEvents: ClientEventRegistry,
+    private readonly typing: TypingRelay,
     private readonly health: HealthRegistry,
     private readonly indicator: HealthIndicatorService,
     private readonly config: AppConfig,
@@ -60,6 +68,14 @@ export class RealtimeModule implements OnModuleInit {
     for (const { prefix, modes } of this.config.hostChannels.prefixes)
       this.policies.register(`${prefix}:`, hostChannelPolicy(modes, this.channelTokens, this.subscribeProxy));
 
+    // Client events realtime itself answers; other modules register theirs the same way.
+    const events = this.clientEvents;
+    events.register('subscribe', (ctx, data) => ctx.subscribe(parseSubscribeRequest(data)));
+    events.register('unsubscribe', (ctx, data) => ctx.unsubscribe(parseSubscribeRequest(data).channels));
+    events.register('auth:refresh', (ctx, data) => ctx.refreshToken(parseRefreshToken(data)));
+    events.register('typing:start', (ctx, data) => this.typing.fromSocket(ctx, parseTypingChannel(data), true));
+    events.register('typing:stop', (ctx, data) => this.typing.fromSocket(ctx, parseTypingChannel(data), false));
+
     this.presence.onChange(({ tenantId, userId, status, lastSeen }) => {
       const channel = presenceChannel(userId);
       const publish = async () => {
@@ -72,7 +88,7 @@ export class RealtimeModule implements OnModuleInit {
 
     this.health.register(async () => {
       const cluster = await this.presence.clusterSockets();
-      return this.indicator.check('realtime').up({ podSockets: this.gateway.localSockets, clusterSockets: cluster.sockets, pods: cluster.pods });
+      return this.indicator.check('realtime').up({ podSockets: this.realtime.localSockets, clusterSockets: cluster.sockets, pods: cluster.pods });
     });
   }
 }

@@ -1,87 +1,85 @@
 import { Injectable } from '@nestjs/common';
-import type { Namespace } from 'socket.io';
 import { EventLogService } from './event-log.service';
-import { EventMeta, ServerEventName, ServerEvents } from './realtime.events';
+import { EventMeta, ExternalEventName, RealtimeNamespace, ServerEventName, ServerEvents, untyped } from './realtime.events';
 import { RealtimeMetrics } from './realtime.metrics';
 import { roomOf, userChannel } from './channels/channel';
 
+/** How a live-only event is delivered. */
+export interface LiveOptions {
+  /** Sockets in these channels are skipped (e.g. they get the event on that channel already). */
+  exceptChannels?: string[];
+  /** This socket is skipped too (the sender of a typing event). */
+  exceptSocketId?: string;
+  /** Dropped for a socket that is not ready to write, rather than buffered (typing). */
+  volatile?: boolean;
+}
+
 /**
- * What other modules call to reach clients, from any pod: the event is appended to the channel's
- * log (so reconnecting clients and pollers can catch up) and emitted through the Redis adapter
- * to every socket in the channel on every pod, as `(payload, {channel, offset})`.
+ * What other modules call to reach clients, from any pod, through the Redis adapter. Two verbs,
+ * named by what they guarantee:
+ * - `publish`: logged and recoverable. Appended to the channel's log, then emitted to every
+ *   socket in the channel as `(payload, {channel, offset})`; a client that reconnects with
+ *   `since`, or polls GET /realtime/events, gets it. The one entry point for durable events.
+ * - `emitLive`: live only. Emitted as `(payload, {channel})` to the sockets connected now, never
+ *   logged nor replayed: typing, and hints for views that reload over REST after a reconnect.
  */
 @Injectable()
 export class RealtimeService {
-  private namespace?: Namespace;
+  private namespace?: RealtimeNamespace;
 
   constructor(
     private readonly log: EventLogService,
     private readonly metrics: RealtimeMetrics,
   ) {}
 
-  /** Set by the gateway once Socket.IO is up. */
-  attach(namespace: Namespace): void {
+  /** Set by the gateway once Socket.IO is up; until then events are logged but reach no socket. */
+  attach(namespace: RealtimeNamespace): void {
     this.namespace = namespace;
   }
 
-  publish<E extends ServerEventName>(tenantId: string, channel: string, event: E, payload: ServerEvents[E]): Promise<string> {
-    return this.publishAny(tenantId, channel, event, payload);
+  /** Sockets connected to this pod. */
+  get localSockets(): number {
+    return this.namespace?.sockets.size ?? 0;
   }
 
-  /** To every socket of one user (their `user:<id>` channel, which each socket joins at connect). */
-  toUser<E extends ServerEventName>(tenantId: string, userId: string, event: E, payload: ServerEvents[E]): Promise<string> {
-    return this.publishAny(tenantId, userChannel(userId), event, payload);
+  /** Logged and recoverable; resolves to the event's offset once it is in the log. */
+  publish<E extends ServerEventName>(tenantId: string, channel: string, event: E, payload: ServerEvents[E]): Promise<string>;
+  /** The same for an event named by another backend (POST /admin/broadcast). */
+  publish(tenantId: string, channel: string, event: ExternalEventName, payload: unknown): Promise<string>;
+  async publish(tenantId: string, channel: string, event: string, payload: unknown): Promise<string> {
+    const stop = this.metrics.publishLatency.startTimer();
+    const offset = await this.log.append(tenantId, channel, event, payload);
+    const meta: EventMeta = { channel, offset };
+    if (this.namespace) untyped(this.namespace.to(roomOf(tenantId, channel))).emit(event, payload, meta);
+    stop();
+    this.metrics.published.inc();
+    return offset;
   }
 
   /**
-   * To each of these users' sockets, except those subscribed to `exceptChannel` (which get the
-   * event there already): e.g. `message:new` for a conversation list, without a duplicate for a
-   * client that has the conversation open. Reliable but not logged (meta is `{channel}` without
-   * an offset): it is a hint for views that reload over REST after a reconnect, and logging it
-   * per user would multiply the log writes of every message by its audience.
+   * Live only, to each of these channels (e.g. several users' `user:<id>`): not logged, so a
+   * client that was offline never sees it. Logging a hint per user would multiply the log writes
+   * of every message by its audience.
    */
-  toUsers<E extends ServerEventName>(
-    tenantId: string,
-    userIds: string[],
-    event: E,
-    payload: ServerEvents[E],
-    options: { exceptChannel?: string } = {},
-  ): void {
+  emitLive<E extends ServerEventName>(tenantId: string, channels: string[], event: E, payload: ServerEvents[E], options: LiveOptions = {}): void {
     if (!this.namespace) return;
-    for (const userId of userIds) {
-      const channel = userChannel(userId);
+    for (const channel of channels) {
       let target = this.namespace.to(roomOf(tenantId, channel));
-      if (options.exceptChannel) target = target.except(roomOf(tenantId, options.exceptChannel));
-      target.emit(event, payload, { channel });
-      this.metrics.published.inc();
+      for (const except of options.exceptChannels ?? []) target = target.except(roomOf(tenantId, except));
+      // Every socket is in a room named by its id.
+      if (options.exceptSocketId) target = target.except(options.exceptSocketId);
+      // Checked by this method's signature; Socket.IO's own types cannot follow a generic event name.
+      untyped(options.volatile ? target.volatile : target).emit(event, payload, { channel });
+      if (!options.volatile) this.metrics.published.inc();
     }
   }
 
   /**
-   * Droppable events (typing): emitted volatile on every pod and not logged, so never replayed.
-   * Meta carries the channel only.
-   */
-  volatile<E extends ServerEventName>(tenantId: string, channel: string, event: E, payload: ServerEvents[E]): void {
-    this.namespace?.to(roomOf(tenantId, channel)).volatile.emit(event, payload, { channel });
-  }
-
-  /**
    * Takes every socket of a user, on every pod, out of a channel at once (its membership was
-   * revoked): the adapter carries the leave to each pod, whose gateway also drops the channel
-   * from the socket's session. Later subscribes go through the channel policy again.
+   * revoked): the adapter carries the leave to each pod, where ChannelSubscriptions also drops
+   * the channel from the socket's session. Later subscribes go through the channel policy again.
    */
   async removeFromChannel(tenantId: string, userId: string, channel: string): Promise<void> {
     this.namespace?.in(roomOf(tenantId, userChannel(userId))).socketsLeave(roomOf(tenantId, channel));
-  }
-
-  /** Untyped form for the server API (POST /admin/broadcast), whose event names come from other backends. */
-  async publishAny(tenantId: string, channel: string, event: string, payload: unknown): Promise<string> {
-    const stop = this.metrics.publishLatency.startTimer();
-    const offset = await this.log.append(tenantId, channel, event, payload);
-    const meta: EventMeta = { channel, offset };
-    this.namespace?.to(roomOf(tenantId, channel)).emit(event, payload, meta);
-    stop();
-    this.metrics.published.inc();
-    return offset;
   }
 }

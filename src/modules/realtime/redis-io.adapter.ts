@@ -8,7 +8,7 @@ import { deliveryGate } from './delivery-gate';
 import { attachPlainWebSocket } from './plain-ws/plain-websocket';
 import { RealtimeMetrics } from './realtime.metrics';
 
-/** What the gateway needs from the adapter beyond Socket.IO's own API. */
+/** What ChannelSubscriptions needs from the adapter beyond Socket.IO's own API. */
 export interface RoomSubscriptions {
   whenSubscribed(room: string): Promise<void>;
 }

@@ -1,13 +1,6 @@
 import type { AuthUser } from '../../core/auth/auth-user';
 import type { Floors, Gates } from './delivery-gate';
 
-export interface TypingState {
-  /** When we last relayed typing:start to the channel (throttle). */
-  relayedAt: number;
-  /** Sends typing:stop after a silence. */
-  stopTimer: NodeJS.Timeout;
-}
-
 /**
  * Everything the gateway keeps per socket, in `socket.data`. One object with lazily created maps:
  * a pod holds tens of thousands of idle sockets, and every per-socket allocation counts.
@@ -17,8 +10,6 @@ export class SocketSession {
   /** Rooms being recovered (see delivery-gate.ts); created on the first recovery. */
   gates?: Gates;
   floors?: Floors;
-  /** Channels this socket is typing in; created on the first typing:start. */
-  typing?: Map<string, TypingState>;
   /** Set once auth:expiring was sent for the current token. */
   expiryWarned = false;
   /** Why the server closed the socket, for the disconnect metric. */

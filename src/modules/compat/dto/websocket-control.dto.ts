@@ -4,7 +4,7 @@ import { EVENT_NAME_PATTERN } from '../../realtime/realtime.events';
 
 export const CONTROL_ACTIONS = ['broadcast', 'notify'] as const;
 
-/** Seed 004's `POST /api/websocket` body. */
+/** The venues app's `POST /api/websocket` body. */
 export class WebsocketControlDto {
   @ApiProperty({ enum: CONTROL_ACTIONS })
   @IsIn(CONTROL_ACTIONS)
@@ -35,7 +35,7 @@ export class WebsocketControlDto {
   @ApiProperty({
     type: 'object',
     additionalProperties: true,
-    description: 'broadcast: the payload. notify: `{title, message | body, type?, data?}` as seed 004 sends it',
+    description: 'broadcast: the payload. notify: `{title, message | body, type?, data?}` as the venues app sends it',
   })
   @IsObject()
   data: Record<string, unknown>;

@@ -1,6 +1,6 @@
 import { channelOfRoom } from './channel';
 
-describe('channelOfRoom (seed 001 room ids)', () => {
+describe("channelOfRoom (the activities app's room ids)", () => {
   const keys = new Set(['activity:', 'venue:', 'venue_updates', 'announcements', 'group_chat:']);
   const map = (roomId: string) => channelOfRoom(roomId, (k) => keys.has(k));
 

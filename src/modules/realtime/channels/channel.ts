@@ -36,9 +36,10 @@ export function presenceChannel(userId: string): string {
 }
 
 /**
- * The channel behind a seed 001 room id: a channel name as is (`activity:42`, `announcements`),
- * or `<prefix>_<id>` (`activity_42`) as `<prefix>:<id>` when `registered('<prefix>:')`; the
- * longest such prefix wins, and a registered exact name (`venue_updates`) wins over any.
+ * The channel behind a room id of the activities app's `room:join`: a channel name as is
+ * (`activity:42`, `announcements`), or `<prefix>_<id>` (`activity_42`) as `<prefix>:<id>` when
+ * `registered('<prefix>:')`; the longest such prefix wins, and a registered exact name
+ * (`venue_updates`) wins over any.
  * Anything else is returned unchanged, for the policies to refuse.
  */
 export function channelOfRoom(roomId: string, registered: (key: string) => boolean): string {

@@ -28,7 +28,7 @@ export const CLOSE_CODES: Record<string, number> = {
   rate_limited: 4429,
 };
 
-/** Seed 002 names its events with dots; Tether's own names use colons. */
+/** The messaging app names its events with dots; Tether's own names use colons. */
 const EVENT_ALIASES: Record<string, string> = { 'typing.start': 'typing:start', 'typing.stop': 'typing:stop' };
 
 const encoder = new Encoder();

@@ -5,7 +5,7 @@ import { WebSocketServer } from 'ws';
 import { bearerToken } from '../../../core/auth/auth.guards';
 import { JsonFrameRequest, JsonFrameTransport } from './json-frame.transport';
 
-/** `/ws` (seed 004) and `/messages/subscribe` (seed 002): the same endpoint under two names. */
+/** `/ws` (the venues app) and `/messages/subscribe` (the messaging app): the same endpoint under two names. */
 export const PLAIN_WEBSOCKET_PATHS = ['/ws', '/messages/subscribe'];
 
 interface EngineInternals {

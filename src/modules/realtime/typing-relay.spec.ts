@@ -1,0 +1,48 @@
+import type { AuthUser } from '../../core/auth/auth-user';
+import type { SocketContext } from './client-event.registry';
+import type { RealtimeService } from './realtime.service';
+import { TypingRelay } from './typing-relay';
+
+describe('TypingRelay', () => {
+  const user = { userId: 'ann', tenantId: 't1' } as AuthUser;
+  let emitted: unknown[][];
+  let relay: TypingRelay;
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    emitted = [];
+    // Records what would go out live; the relay's rules are what is under test.
+    const realtime = { emitLive: (...args: unknown[]) => void emitted.push(args) } as unknown as RealtimeService;
+    relay = new TypingRelay(realtime);
+  });
+  afterEach(() => {
+    relay.onApplicationShutdown();
+    jest.useRealTimers();
+  });
+
+  it('relays REST typing throttled, skipping the sender’s own sockets, and stops it after 5 s of silence', () => {
+    relay.fromUser(user, 'conversation:c1', true);
+    relay.fromUser(user, 'conversation:c1', true); // within 2 s: not relayed again
+    const skip = { exceptChannels: ['user:ann'], volatile: true };
+    expect(emitted).toEqual([['t1', ['conversation:c1'], 'typing:start', { channel: 'conversation:c1', userId: 'ann' }, skip]]);
+    jest.advanceTimersByTime(4999);
+    expect(emitted).toHaveLength(1);
+    jest.advanceTimersByTime(1);
+    expect(emitted[1]).toEqual(['t1', ['conversation:c1'], 'typing:stop', { channel: 'conversation:c1', userId: 'ann' }, skip]);
+    relay.fromUser(user, 'conversation:c1', false); // a stop this pod did not see started is relayed too
+    expect(emitted.map((e) => e[2])).toEqual(['typing:start', 'typing:stop', 'typing:stop']);
+  });
+
+  it('relays a socket’s typing to the channel except that socket, and stops it when the socket closes', () => {
+    const ctx = { socketId: 's1', user, channels: new Set(['announcements']) } as unknown as SocketContext;
+    expect(relay.fromSocket(ctx, 'announcements', true)).toEqual({ ok: true });
+    expect(() => relay.fromSocket(ctx, 'service:counts', true)).toThrow(expect.objectContaining({ code: 'not_subscribed' }));
+    relay.socketClosed('s1');
+    relay.socketClosed('s1');
+    const except = { exceptSocketId: 's1', volatile: true };
+    expect(emitted).toEqual([
+      ['t1', ['announcements'], 'typing:start', { channel: 'announcements', userId: 'ann' }, except],
+      ['t1', ['announcements'], 'typing:stop', { channel: 'announcements', userId: 'ann' }, except],
+    ]);
+  });
+});
