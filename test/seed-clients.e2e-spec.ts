@@ -6,9 +6,10 @@
  */
 import { SignJWT } from 'jose';
 import { io, Socket } from 'socket.io-client';
+import request from 'supertest';
 import { signDevToken } from '../src/core/auth/dev-token';
+import { freePort, NodeProcess, spawnApp, waitReady } from '../tools/scratch';
 import { openPlain, PlainClient } from './support/plain-ws';
-import { AppProcess, freePort, spawnApp, waitForOk } from './support/process';
 import { next } from './support/sockets';
 
 const SECRET = process.env.MOBILE_JWT_SECRET!;
@@ -24,18 +25,15 @@ const channelToken = (sub: string, channel: string) =>
 describe('seed clients against two pods', () => {
   let a: string; // the pod the host backend calls
   let b: string; // the pod the apps are connected to
-  const procs: AppProcess[] = [];
+  const procs: NodeProcess[] = [];
   const sockets: Socket[] = [];
   const plains: PlainClient[] = [];
 
   /** The host backend: a SERVICE token on pod A. */
   const backend = async (method: string, path: string, body?: object) => {
-    const res = await fetch(`${a}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await accessToken('host-backend', ['SERVICE'])}` },
-      body: body && JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
+    const req = request(a)[method.toLowerCase() as 'get'](path).set('Authorization', `Bearer ${await accessToken('host-backend', ['SERVICE'])}`);
+    const res = await (body ? req.send(body) : req);
+    return { status: res.status, body: res.body as any };
   };
   const socketIo = (token: string) => {
     const s = io(`${b}/realtime`, { transports: ['websocket', 'polling'], auth: { token }, reconnection: false });
@@ -51,7 +49,7 @@ describe('seed clients against two pods', () => {
       urls.push(`http://127.0.0.1:${port}`);
     }
     [a, b] = urls;
-    await Promise.all(urls.map((u) => waitForOk(`${u}/health/ready`)));
+    await Promise.all(urls.map((u) => waitReady(`${u}/health/ready`)));
   }, 60000);
   afterAll(async () => {
     for (const s of sockets) s.close();
