@@ -6,7 +6,7 @@ import { DataSource } from 'typeorm';
 import { tenantTopic } from '../src/modules/devices/device-topics';
 import { tokenHash } from '../src/modules/devices/devices.repository';
 import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.constants';
-import { eventually } from '../tools/scratch';
+import { eventually, sleep } from '../tools/scratch';
 import { FakeExpo } from './support/fake-expo';
 import { ScriptedPushSender } from './support/scripted-push-sender';
 import { startPushTestApp, TestApp } from './support/test-app';
@@ -174,7 +174,7 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       expect(await ticketsOf(id)).toEqual([]);
       // A deactivated device gets nothing more.
       await notify({ userIds: ['u-gone1'] });
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       expect(expo.messagesTo(token)).toHaveLength(1);
     });
 

@@ -6,7 +6,7 @@ import { roleTopic, tenantTopic } from '../src/modules/devices/device-topics';
 import { DEVICES_QUEUE, JOB_MAINTENANCE } from '../src/modules/devices/devices.constants';
 import { DELIVERY_QUEUE, NOTIFICATIONS_QUEUE } from '../src/modules/notifications/notifications.constants';
 import { PushDeliveryProcessor } from '../src/modules/notifications/push-delivery.processor';
-import { deleteRedisKeys, eventually } from '../tools/scratch';
+import { deleteRedisKeys, eventually, sleep } from '../tools/scratch';
 import { fcmFailure, ScriptedPushSender } from './support/scripted-push-sender';
 import { startPushTestApp, TestApp } from './support/test-app';
 
@@ -159,7 +159,7 @@ describe('push pipeline (scripted FCM)', () => {
     await eventually(() => sender.sentTo(token).length === 1, { timeoutMs: 10_000, what: 'the send' });
     const third = await notify(body); // after delivery too
     expect(third.notificationId).toBe(first.notificationId);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(sender.sentTo(token)).toHaveLength(1);
     const auth = `Bearer ${await t.token({ sub: 'u-i', tid: tenant })}`;
     const inbox = await request(t.url).get(`${API}/notifications`).set('Authorization', auth).expect(200);
@@ -302,7 +302,7 @@ describe('TETHER_ROLE=api', () => {
       const notifications = queues.body.queues.find((q: { name: string }) => q.name === NOTIFICATIONS_QUEUE);
       expect(notifications.counts.waiting).toBe(1);
       expect(await queueOf(api, NOTIFICATIONS_QUEUE).getWorkersCount()).toBe(0);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       expect(sender.sends).toHaveLength(0);
       expect(() => api.app.get(PushDeliveryProcessor).worker).toThrow();
     } finally {

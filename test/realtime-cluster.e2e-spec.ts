@@ -3,7 +3,7 @@ import { io } from 'socket.io-client';
 import request from 'supertest';
 import { signDevToken } from '../src/core/auth/dev-token';
 import { PresenceService } from '../src/modules/realtime/presence.service';
-import { eventually, freePort, NodeProcess, spawnApp, waitReady } from '../tools/scratch';
+import { eventually, freePort, NodeProcess, sleep, spawnApp, waitReady } from '../tools/scratch';
 import { connect, next, request as ask, ClientSocket } from './support/sockets';
 import { startTestApp, TestApp } from './support/test-app';
 
@@ -93,7 +93,7 @@ describe('realtime across pods', () => {
     // A second socket of the same user, then the first leaves: still online, no event.
     const roamer2 = await connect(a.url, await token('roamer'));
     roamer.close();
-    await new Promise((r) => setTimeout(r, 600));
+    await sleep(600);
     expect(updates.filter((u) => u.status === 'offline')).toEqual([]);
     roamer2.close();
     await eventually(() => updates.some((u) => u.status === 'offline'));

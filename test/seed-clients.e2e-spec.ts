@@ -31,7 +31,8 @@ describe('seed clients against two pods', () => {
 
   /** The host backend: a SERVICE token on pod A. */
   const backend = async (method: string, path: string, body?: object) => {
-    const req = request(a)[method.toLowerCase() as 'get'](path).set('Authorization', `Bearer ${await accessToken('host-backend', ['SERVICE'])}`);
+    const auth = `Bearer ${await accessToken('host-backend', ['SERVICE'])}`;
+    const req = request(a)[method.toLowerCase() as 'get'](path).set('Authorization', auth);
     const res = await (body ? req.send(body) : req);
     return { status: res.status, body: res.body as any };
   };
@@ -93,17 +94,16 @@ describe('seed clients against two pods', () => {
     const client = await openPlain(b, { token: await accessToken('reader-002'), path: '/messages/subscribe' });
     plains.push(client);
     expect(await client.next((f) => f.type === 'connected')).toMatchObject({ userId: 'reader-002' });
-    const senderAuth = { 'content-type': 'application/json', authorization: `Bearer ${await accessToken('writer-002')}` };
-    const conversation = await fetch(`${a}/api/mobile/v1/conversations`, {
-      method: 'POST',
-      headers: senderAuth,
-      body: JSON.stringify({ type: 'direct', participantIds: ['reader-002'] }),
-    }).then((r) => r.json() as Promise<{ id: string }>);
-    const sent = await fetch(`${a}/api/mobile/v1/conversations/${conversation.id}/messages`, {
-      method: 'POST',
-      headers: senderAuth,
-      body: JSON.stringify({ content: 'hello from pod A' }),
-    });
+    const senderAuth = `Bearer ${await accessToken('writer-002')}`;
+    const created = await request(a)
+      .post('/api/mobile/v1/conversations')
+      .set('Authorization', senderAuth)
+      .send({ type: 'direct', participantIds: ['reader-002'] });
+    const conversation = created.body as { id: string };
+    const sent = await request(a)
+      .post(`/api/mobile/v1/conversations/${conversation.id}/messages`)
+      .set('Authorization', senderAuth)
+      .send({ content: 'hello from pod A' });
     expect(sent.status).toBe(201);
     const frame = await client.next((f) => f.type === 'event' && f.event === 'message:new');
     expect(frame.data).toMatchObject({ conversationId: conversation.id, content: 'hello from pod A', senderId: 'writer-002' });

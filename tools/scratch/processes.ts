@@ -98,8 +98,9 @@ export async function waitForOutput(proc: NodeProcess, pattern: RegExp, timeoutM
   for (;;) {
     const match = pattern.exec(proc.output());
     if (match) return match;
-    if (proc.child.exitCode !== null) throw new Error(`exited with ${proc.child.exitCode} before printing ${pattern}:\n${proc.output().slice(-2000)}`);
-    if (Date.now() > deadline) throw new Error(`did not print ${pattern} within ${timeoutMs} ms:\n${proc.output().slice(-2000)}`);
+    const printed = () => `:\n${proc.output().slice(-2000)}`;
+    if (proc.child.exitCode !== null) throw new Error(`exited with ${proc.child.exitCode} before printing ${pattern}${printed()}`);
+    if (Date.now() > deadline) throw new Error(`did not print ${pattern} within ${timeoutMs} ms${printed()}`);
     await sleep(50);
   }
 }
