@@ -1,4 +1,4 @@
-import type { Type } from '@nestjs/common';
+import type { InjectionToken, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
@@ -7,15 +7,27 @@ import { AppConfig } from './config/app-config';
 import { HealthRegistry } from './core/health/health.registry';
 import { TokenVerifier } from './core/auth/token-verifier.service';
 
-/**
- * Builds, configures and starts an app on `config.port` (0 picks a free port). `extraModules`
- * lets a test mount a probe controller beside the real modules.
- */
-export async function startApp(config: AppConfig, extraModules: Type[] = []): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, extraModules), {
-    bufferLogs: true,
-    bodyParser: false, // configured in configureApp with our size limit
-  });
+/** A provider replaced by another value wherever it is injected, e.g. `{ provide: PushSender, useValue: scripted }`. */
+export interface ProviderOverride {
+  provide: InjectionToken;
+  useValue: unknown;
+}
+
+export interface StartOptions {
+  /** Modules mounted beside the real ones (a test's probe controller). */
+  extraModules?: Type[];
+  /** Providers replaced through Nest's testing module: tests only (@nestjs/testing is a dev dependency). */
+  overrides?: ProviderOverride[];
+}
+
+const APP_OPTIONS = {
+  bufferLogs: true,
+  bodyParser: false, // configured in configureApp with our size limit
+};
+
+/** Builds, configures and starts an app on `config.port` (0 picks a free port). */
+export async function startApp(config: AppConfig, options: StartOptions = {}): Promise<NestExpressApplication> {
+  const app = await createApp(config, options);
   try {
     configureApp(app, config);
     await app.get(TokenVerifier).assertUsable();
@@ -25,6 +37,17 @@ export async function startApp(config: AppConfig, extraModules: Type[] = []): Pr
     await app.close().catch(() => undefined);
     throw err;
   }
+}
+
+async function createApp(config: AppConfig, { extraModules = [], overrides = [] }: StartOptions): Promise<NestExpressApplication> {
+  const root = AppModule.forRoot(config, extraModules);
+  if (!overrides.length) return NestFactory.create<NestExpressApplication>(root, APP_OPTIONS);
+  // Loaded only when a test asks for overrides, so production never needs the dev dependency.
+  const { Test } = await import('@nestjs/testing');
+  const builder = Test.createTestingModule({ imports: [root] });
+  for (const { provide, useValue } of overrides) builder.overrideProvider(provide).useValue(useValue);
+  const moduleRef = await builder.compile();
+  return moduleRef.createNestApplication<NestExpressApplication>(APP_OPTIONS);
 }
 
 /**

@@ -2,6 +2,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { sleep } from '../tools/scratch';
 import { startTestApp, TestApp } from './support/test-app';
 
 const ME = '/api/mobile/v1/me';
@@ -59,7 +60,7 @@ describe('auth with HS256 (MOBILE_JWT_SECRET)', () => {
     try {
       const token = await hs256(strict.config.jwt.secret!, { sub: 'u1', tid: 't1', exp: now() + 2 });
       for (let i = 0; i < 3; i++) await request(strict.url).get(ME).set('Authorization', `Bearer ${token}`).expect(200);
-      await new Promise((r) => setTimeout(r, 2100));
+      await sleep(2100);
       await expect401(strict, `Bearer ${token}`, 'token_expired');
     } finally {
       await strict.close();

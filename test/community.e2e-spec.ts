@@ -1,6 +1,8 @@
 import type { Client } from 'pg';
+import request from 'supertest';
+import { eventually } from '../tools/scratch';
 import { connect, ClientSocket, next, request as ask } from './support/sockets';
-import { caller, eventually, freshTenant, pgClient, Replica, UNTHROTTLED, uuid } from './support/sync';
+import { caller, freshTenant, pgClient, Replica, UNTHROTTLED, uuid } from './support/sync';
 import { startTestApp, TestApp } from './support/test-app';
 
 type MobileEvent = Record<string, unknown>;
@@ -112,7 +114,7 @@ describe('community', () => {
     const second = (await admin.send('POST', '/events', { title: 'Choir', startsAt: '2030-01-02T18:00:00Z' })).body;
     const since = await eventually(
       () => client.syncEvents(lastSync),
-      (got) => got.length > 0,
+      { until: (got) => got.length > 0, timeoutMs: 15_000 },
     );
     expect(since.map((e) => e.id)).toEqual([second.id]);
 
@@ -158,8 +160,8 @@ describe('community', () => {
 
     const events = new Replica(member, 'events');
     const rsvps = new Replica(member, 'rsvps');
-    await eventually(async () => (await events.drain(), events.ids()), (ids) => ids.length === 1);
-    await eventually(async () => (await rsvps.drain(), rsvps.ids()), (ids) => ids.length === 1);
+    await eventually(async () => (await events.drain(), events.ids()), { until: (ids) => ids.length === 1, timeoutMs: 15_000 });
+    await eventually(async () => (await rsvps.drain(), rsvps.ids()), { until: (ids) => ids.length === 1, timeoutMs: 15_000 });
     expect(events.rows.get(created.body.id)).toMatchObject({ capacity: 50, location: null });
 
     expect((await leader.send('DELETE', `/events/${created.body.id}`)).status).toBe(204);
@@ -172,7 +174,7 @@ describe('community', () => {
         gone.push(...e.deleted, ...r.deleted);
         return gone;
       },
-      (ids) => ids.length === 2,
+      { until: (ids) => ids.length === 2, timeoutMs: 15_000 },
     );
     expect(gone.sort()).toEqual([created.body.id, rsvp.body.results[0].id].sort());
   });
@@ -189,8 +191,8 @@ describe('community', () => {
     await admin.send('PUT', '/members/admin', { displayName: 'Zoë "Z" \\ Ω' });
     const events = new Replica(admin, 'events');
     const members = new Replica(admin, 'members');
-    await eventually(async () => (await events.drain(), events.ids()), (ids) => ids.length === 1);
-    await eventually(async () => (await members.drain(), members.ids()), (ids) => ids.length === 1);
+    await eventually(async () => (await events.drain(), events.ids()), { until: (ids) => ids.length === 1, timeoutMs: 15_000 });
+    await eventually(async () => (await members.drain(), members.ids()), { until: (ids) => ids.length === 1, timeoutMs: 15_000 });
     expect(events.rows.get(ok.body.id)).toMatchObject({ title, description });
     expect([...members.rows.values()][0]).toMatchObject({ displayName: 'Zoë "Z" \\ Ω', roles: ['ADMIN'] });
   });
@@ -301,7 +303,7 @@ describe('community', () => {
   });
 
   it('documents every route in OpenAPI', async () => {
-    const doc = (await (await fetch(`${t.url}/docs-json`)).json()) as { paths: Record<string, unknown> };
+    const doc = (await request(t.url).get('/docs-json').expect(200)).body as { paths: Record<string, unknown> };
     const paths = Object.keys(doc.paths);
     for (const path of [
       '/api/mobile/v1/sync/changes',

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { sleep } from '../tools/scratch';
 import { startTestApp, TestApp } from './support/test-app';
 
 const run = Date.now().toString(36);
@@ -43,7 +44,7 @@ describe('devices', () => {
     const token = `fcm-${run}-again`;
     const a = await auth('again-user');
     const first = (await request(t.url).post(`${API}/devices/register`).set('Authorization', a).send({ token, platform: 'ios', appVersion: '1.0.0' }).expect(200)).body;
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     const second = (
       await request(t.url)
         .post(`${API}/devices/register`)

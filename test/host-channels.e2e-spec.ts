@@ -3,7 +3,8 @@ import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import request from 'supertest';
-import { connect, next, record, request as ask, sleep, waitUntil, ClientSocket } from './support/sockets';
+import { eventually, sleep } from '../tools/scratch';
+import { connect, next, record, request as ask, ClientSocket } from './support/sockets';
 import { broadcast as publish } from './support/broadcast';
 import { startTestApp, TestApp } from './support/test-app';
 
@@ -410,6 +411,9 @@ describe('host-owned channels with a dedicated token secret and a proxy that is 
       { error: { code: 'rate_limited', message: expect.any(String) } },
       { error: { code: 'rate_limited', message: expect.any(String) } },
     ]);
-    await waitUntil(async () => Boolean((await ask(s, 'room:leave', { roomId: 'announcements' })).success), 3000, 300);
+    await eventually(
+      async () => Boolean((await ask(s, 'room:leave', { roomId: 'announcements' })).success),
+      { timeoutMs: 3000, everyMs: 300 },
+    );
   });
 });

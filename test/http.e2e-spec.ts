@@ -14,9 +14,9 @@ describe('HTTP conventions', () => {
   let t: TestApp;
   let auth: string;
   beforeAll(async () => {
-    t = await startTestApp({ BODY_LIMIT: '2kb', FRONTEND_URL: 'https://app.example.com, https://admin.example.com' }, [
-      ProbeModule,
-    ]);
+    t = await startTestApp({ BODY_LIMIT: '2kb', FRONTEND_URL: 'https://app.example.com, https://admin.example.com' }, {
+      extraModules: [ProbeModule],
+    });
     auth = `Bearer ${await t.token()}`;
   });
   afterAll(() => t.close());

@@ -1,4 +1,5 @@
-import { freePort, spawnApp, waitForOk } from './support/process';
+import request from 'supertest';
+import { freePort, spawnApp, waitReady } from '../tools/scratch';
 
 describe('process lifecycle', () => {
   it('stops at boot with one clear line naming a malformed variable', async () => {
@@ -13,11 +14,11 @@ describe('process lifecycle', () => {
   it('serves, then on SIGTERM drains and exits 0', async () => {
     const port = await freePort();
     const app = spawnApp({ PORT: String(port), LOG_LEVEL: 'info' });
-    await waitForOk(`http://127.0.0.1:${port}/health/ready`);
+    await waitReady(`http://127.0.0.1:${port}/health/ready`);
     app.child.kill('SIGTERM');
     const { code } = await app.exited;
     expect(code).toBe(0);
     expect(app.output()).toMatch(/SIGTERM: draining/);
-    await expect(fetch(`http://127.0.0.1:${port}/health/live`)).rejects.toThrow();
+    await expect(request(`http://127.0.0.1:${port}`).get('/health/live')).rejects.toThrow();
   });
 });

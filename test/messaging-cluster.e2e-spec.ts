@@ -1,24 +1,24 @@
 import { signDevToken } from '../src/core/auth/dev-token';
+import { eventually, freePort, NodeProcess, sleep, spawnApp, waitReady } from '../tools/scratch';
 import { messagingClient } from './support/messaging';
-import { AppProcess, freePort, spawnApp, waitForOk } from './support/process';
-import { connect, ClientSocket, record, request as ask, sleep, waitUntil } from './support/sockets';
+import { connect, ClientSocket, record, request as ask } from './support/sockets';
 
 // Two app processes sharing PostgreSQL and Redis, as two pods would; users spread over both.
 const POD_ENV = { LOG_LEVEL: 'silent', REALTIME_PRESENCE_OFFLINE_DELAY_MS: '200', REALTIME_POD_TIMEOUT_MS: '5000' };
 const tid = `msgcluster${Date.now().toString(36)}`;
 const token = (sub: string) => signDevToken(process.env.MOBILE_JWT_SECRET!, { sub, tid, roles: ['MEMBER'] });
 
-async function startPod(): Promise<{ url: string; proc: AppProcess }> {
+async function startPod(): Promise<{ url: string; proc: NodeProcess }> {
   const port = await freePort();
   const proc = spawnApp({ ...POD_ENV, PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
-  await waitForOk(`${url}/health/ready`);
+  await waitReady(`${url}/health/ready`);
   return { url, proc };
 }
 
 describe('messaging across two instances', () => {
-  let a: { url: string; proc: AppProcess };
-  let b: { url: string; proc: AppProcess };
+  let a: { url: string; proc: NodeProcess };
+  let b: { url: string; proc: NodeProcess };
   const sockets: ClientSocket[] = [];
   const socketOn = async (pod: { url: string }, user: string) => {
     const s = await connect(pod.url, await token(user));
@@ -49,7 +49,7 @@ describe('messaging across two instances', () => {
 
     const ack = await ask(sa, 'message:send', { conversationId: id, clientMessageId: 'm-1', content: 'hi bob' });
     expect(ack).toMatchObject({ duplicate: false, message: { seq: 1, content: 'hi bob', senderId: 'alice' } });
-    await waitUntil(() => seenB.some(([e]) => e === 'message:new'));
+    await eventually(() => seenB.some(([e]) => e === 'message:new'));
     // A resend after a lost ack: the same message, nothing new for anyone.
     expect(await ask(sa, 'message:send', { conversationId: id, clientMessageId: 'm-1', content: 'hi bob' })).toEqual({
       message: ack.message,
@@ -60,9 +60,9 @@ describe('messaging across two instances', () => {
       lastDeliveredSeq: 1,
       unreadCount: 1,
     });
-    await waitUntil(() => seenA.some(([e]) => e === 'message:delivered'));
+    await eventually(() => seenA.some(([e]) => e === 'message:delivered'));
     await bob.post(`/conversations/${id}/messages/status`, { status: 'read', upToSeq: 1 }).expect(200);
-    await waitUntil(() => seenA.some(([e]) => e === 'message:read'));
+    await eventually(() => seenA.some(([e]) => e === 'message:read'));
     await sleep(300);
     expect(seenB.filter(([e]) => e === 'message:new').map(([, p, m]) => [p, m.channel])).toEqual([[ack.message, channel]]);
     expect(seenA.filter(([e]) => e === 'message:delivered' || e === 'message:read').map(([e, p]) => [e, p])).toEqual([
@@ -77,7 +77,10 @@ describe('messaging across two instances', () => {
     await sleep(800); // offline debounce (200 ms) and slack
     const offline = await ask(sa, 'message:send', { conversationId: id, clientMessageId: 'm-2', content: 'call me' });
     let inbox: { data: Record<string, string>; title: string; body: string; category: string }[] = [];
-    await waitUntil(async () => (inbox = (await bob.get('/notifications').expect(200)).body.items).length > 0, 10000, 100);
+    await eventually(
+      async () => (inbox = (await bob.get('/notifications').expect(200)).body.items).length > 0,
+      { timeoutMs: 10000, everyMs: 100 },
+    );
     expect(inbox).toEqual([
       expect.objectContaining({
         category: 'message',
@@ -105,7 +108,7 @@ describe('messaging across two instances', () => {
     await (await client(b, 'leaver')).delete(`/conversations/${id}/participants`).expect(204);
     await owner.post(`/conversations/${id}/messages`, { content: 'after you left' }).expect(201);
     await owner.post(`/conversations/${id}/typing`, {}).expect(200);
-    await waitUntil(() => seenS.some(([e]) => e === 'message:new'));
+    await eventually(() => seenS.some(([e]) => e === 'message:new'));
     await sleep(300);
     for (const seen of [seenLA, seenLB]) {
       expect(seen.filter(([e]) => e.startsWith('message:') || e.startsWith('typing:'))).toEqual([]);

@@ -1,7 +1,8 @@
 import { PresenceService } from '../src/modules/realtime/presence.service';
 import { NotificationCreated, NotificationEvents } from '../src/modules/notifications/notification-events';
+import { eventually, sleep } from '../tools/scratch';
 import { messagingClient, MessagingClient } from './support/messaging';
-import { connect, ClientSocket, next, record, request as ask, sleep, waitUntil } from './support/sockets';
+import { connect, ClientSocket, next, record, request as ask } from './support/sockets';
 import { startTestApp, TestApp } from './support/test-app';
 
 const run = Date.now().toString(36);
@@ -341,7 +342,7 @@ describe('messaging (one instance)', () => {
     await a.patch(`/conversations/${id}/messages/00000000-0000-4000-8000-000000000000`, { content: 'x' }).expect(404);
     await a.patch(`/conversations/${id}/messages/not-a-uuid`, { content: 'x' }).expect(404);
 
-    await waitUntil(() => seen.some(([e]) => e === 'message:deleted'));
+    await eventually(() => seen.some(([e]) => e === 'message:deleted'));
     await sleep(100);
     expect(seen.filter(([e]) => e.startsWith('message:')).map(([e, p]) => [e, p.content ?? null])).toEqual([
       ['message:new', 'first draft'],
@@ -435,7 +436,7 @@ describe('messaging (one instance)', () => {
     await ask(sb, 'subscribe', { channels: [`conversation:${id}`] });
     const seen = record(sb);
     await send(admin, id, 'before leaving');
-    await waitUntil(() => seen.some(([e]) => e === 'message:new'));
+    await eventually(() => seen.some(([e]) => e === 'message:new'));
 
     await member.delete(`/conversations/${id}/participants`).expect(204);
     await send(admin, id, 'after leaving');
@@ -473,7 +474,7 @@ describe('messaging (one instance)', () => {
     await ask(open, 'subscribe', { channels: [`conversation:${id}`] });
     const [seenOpen, seenList] = [record(open), record(listOnly)];
     const m = await send(a, id, 'once');
-    await waitUntil(() => seenOpen.length > 0 && seenList.length > 0);
+    await eventually(() => seenOpen.length > 0 && seenList.length > 0);
     await sleep(200);
     expect(seenOpen.filter(([e]) => e === 'message:new').map(([, p, meta]) => [p.id, meta.channel])).toEqual([
       [m.id, `conversation:${id}`],
@@ -507,7 +508,7 @@ describe('messaging (one instance)', () => {
     const id = await direct(a, 'xb');
     const sa = await socketOf('xa'); // the sender is online; the recipient is not
     const m1 = await send(a, id, 'are you there?');
-    await waitUntil(() => pushesFor(id).length === 1);
+    await eventually(() => pushesFor(id).length === 1);
     expect(pushesFor(id)[0]).toMatchObject({
       userIds: ['xb'],
       category: 'message',
@@ -533,7 +534,7 @@ describe('messaging (one instance)', () => {
       })
       .expect(200);
     const m2 = await send(a, id, 'y'.repeat(500));
-    await waitUntil(() => pushesFor(id).length === 2);
+    await eventually(() => pushesFor(id).length === 2);
     expect(pushesFor(id)[1].body!.length).toBeLessThanOrEqual(120);
     expect(pushesFor(id)[1].data.messageId).toBe(m2.id);
 
@@ -544,7 +545,7 @@ describe('messaging (one instance)', () => {
     await sleep(300);
     expect(pushesFor(id)).toHaveLength(2);
     sb.close();
-    await waitUntil(async () => !(await t.app.get(PresenceService).isOnline(tenant, 'xb')));
+    await eventually(async () => !(await t.app.get(PresenceService).isOnline(tenant, 'xb')));
 
     // Muted: no push while the mute lasts.
     const muted = (
@@ -566,7 +567,7 @@ describe('messaging (one instance)', () => {
       })
       .expect(200);
     await send(a, id, 'mute expired');
-    await waitUntil(() => pushesFor(id).length === 3);
+    await eventually(() => pushesFor(id).length === 3);
     await b.put(`/conversations/${id}/mute`, { until: null }).expect(200);
     await b.put(`/conversations/${id}/mute`, { until: 'tomorrow' }).expect(400);
     sa.close();

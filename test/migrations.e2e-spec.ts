@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/core/database/data-source.options';
 import { ensureDatabase } from '../src/core/database/ensure-database';
-import { databaseUrl, TEST_ADMIN_URL } from './support/test-db';
+import { dropDatabase, scratchDatabase } from '../tools/scratch';
 
 async function tables(ds: DataSource): Promise<string[]> {
   const rows: { table_name: string }[] = await ds.query(
@@ -13,8 +12,8 @@ async function tables(ds: DataSource): Promise<string[]> {
 }
 
 describe('migrations on an empty database', () => {
-  const name = `tether_mig_${randomBytes(4).toString('hex')}`;
-  const url = databaseUrl(name);
+  const db = scratchDatabase('test', `tether_mig_${randomBytes(4).toString('hex')}`);
+  const url = db.url;
   let ds: DataSource;
 
   beforeAll(async () => {
@@ -24,10 +23,7 @@ describe('migrations on an empty database', () => {
   });
   afterAll(async () => {
     await ds.destroy();
-    const admin = new Client({ connectionString: TEST_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
+    await dropDatabase(db);
   });
 
   it('ensureDatabase is idempotent', async () => {

@@ -1,5 +1,6 @@
 import request from 'supertest';
-import { connect, next, record, sleep } from './support/sockets';
+import { sleep } from '../tools/scratch';
+import { connect, next, record } from './support/sockets';
 import { startTestApp, TestApp } from './support/test-app';
 
 const run = Date.now().toString(36);

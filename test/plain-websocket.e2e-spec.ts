@@ -1,9 +1,10 @@
 import { createConnection } from 'node:net';
+import request from 'supertest';
 import { signDevToken } from '../src/core/auth/dev-token';
+import { freePort, NodeProcess, sleep, spawnApp, waitReady } from '../tools/scratch';
 import { broadcast } from './support/broadcast';
 import { openPlain, PlainClient } from './support/plain-ws';
-import { AppProcess, freePort, spawnApp, waitForOk } from './support/process';
-import { ClientSocket, connect, next, record, request as ask, sleep } from './support/sockets';
+import { ClientSocket, connect, next, record, request as ask } from './support/sockets';
 import { startTestApp, TestApp } from './support/test-app';
 
 describe('plain WebSocket endpoint (/ws, /messages/subscribe)', () => {
@@ -165,7 +166,7 @@ describe('plain WebSocket endpoint (/ws, /messages/subscribe)', () => {
 describe('plain WebSocket across pods', () => {
   const tid = `plainpods${Date.now().toString(36)}`;
   const token = (sub: string, roles = ['MEMBER']) => signDevToken(process.env.MOBILE_JWT_SECRET!, { sub, tid, roles });
-  const pods: { url: string; proc: AppProcess }[] = [];
+  const pods: { url: string; proc: NodeProcess }[] = [];
   const clients: PlainClient[] = [];
 
   beforeAll(async () => {
@@ -174,7 +175,7 @@ describe('plain WebSocket across pods', () => {
       const proc = spawnApp({ LOG_LEVEL: 'silent', PORT: String(port), REALTIME_DRAIN_MS: '3000' });
       pods.push({ url: `http://127.0.0.1:${port}`, proc });
     }
-    await Promise.all(pods.map((p) => waitForOk(`${p.url}/health/ready`)));
+    await Promise.all(pods.map((p) => waitReady(`${p.url}/health/ready`)));
   }, 60000);
   afterAll(async () => {
     for (const c of clients) c.ws.terminate();
@@ -188,11 +189,10 @@ describe('plain WebSocket across pods', () => {
     clients.push(onB);
     const ack = await onB.request({ type: 'subscribe', channels: ['announcements'] });
     const publish = async (url: string, data: object) => {
-      const res = await fetch(`${url}/api/mobile/v1/admin/broadcast`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${await token('backend', ['SERVICE'])}` },
-        body: JSON.stringify({ channel: 'announcements', event: 'announcement:new', data }),
-      });
+      const res = await request(url)
+        .post('/api/mobile/v1/admin/broadcast')
+        .set('Authorization', `Bearer ${await token('backend', ['SERVICE'])}`)
+        .send({ channel: 'announcements', event: 'announcement:new', data });
       expect(res.status).toBe(202);
     };
     await publish(a.url, { n: 1 });

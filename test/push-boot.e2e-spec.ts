@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from '../src/config/env.schema';
-import { freePort, spawnApp, waitForOk } from './support/process';
+import { freePort, spawnApp, waitReady } from '../tools/scratch';
 
 const { privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,
@@ -59,8 +59,8 @@ describe('Firebase credentials at boot', () => {
       GOOGLE_APPLICATION_CREDENTIALS: file('boot.json', JSON.stringify({ project_id: 'demo-boot', client_email: 'push@demo-boot.iam.gserviceaccount.com', private_key: privateKey })),
     });
     try {
-      await waitForOk(`http://127.0.0.1:${bare}/health/ready`);
-      await waitForOk(`http://127.0.0.1:${withKey}/health/ready`);
+      await waitReady(`http://127.0.0.1:${bare}/health/ready`);
+      await waitReady(`http://127.0.0.1:${withKey}/health/ready`);
     } finally {
       a.child.kill('SIGTERM');
       b.child.kill('SIGTERM');

@@ -6,10 +6,10 @@ import { DataSource } from 'typeorm';
 import { tenantTopic } from '../src/modules/devices/device-topics';
 import { tokenHash } from '../src/modules/devices/devices.repository';
 import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.constants';
+import { eventually, sleep } from '../tools/scratch';
 import { FakeExpo } from './support/fake-expo';
-import { startPushTestApp } from './support/push-app';
-import { eventually, ScriptedPushSender } from './support/scripted-push-sender';
-import type { TestApp } from './support/test-app';
+import { ScriptedPushSender } from './support/scripted-push-sender';
+import { startPushTestApp, TestApp } from './support/test-app';
 
 const run = Date.now().toString(36);
 const API = '/api/mobile/v1';
@@ -73,7 +73,10 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
 
       expect(await device(token)).toMatchObject({ provider: 'expo', topics_pending: false });
       // The FCM device gets its topics; no topic call ever carries an Expo token.
-      await eventually(() => fcm.topicCalls.some((c) => c.tokens.includes(`fcm-reg-${run}`)), 10_000, 'FCM topic subscription');
+      await eventually(
+        () => fcm.topicCalls.some((c) => c.tokens.includes(`fcm-reg-${run}`)),
+        { timeoutMs: 10_000, what: 'FCM topic subscription' },
+      );
       expect(fcm.topicCalls.flatMap((c) => c.tokens).filter((tok) => tok.startsWith('Expo'))).toEqual([]);
     });
 
@@ -142,7 +145,10 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       const expoDevice = await register('u-both', { token });
       const { notificationId } = await notify({ userIds: ['u-both'], data: { screen: 'chat' }, priority: 'high', collapseKey: 'chat-1' });
 
-      await eventually(() => fcm.sentTo(fcmToken).length === 1 && expo.messagesTo(token).length === 1, 10_000, 'both pushes');
+      await eventually(
+        () => fcm.sentTo(fcmToken).length === 1 && expo.messagesTo(token).length === 1,
+        { timeoutMs: 10_000, what: 'both pushes' },
+      );
       expect(expo.messagesTo(token)[0]).toMatchObject({
         title: 'Hello',
         body: 'World',
@@ -153,8 +159,8 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       });
       const [receiptId] = expo.ticketsFor.get(token)!;
       // Stored until the receipts job (300 ms later) reads it, then gone.
-      await eventually(() => expo.receiptRequests.some((r) => r.ids.includes(receiptId)), 10_000, 'receipt request');
-      await eventually(async () => (await ticketsOf(expoDevice.id)).length === 0, 10_000, 'ticket deleted');
+      await eventually(() => expo.receiptRequests.some((r) => r.ids.includes(receiptId)), { timeoutMs: 10_000, what: 'receipt request' });
+      await eventually(async () => (await ticketsOf(expoDevice.id)).length === 0, { timeoutMs: 10_000, what: 'ticket deleted' });
       expect((await device(token))?.deactivated_at).toBeNull();
     });
 
@@ -163,12 +169,12 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       const { id } = await register('u-gone1', { token });
       expo.errorTicket(token, 'DeviceNotRegistered');
       await notify({ userIds: ['u-gone1'] });
-      await eventually(async () => (await device(token))?.deactivated_at, 10_000, 'deactivation');
+      await eventually(async () => (await device(token))?.deactivated_at, { timeoutMs: 10_000, what: 'deactivation' });
       expect(await device(token)).toMatchObject({ deactivation_reason: 'expo/DeviceNotRegistered' });
       expect(await ticketsOf(id)).toEqual([]);
       // A deactivated device gets nothing more.
       await notify({ userIds: ['u-gone1'] });
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       expect(expo.messagesTo(token)).toHaveLength(1);
     });
 
@@ -177,11 +183,11 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       const { id } = await register('u-gone2', { token });
       expo.errorReceipt(token, 'DeviceNotRegistered');
       await notify({ userIds: ['u-gone2'] });
-      await eventually(() => expo.ticketsFor.get(token)?.length === 1, 10_000, 'ok ticket');
+      await eventually(() => expo.ticketsFor.get(token)?.length === 1, { timeoutMs: 10_000, what: 'ok ticket' });
       // The ticket was ok: the device stays active until the receipt is read.
       expect((await device(token))?.deactivated_at).toBeNull();
       const [receiptId] = expo.ticketsFor.get(token)!;
-      await eventually(async () => (await device(token))?.deactivated_at, 10_000, 'deactivation by receipt');
+      await eventually(async () => (await device(token))?.deactivated_at, { timeoutMs: 10_000, what: 'deactivation by receipt' });
       expect(await device(token)).toMatchObject({ deactivation_reason: 'expo/DeviceNotRegistered' });
       expect(expo.receiptRequests.some((r) => r.ids.includes(receiptId))).toBe(true);
       expect(await ticketsOf(id)).toEqual([]);
@@ -192,10 +198,10 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       const { id } = await register('u-flaky', { token });
       expo.failRequests(token, 503);
       await notify({ userIds: ['u-flaky'] });
-      await eventually(() => expo.ticketsFor.get(token)?.length === 1, 10_000, 'delivered after a retry');
+      await eventually(() => expo.ticketsFor.get(token)?.length === 1, { timeoutMs: 10_000, what: 'delivered after a retry' });
       expect(expo.requestsWith(token)).toBe(2);
       expect((await device(token))?.deactivated_at).toBeNull();
-      await eventually(async () => (await ticketsOf(id)).length === 0, 10_000, 'receipt read');
+      await eventually(async () => (await ticketsOf(id)).length === 0, { timeoutMs: 10_000, what: 'receipt read' });
     });
 
     it('retries 429s (the SDK twice, then the queue), then succeeds', async () => {
@@ -203,7 +209,7 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       await register('u-busy', { token });
       expo.failRequests(token, 429, 429, 429, 429);
       const { notificationId } = await notify({ userIds: ['u-busy'] });
-      await eventually(() => expo.ticketsFor.get(token)?.length === 1, 15_000, 'delivered after 429s');
+      await eventually(() => expo.ticketsFor.get(token)?.length === 1, { timeoutMs: 15_000, what: 'delivered after 429s' });
       // Three tries inside one job (the SDK's own retries), then the job's retry: two more.
       expect(expo.requestsWith(token)).toBe(5);
       const delivery = t.app.get<Queue>(getQueueToken(DELIVERY_QUEUE), { strict: false });
@@ -223,7 +229,7 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       );
       const before = expo.sendRequests.length;
       await notify({ userIds: [user] });
-      await eventually(() => tokens.every((tok) => expo.messagesTo(tok).length === 1), 10_000, '250 pushes');
+      await eventually(() => tokens.every((tok) => expo.messagesTo(tok).length === 1), { timeoutMs: 10_000, what: '250 pushes' });
       const sizes = expo.sendRequests.slice(before).map((r) => r.messages.length);
       expect(sizes.sort((a, b) => b - a)).toEqual([100, 100, 50]);
 
@@ -233,10 +239,10 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       await eventually(() => {
         const asked = new Set(expo.receiptRequests.flatMap((r) => r.ids));
         return receiptIds.every((id) => asked.has(id));
-      }, 10_000, 'receipts of 250 tickets');
+      }, { timeoutMs: 10_000, what: 'receipts of 250 tickets' });
       expect(Math.max(...expo.receiptRequests.map((r) => r.ids.length))).toBeLessThanOrEqual(1000);
       const left = async () => Number((await db.query(`SELECT count(*) AS n FROM expo_push_tickets WHERE id = ANY($1::varchar[])`, [receiptIds]))[0].n);
-      await eventually(async () => (await left()) === 0, 10_000, 'tickets deleted');
+      await eventually(async () => (await left()) === 0, { timeoutMs: 10_000, what: 'tickets deleted' });
     });
 
     it('a tenant send via the FCM topic also reaches the tenant\'s Expo devices, one by one', async () => {
@@ -252,7 +258,7 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
         .set('Authorization', `Bearer ${await t.token({ sub: 'backend', tid: other, roles: ['SERVICE'] })}`)
         .send({ tenant: true, viaTopic: true, category: 'announcement', title: 'All hands' });
       expect(res.status).toBe(202);
-      await eventually(() => expo.messagesTo(token).length === 1, 10_000, 'Expo device of the tenant');
+      await eventually(() => expo.messagesTo(token).length === 1, { timeoutMs: 10_000, what: 'Expo device of the tenant' });
       expect(fcm.topicSends.filter((s) => s.topic === tenantTopic(other))).toHaveLength(1);
       expect(expo.messagesTo(token)[0]).toMatchObject({ title: 'All hands' });
     });

@@ -7,9 +7,8 @@ import nock from 'nock';
 import request from 'supertest';
 import { FirebasePushSender } from '../src/modules/devices/push/firebase-push-sender';
 import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.constants';
-import { startPushTestApp } from './support/push-app';
-import { eventually } from './support/scripted-push-sender';
-import type { TestApp } from './support/test-app';
+import { eventually } from '../tools/scratch';
+import { startPushTestApp, TestApp } from './support/test-app';
 
 const run = Date.now().toString(36);
 const PROJECT = 'demo-tether';
@@ -144,7 +143,10 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
       ttlSeconds: 3600,
     });
 
-    await eventually(() => callsTo(tokens.flaky) === 2 && callsTo(tokens.busy) === 2, 15_000, 'retries of unavailable and quota');
+    await eventually(
+      () => callsTo(tokens.flaky) === 2 && callsTo(tokens.busy) === 2,
+      { timeoutMs: 15_000, what: 'retries of unavailable and quota' },
+    );
     // Success and permanent errors are sent once; the retry carried only the two transient tokens.
     expect(callsTo(tokens.live)).toBe(1);
     expect(callsTo(tokens.gone)).toBe(1);
@@ -152,7 +154,7 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
 
     // The quota error paused the whole queue through BullMQ's rate limiter, lifted once the retry went through.
     const delivery = t.app.get<Queue>(getQueueToken(DELIVERY_QUEUE), { strict: false });
-    await eventually(async () => (await delivery.getGlobalRateLimit()) === null, 5000, 'the quota slow-down to end');
+    await eventually(async () => (await delivery.getGlobalRateLimit()) === null, { timeoutMs: 5000, what: 'the quota slow-down to end' });
 
     const devices = await devicesOf('fcm-user');
     expect(devices[tokens.live]).toMatchObject({ active: true });
@@ -181,8 +183,7 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
     // Registration subscribed the tokens to their tenant and role topics through the SDK as well.
     await eventually(
       () => topicCalls.some((c) => c.path === '/iid/v1:batchAdd' && c.to === `/topics/t-fcm%2D${run}-role-member` && c.tokens.includes(tokens.live)),
-      10_000,
-      'the role topic subscription',
+      { timeoutMs: 10_000, what: 'the role topic subscription' },
     );
   });
 
@@ -192,8 +193,7 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
     const queue = t.app.get<Queue>(getQueueToken(DELIVERY_QUEUE), { strict: false });
     const failed = await eventually(
       async () => (await queue.getFailed()).find((j) => j.failedReason?.includes('third-party-auth-error')),
-      10_000,
-      'the failed job',
+      { timeoutMs: 10_000, what: 'the failed job' },
     );
     expect(failed.attemptsMade).toBe(1);
     expect(callsTo(tokens.badCredentials)).toBe(1);

@@ -6,10 +6,9 @@ import { roleTopic, tenantTopic } from '../src/modules/devices/device-topics';
 import { DEVICES_QUEUE, JOB_MAINTENANCE } from '../src/modules/devices/devices.constants';
 import { DELIVERY_QUEUE, NOTIFICATIONS_QUEUE } from '../src/modules/notifications/notifications.constants';
 import { PushDeliveryProcessor } from '../src/modules/notifications/push-delivery.processor';
-import { deleteRedisKeys } from '../bench/support/scratch';
-import { startPushTestApp } from './support/push-app';
-import { eventually, fcmFailure, ScriptedPushSender } from './support/scripted-push-sender';
-import type { TestApp } from './support/test-app';
+import { deleteRedisKeys, eventually, sleep } from '../tools/scratch';
+import { fcmFailure, ScriptedPushSender } from './support/scripted-push-sender';
+import { startPushTestApp, TestApp } from './support/test-app';
 
 const run = Date.now().toString(36);
 const API = '/api/mobile/v1';
@@ -46,7 +45,10 @@ describe('push pipeline (scripted FCM)', () => {
     expect(res.status).toBe(202);
     return res.body as { notificationId: string; duplicate: boolean; inboxCount: number };
   };
-  const fannedOut = (id: string) => eventually(() => jobCompleted(t, NOTIFICATIONS_QUEUE, `n-${id}`), 10_000, `fan-out of ${id}`);
+  const fannedOut = (id: string) => eventually(
+    () => jobCompleted(t, NOTIFICATIONS_QUEUE, `n-${id}`),
+    { timeoutMs: 10_000, what: `fan-out of ${id}` },
+  );
 
   beforeAll(async () => {
     t = await startPushTestApp(sender);
@@ -66,7 +68,10 @@ describe('push pipeline (scripted FCM)', () => {
       priority: 'high',
     });
     expect(inboxCount).toBe(1);
-    await eventually(() => sender.sentTo(`tok-a1-${run}`).length === 1 && sender.sentTo(`tok-a2-${run}`).length === 1, 10_000, 'both sends');
+    await eventually(
+      () => sender.sentTo(`tok-a1-${run}`).length === 1 && sender.sentTo(`tok-a2-${run}`).length === 1,
+      { timeoutMs: 10_000, what: 'both sends' },
+    );
     const { payload } = sender.sentTo(`tok-a1-${run}`)[0];
     expect(payload).toMatchObject({ title: 'Hello', body: 'World', priority: 'high' });
     // The data carries what the app needs to open the notification, and nothing about the user.
@@ -82,7 +87,7 @@ describe('push pipeline (scripted FCM)', () => {
     sender.script(flaky, fcmFailure('messaging/server-unavailable'));
     await notify({ userIds: ['u-b'], title: 'Retry me', category: 'booking' });
 
-    await eventually(() => sender.sentTo(flaky).length === 2, 10_000, 'the retry of the transient failure');
+    await eventually(() => sender.sentTo(flaky).length === 2, { timeoutMs: 10_000, what: 'the retry of the transient failure' });
     expect(sender.sentTo(flaky).map((s) => s.ok)).toEqual([false, true]);
     expect(sender.sentTo(dead)).toHaveLength(1); // never retried
 
@@ -95,7 +100,7 @@ describe('push pipeline (scripted FCM)', () => {
     // A later notification skips the dead device.
     const later = await notify({ userIds: ['u-b'], title: 'Again', category: 'booking' });
     await fannedOut(later.notificationId);
-    await eventually(() => sender.sentTo(flaky).length === 3, 10_000, 'the later send');
+    await eventually(() => sender.sentTo(flaky).length === 3, { timeoutMs: 10_000, what: 'the later send' });
     expect(sender.sentTo(dead)).toHaveLength(1);
 
     const metrics = (await request(t.url).get('/metrics').expect(200)).text;
@@ -114,7 +119,7 @@ describe('push pipeline (scripted FCM)', () => {
     const muted = await notify({ userIds: ['u-c'], title: '50% off', category: 'promotion' });
     await fannedOut(muted.notificationId);
     const wanted = await notify({ userIds: ['u-c'], title: 'New message', category: 'message' });
-    await eventually(() => sender.sentTo(token).length === 1, 10_000, 'the unmuted send');
+    await eventually(() => sender.sentTo(token).length === 1, { timeoutMs: 10_000, what: 'the unmuted send' });
     expect(sender.sentTo(token)[0].payload.data.notificationId).toBe(wanted.notificationId);
 
     const inbox = await request(t.url).get(`${API}/notifications`).set('Authorization', auth).expect(200);
@@ -139,7 +144,7 @@ describe('push pipeline (scripted FCM)', () => {
     const quiet = await notify({ userIds: ['u-q'], title: 'Shh', category: 'system', priority: 'normal' });
     await fannedOut(quiet.notificationId);
     const urgent = await notify({ userIds: ['u-q'], title: 'Security alert', category: 'system', priority: 'high' });
-    await eventually(() => sender.sentTo(token).length === 1, 10_000, 'the urgent send');
+    await eventually(() => sender.sentTo(token).length === 1, { timeoutMs: 10_000, what: 'the urgent send' });
     expect(sender.sentTo(token)[0].payload.data.notificationId).toBe(urgent.notificationId);
   });
 
@@ -151,10 +156,10 @@ describe('push pipeline (scripted FCM)', () => {
     const second = await notify(body);
     expect(second).toEqual({ notificationId: first.notificationId, duplicate: true, inboxCount: 0 });
     await fannedOut(first.notificationId);
-    await eventually(() => sender.sentTo(token).length === 1, 10_000, 'the send');
+    await eventually(() => sender.sentTo(token).length === 1, { timeoutMs: 10_000, what: 'the send' });
     const third = await notify(body); // after delivery too
     expect(third.notificationId).toBe(first.notificationId);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(sender.sentTo(token)).toHaveLength(1);
     const auth = `Bearer ${await t.token({ sub: 'u-i', tid: tenant })}`;
     const inbox = await request(t.url).get(`${API}/notifications`).set('Authorization', auth).expect(200);
@@ -168,14 +173,17 @@ describe('push pipeline (scripted FCM)', () => {
     await registerDevice(t, 'x1', `tok-x1-${run}`, { tenant: `other-${run}`, roles: ['LEADER'] });
 
     await notify({ roles: ['LEADER'], title: 'Leaders', category: 'announcement' }, roleTenant);
-    await eventually(() => sender.sentTo(`tok-l1-${run}`).length === 1, 10_000, 'the leader send');
+    await eventually(() => sender.sentTo(`tok-l1-${run}`).length === 1, { timeoutMs: 10_000, what: 'the leader send' });
     await notify({ tenant: true, title: 'Everyone', category: 'announcement' }, roleTenant);
-    await eventually(() => sender.sentTo(`tok-m1-${run}`).length === 1 && sender.sentTo(`tok-l1-${run}`).length === 2, 10_000, 'tenant sends');
+    await eventually(
+      () => sender.sentTo(`tok-m1-${run}`).length === 1 && sender.sentTo(`tok-l1-${run}`).length === 2,
+      { timeoutMs: 10_000, what: 'tenant sends' },
+    );
     expect(sender.sentTo(`tok-x1-${run}`)).toHaveLength(0); // another tenant's leader
 
     await notify({ topic: 'role-member', title: 'Members', category: 'announcement' }, roleTenant);
     await notify({ tenant: true, viaTopic: true, title: 'All', category: 'announcement' }, roleTenant);
-    await eventually(() => sender.topicSends.length >= 2, 10_000, 'topic sends');
+    await eventually(() => sender.topicSends.length >= 2, { timeoutMs: 10_000, what: 'topic sends' });
     expect(sender.topicSends.map((s) => s.topic).sort()).toEqual([roleTopic(roleTenant, 'MEMBER'), tenantTopic(roleTenant)].sort());
   });
 
@@ -185,7 +193,10 @@ describe('push pipeline (scripted FCM)', () => {
     await registerDevice(t, 'owner1', token, { tenant: topicTenant, roles: ['MEMBER'] });
     const subscribed = (topic: string) =>
       sender.topicCalls.some((c) => c.op === 'subscribe' && c.topic === topic && c.tokens.includes(token));
-    await eventually(() => subscribed(tenantTopic(topicTenant)) && subscribed(roleTopic(topicTenant, 'MEMBER')), 10_000, 'subscriptions');
+    await eventually(
+      () => subscribed(tenantTopic(topicTenant)) && subscribed(roleTopic(topicTenant, 'MEMBER')),
+      { timeoutMs: 10_000, what: 'subscriptions' },
+    );
     expect(roleTopic(topicTenant, 'MEMBER')).toBe(`t-topics%2D${run}-role-member`);
 
     // Another user (a leader) signs in on the same phone: the device moves, and so do its topics.
@@ -194,8 +205,7 @@ describe('push pipeline (scripted FCM)', () => {
       () =>
         subscribed(roleTopic(topicTenant, 'LEADER')) &&
         sender.topicCalls.some((c) => c.op === 'unsubscribe' && c.topic === roleTopic(topicTenant, 'MEMBER') && c.tokens.includes(token)),
-      10_000,
-      'resubscription',
+      { timeoutMs: 10_000, what: 'resubscription' },
     );
     const first = `Bearer ${await t.token({ sub: 'owner1', tid: topicTenant })}`;
     const second = `Bearer ${await t.token({ sub: 'owner2', tid: topicTenant })}`;
@@ -207,8 +217,7 @@ describe('push pipeline (scripted FCM)', () => {
     await request(t.url).delete(`${API}/devices/${device.id}`).set('Authorization', second).expect(204);
     await eventually(
       () => sender.topicCalls.some((c) => c.op === 'unsubscribe' && c.topic === tenantTopic(topicTenant) && c.tokens.includes(token)),
-      10_000,
-      'unsubscription at logout',
+      { timeoutMs: 10_000, what: 'unsubscription at logout' },
     );
   });
 
@@ -220,7 +229,7 @@ describe('push pipeline (scripted FCM)', () => {
     const queue = queueOf(t, DEVICES_QUEUE);
     expect(await queue.getJobScheduler('device-maintenance')).toMatchObject({ every: 6 * 3600 * 1000 });
     const job = await queue.add(JOB_MAINTENANCE, {});
-    await eventually(() => job.isCompleted(), 10_000, 'maintenance');
+    await eventually(() => job.isCompleted(), { timeoutMs: 10_000, what: 'maintenance' });
     const rows: { id: string }[] = await ds.query(`SELECT id FROM devices WHERE id = ANY($1::uuid[])`, [[stale.id, fresh.id]]);
     expect(rows.map((r) => r.id)).toEqual([fresh.id]);
   });
@@ -260,15 +269,15 @@ describe('a worker that dies mid-job', () => {
       await registerDevice(a, 'u-crash', token, { tenant });
       const auth = await a.token({ sub: 'backend', tid: tenant, roles: ['SERVICE'] });
       await request(a.url).post(`${API}/admin/notify`).set('Authorization', `Bearer ${auth}`).send({ userIds: ['u-crash'], title: 'Survive', category: 'system' }).expect(202);
-      await eventually(() => senderA.sentTo(token).length === 1, 10_000, 'the send in flight');
+      await eventually(() => senderA.sentTo(token).length === 1, { timeoutMs: 10_000, what: 'the send in flight' });
 
       // The delivery worker goes away without finishing (as in a crash): no completion, no lock renewal.
       await a.app.get(PushDeliveryProcessor).worker.close(true);
       b = await startPushTestApp(senderB, env);
-      await eventually(() => senderB.sentTo(token).length === 1, 15_000, 'the takeover');
+      await eventually(() => senderB.sentTo(token).length === 1, { timeoutMs: 15_000, what: 'the takeover' });
       const queue = queueOf(b, DELIVERY_QUEUE);
       const [job] = (await queue.getJobs(['completed', 'active', 'waiting'])).filter((j) => j.data.deviceIds?.length && j.data.tenantId === tenant);
-      await eventually(() => job.isCompleted(), 5000, 'completion');
+      await eventually(() => job.isCompleted(), { timeoutMs: 5000, what: 'completion' });
       expect((await queue.getJob(job.id!))!.attemptsStarted).toBeGreaterThanOrEqual(2);
     } finally {
       release();
@@ -293,7 +302,7 @@ describe('TETHER_ROLE=api', () => {
       const notifications = queues.body.queues.find((q: { name: string }) => q.name === NOTIFICATIONS_QUEUE);
       expect(notifications.counts.waiting).toBe(1);
       expect(await queueOf(api, NOTIFICATIONS_QUEUE).getWorkersCount()).toBe(0);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       expect(sender.sends).toHaveLength(0);
       expect(() => api.app.get(PushDeliveryProcessor).worker).toThrow();
     } finally {

@@ -1,9 +1,10 @@
 import { createConnection, createServer, Server, Socket } from 'node:net';
 import { io } from 'socket.io-client';
+import request from 'supertest';
 import { signDevToken } from '../src/core/auth/dev-token';
 import { PresenceService } from '../src/modules/realtime/presence.service';
-import { AppProcess, freePort, spawnApp, waitForOk } from './support/process';
-import { connect, next, request as ask, waitUntil, ClientSocket } from './support/sockets';
+import { eventually, freePort, NodeProcess, sleep, spawnApp, waitReady } from '../tools/scratch';
+import { connect, next, request as ask, ClientSocket } from './support/sockets';
 import { startTestApp, TestApp } from './support/test-app';
 
 // Two app processes on two ports sharing one Redis, as two pods would.
@@ -16,26 +17,25 @@ const POD_ENV = {
 const tid = `cluster${Date.now().toString(36)}`;
 const token = (sub: string, roles = ['MEMBER']) => signDevToken(process.env.MOBILE_JWT_SECRET!, { sub, tid, roles });
 
-async function startPod(): Promise<{ url: string; port: number; proc: AppProcess }> {
+async function startPod(): Promise<{ url: string; port: number; proc: NodeProcess }> {
   const port = await freePort();
   const proc = spawnApp({ ...POD_ENV, PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
-  await waitForOk(`${url}/health/ready`);
+  await waitReady(`${url}/health/ready`);
   return { url, port, proc };
 }
 
 async function broadcast(url: string, channel: string, event: string, data: object): Promise<void> {
-  const res = await fetch(`${url}/api/mobile/v1/admin/broadcast`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${await token('backend', ['SERVICE'])}` },
-    body: JSON.stringify({ channel, event, data }),
-  });
+  const res = await request(url)
+    .post('/api/mobile/v1/admin/broadcast')
+    .set('Authorization', `Bearer ${await token('backend', ['SERVICE'])}`)
+    .send({ channel, event, data });
   expect(res.status).toBe(202);
 }
 
 async function podSockets(url: string): Promise<number> {
-  const res = await fetch(`${url}/api/mobile/v1/admin/realtime`, { headers: { authorization: `Bearer ${await token('ops', ['ADMIN'])}` } });
-  return ((await res.json()) as { pod: { sockets: number } }).pod.sockets;
+  const res = await request(url).get('/api/mobile/v1/admin/realtime').set('Authorization', `Bearer ${await token('ops', ['ADMIN'])}`);
+  return (res.body as { pod: { sockets: number } }).pod.sockets;
 }
 
 describe('realtime across pods', () => {
@@ -68,7 +68,7 @@ describe('realtime across pods', () => {
     await broadcast(a.url, 'announcements', 'announcement:new', { id: 'from-a' });
     await broadcast(b.url, 'announcements', 'announcement:new', { id: 'from-b' });
     const both = [[{ id: 'from-a' }, 'announcements'], [{ id: 'from-b' }, 'announcements']];
-    await waitUntil(() => seenA.length === 2 && seenB.length === 2);
+    await eventually(() => seenA.length === 2 && seenB.length === 2);
     expect(seenA).toEqual(both);
     expect(seenB).toEqual(both);
     const direct = next<any>(onB, 'notification:new');
@@ -85,7 +85,7 @@ describe('realtime across pods', () => {
     watcher.on('presence:update', (p) => updates.push(p));
 
     const roamer = await connect(b.url, await token('roamer'));
-    await waitUntil(() => updates.some((u) => u.status === 'online'));
+    await eventually(() => updates.some((u) => u.status === 'online'));
     expect(updates[0]).toEqual({ userId: 'roamer', status: 'online', lastSeen: null });
     expect(await presence.isOnline(tid, 'roamer')).toBe(true);
     expect([...(await presence.onlineUsers(tid, ['roamer', 'watcher', 'nobody']))].sort()).toEqual(['roamer', 'watcher']);
@@ -93,19 +93,19 @@ describe('realtime across pods', () => {
     // A second socket of the same user, then the first leaves: still online, no event.
     const roamer2 = await connect(a.url, await token('roamer'));
     roamer.close();
-    await new Promise((r) => setTimeout(r, 600));
+    await sleep(600);
     expect(updates.filter((u) => u.status === 'offline')).toEqual([]);
     roamer2.close();
-    await waitUntil(() => updates.some((u) => u.status === 'offline'));
+    await eventually(() => updates.some((u) => u.status === 'offline'));
     expect(await presence.isOnline(tid, 'roamer')).toBe(false);
 
     // Now the pod dies without cleaning up.
     const doomed = await connect(b.url, await token('roamer'));
     sockets.push(doomed);
-    await waitUntil(() => updates.filter((u) => u.status === 'online').length === 2);
+    await eventually(() => updates.filter((u) => u.status === 'online').length === 2);
     const killedAt = Date.now();
     b.proc.child.kill('SIGKILL');
-    await waitUntil(() => updates.filter((u) => u.status === 'offline').length === 2, 20000, 100);
+    await eventually(() => updates.filter((u) => u.status === 'offline').length === 2, { timeoutMs: 20000, everyMs: 100 });
     const took = Date.now() - killedAt;
     // Pod timeout (3 s here; 20 s by default) + one heartbeat + slack for a loaded CI machine.
     expect(took).toBeLessThan(3000 + 1000 + 6000);
@@ -145,7 +145,7 @@ describe('draining a pod on SIGTERM', () => {
     });
     try {
       await next(client, 'connect');
-      await waitUntil(async () => (await podSockets(b.url)) === 1);
+      await eventually(async () => (await podSockets(b.url)) === 1);
       expect(await podSockets(a.url)).toBe(0);
       const reasons: string[] = [];
       client.on('disconnect', (reason) => reasons.push(reason));
@@ -153,8 +153,8 @@ describe('draining a pod on SIGTERM', () => {
       b.proc.child.kill('SIGTERM');
       const exit = await b.proc.exited;
       expect(exit.code).toBe(0);
-      await waitUntil(() => client.connected, 10000, 50);
-      await waitUntil(async () => (await podSockets(a.url)) === 1, 5000, 100);
+      await eventually(() => client.connected, { timeoutMs: 10000, everyMs: 50 });
+      await eventually(async () => (await podSockets(a.url)) === 1, { timeoutMs: 5000, everyMs: 100 });
       expect(reasons[0]).toBe('transport close'); // reconnectable, not "io server disconnect"
       const ack = await ask(client, 'subscribe', { channels: ['announcements'] });
       expect(ack.subscribed).toEqual(['announcements']);

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { io } from 'socket.io-client';
-import { connect, next, record, request as ask, sleep, waitUntil, ClientSocket } from './support/sockets';
+import { eventually, sleep } from '../tools/scratch';
+import { connect, next, record, request as ask, ClientSocket } from './support/sockets';
 import { broadcast as publish } from './support/broadcast';
 import { startTestApp, TestApp } from './support/test-app';
 
@@ -39,7 +40,7 @@ describe('realtime gateway (one instance)', () => {
     await sleep(100); // the subscribe has no ack in the seed; give it a moment
     await broadcast(tid, 'announcements', 'announcement:new', { id: 'a1', title: 'Hi', content: 'Welcome', priority: 'normal' });
     await broadcast(tid, 'service:counts', 'service:count_update', { serviceId: 's1', totalCheckins: 3, currentAttendance: 2 });
-    await waitUntil(() => counts.length === 1 && announcements.length === 1);
+    await eventually(() => counts.length === 1 && announcements.length === 1);
     expect(announcements[0]).toMatchObject({ id: 'a1', title: 'Hi' });
   });
 
@@ -163,7 +164,7 @@ describe('realtime gateway (one instance)', () => {
       const ack = await ask(again, 'subscribe', { channels: ['announcements'], since: { announcements: meta.offset } });
       expect(ack.recovered).toEqual({ announcements: true });
       await broadcast(tid, 'announcements', 'announcement:new', { n: 4 });
-      await waitUntil(() => seen.filter(([e]) => e === 'announcement:new').length >= 4);
+      await eventually(() => seen.filter(([e]) => e === 'announcement:new').length >= 4);
       await sleep(100);
       const events = seen.filter(([e]) => e === 'announcement:new');
       expect(events.map(([, p]) => p.n)).toEqual([1, 2, 3, 4]);
@@ -201,7 +202,7 @@ describe('realtime gateway (one instance)', () => {
       running = false;
       await publisher;
       const last = n - 1;
-      await waitUntil(() => seen.filter(([e]) => e === 'announcement:new').length >= last, 5000).catch(() => undefined);
+      await eventually(() => seen.filter(([e]) => e === 'announcement:new').length >= last, { timeoutMs: 5000 }).catch(() => undefined);
       const ns = seen.filter(([e]) => e === 'announcement:new').map(([, p]) => p.n);
       expect(ns).toEqual(Array.from({ length: last }, (_, i) => i + 1));
     });
@@ -255,7 +256,7 @@ describe('realtime gateway (one instance)', () => {
       const live = record(s);
       const offsets: string[] = [];
       for (let i = 0; i < 5; i++) offsets.push(await broadcast(tid, 'announcements', 'announcement:new', { i }));
-      await waitUntil(() => live.length >= 5);
+      await eventually(() => live.length >= 5);
       const token = `Bearer ${await t.token({ sub: 'p', tid })}`;
       const page1 = await request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'announcements', since: offsets[0], limit: 2 }).set('Authorization', token).expect(200);
       expect(page1.body).toMatchObject({ channel: 'announcements', recovered: true, hasMore: true });
@@ -378,7 +379,7 @@ describe('realtime gateway (one instance)', () => {
       expect(await status()).toBeGreaterThan(0);
       for (let i = 0; i < 60; i++)
         await request(limited.url).post('/api/mobile/v1/admin/broadcast').set('Authorization', admin).send({ channel: 'announcements', event: 'announcement:new', data: { blob } });
-      await waitUntil(async () => (await status()) === 0, 5000, 200);
+      await eventually(async () => (await status()) === 0, { timeoutMs: 5000, everyMs: 200 });
       const metrics = await request(limited.url).get('/metrics');
       expect(metrics.text).toMatch(/tether_realtime_disconnects_total\{reason="slow_consumer"\} [1-9]/);
       raw.resume();

@@ -6,9 +6,10 @@
  */
 import { SignJWT } from 'jose';
 import { io, Socket } from 'socket.io-client';
+import request from 'supertest';
 import { signDevToken } from '../src/core/auth/dev-token';
+import { freePort, NodeProcess, spawnApp, waitReady } from '../tools/scratch';
 import { openPlain, PlainClient } from './support/plain-ws';
-import { AppProcess, freePort, spawnApp, waitForOk } from './support/process';
 import { next } from './support/sockets';
 
 const SECRET = process.env.MOBILE_JWT_SECRET!;
@@ -24,18 +25,16 @@ const channelToken = (sub: string, channel: string) =>
 describe('seed clients against two pods', () => {
   let a: string; // the pod the host backend calls
   let b: string; // the pod the apps are connected to
-  const procs: AppProcess[] = [];
+  const procs: NodeProcess[] = [];
   const sockets: Socket[] = [];
   const plains: PlainClient[] = [];
 
   /** The host backend: a SERVICE token on pod A. */
   const backend = async (method: string, path: string, body?: object) => {
-    const res = await fetch(`${a}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${await accessToken('host-backend', ['SERVICE'])}` },
-      body: body && JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
+    const auth = `Bearer ${await accessToken('host-backend', ['SERVICE'])}`;
+    const req = request(a)[method.toLowerCase() as 'get'](path).set('Authorization', auth);
+    const res = await (body ? req.send(body) : req);
+    return { status: res.status, body: res.body as any };
   };
   const socketIo = (token: string) => {
     const s = io(`${b}/realtime`, { transports: ['websocket', 'polling'], auth: { token }, reconnection: false });
@@ -51,7 +50,7 @@ describe('seed clients against two pods', () => {
       urls.push(`http://127.0.0.1:${port}`);
     }
     [a, b] = urls;
-    await Promise.all(urls.map((u) => waitForOk(`${u}/health/ready`)));
+    await Promise.all(urls.map((u) => waitReady(`${u}/health/ready`)));
   }, 60000);
   afterAll(async () => {
     for (const s of sockets) s.close();
@@ -95,17 +94,16 @@ describe('seed clients against two pods', () => {
     const client = await openPlain(b, { token: await accessToken('reader-002'), path: '/messages/subscribe' });
     plains.push(client);
     expect(await client.next((f) => f.type === 'connected')).toMatchObject({ userId: 'reader-002' });
-    const senderAuth = { 'content-type': 'application/json', authorization: `Bearer ${await accessToken('writer-002')}` };
-    const conversation = await fetch(`${a}/api/mobile/v1/conversations`, {
-      method: 'POST',
-      headers: senderAuth,
-      body: JSON.stringify({ type: 'direct', participantIds: ['reader-002'] }),
-    }).then((r) => r.json() as Promise<{ id: string }>);
-    const sent = await fetch(`${a}/api/mobile/v1/conversations/${conversation.id}/messages`, {
-      method: 'POST',
-      headers: senderAuth,
-      body: JSON.stringify({ content: 'hello from pod A' }),
-    });
+    const senderAuth = `Bearer ${await accessToken('writer-002')}`;
+    const created = await request(a)
+      .post('/api/mobile/v1/conversations')
+      .set('Authorization', senderAuth)
+      .send({ type: 'direct', participantIds: ['reader-002'] });
+    const conversation = created.body as { id: string };
+    const sent = await request(a)
+      .post(`/api/mobile/v1/conversations/${conversation.id}/messages`)
+      .set('Authorization', senderAuth)
+      .send({ content: 'hello from pod A' });
     expect(sent.status).toBe(201);
     const frame = await client.next((f) => f.type === 'event' && f.event === 'message:new');
     expect(frame.data).toMatchObject({ conversationId: conversation.id, content: 'hello from pod A', senderId: 'writer-002' });

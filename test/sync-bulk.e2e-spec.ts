@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
-import { caller, Caller, freshTenant, pgClient, sleep, UNTHROTTLED, uuid } from './support/sync';
+import { sleep } from '../tools/scratch';
+import { caller, Caller, freshTenant, pgClient, UNTHROTTLED, uuid } from './support/sync';
 import { startTestApp, TestApp } from './support/test-app';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -290,12 +291,12 @@ describe('sync rate limits', () => {
     const limited = await me.get('/sync/changes');
     expect(limited.status).toBe(429);
     expect(limited.body.code).toBe('rate_limited');
-    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
 
     expect((await me.send('POST', '/sync/checkins/bulk', { checkins: [] })).status).toBe(200);
     const bulkLimited = await me.send('POST', '/sync/events/rsvp/bulk', { rsvps: [] });
     expect(bulkLimited.status).toBe(429);
-    expect(bulkLimited.headers.get('retry-after')).toBeTruthy();
+    expect(bulkLimited.headers['retry-after']).toBeTruthy();
 
     // Other users have their own counters; other routes the global limit.
     const other = await caller(t, tid, 'calm');

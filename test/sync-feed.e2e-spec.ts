@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
-import { caller, eventually, freshTenant, insertEvent, pgClient, Replica, sleep, UNTHROTTLED, uuid } from './support/sync';
+import { eventually, sleep } from '../tools/scratch';
+import { caller, freshTenant, insertEvent, pgClient, Replica, UNTHROTTLED, uuid } from './support/sync';
 import { startTestApp, TestApp } from './support/test-app';
 
 /** The (x, id) key inside an opaque cursor, to check that cursors only move forward. */
@@ -30,7 +31,7 @@ describe('sync change feed', () => {
     const m = await caller(t, tid, 'reader');
     const first = await m.get('/sync/events');
     expect(first.status).toBe(200);
-    expect(first.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(first.headers['content-type']).toMatch(/^application\/json/);
     expect(Object.keys(first.body).sort()).toEqual(['deleted', 'events', 'hasMore', 'nextCursor', 'timestamp']);
     expect(first.body.events).toHaveLength(50);
     expect(first.body).toMatchObject({ deleted: [], hasMore: true, nextCursor: expect.any(String) });
@@ -111,7 +112,7 @@ describe('sync change feed', () => {
           await replica.drain();
           return titles();
         },
-        check,
+        { until: check, timeoutMs: 15_000 },
       );
     try {
       // Insert: A writes first (smaller xid) and stays open; B writes and commits.
@@ -148,7 +149,7 @@ describe('sync change feed', () => {
           deleted.push(...body.deleted);
           return deleted;
         },
-        (d) => d.length === 2,
+        { until: (d) => d.length === 2, timeoutMs: 15_000 },
       );
       expect(deleted.sort()).toEqual([idA, idB].sort());
       expect(replica.ids()).toEqual([]);
@@ -220,8 +221,7 @@ describe('sync change feed', () => {
           await r.drain(5);
           return view(r);
         },
-        (v) => v === table,
-        20000,
+        { until: (v) => v === table, timeoutMs: 20000 },
       );
       expect(view(r)).toBe(table);
       expect(r.pulls).toBeGreaterThan(20);
@@ -249,7 +249,7 @@ describe('sync change feed', () => {
     await db.query(`UPDATE community_events SET title = 'changed' WHERE id = $1`, [ids[4]]);
     const changed = await eventually(
       () => m.get('/sync/events', { updatedAfter: since }),
-      (r) => r.body.events.length > 0,
+      { until: (r) => r.body.events.length > 0, timeoutMs: 15_000 },
     );
     expect(changed.body.events.map((e: any) => [e.id, e.title])).toEqual([[ids[4], 'changed']]);
 
@@ -286,7 +286,7 @@ describe('sync change feed', () => {
         cursor = page.body.nextCursor;
         return events.ids();
       },
-      (now) => now.length === 2 && !now.includes(first.body.events[0].id),
+      { until: (now) => now.length === 2 && !now.includes(first.body.events[0].id), timeoutMs: 15_000 },
     );
     expect(events.ids()).toEqual(ids.filter((id) => id !== first.body.events[0].id).sort());
 

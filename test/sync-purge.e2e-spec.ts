@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '../src/core/database/data-source.options';
 import { SyncService } from '../src/modules/sync/sync.service';
-import { caller, eventually, freshTenant, pgClient, Replica, UNTHROTTLED, uuid } from './support/sync';
-import { databaseUrl, TEST_ADMIN_URL } from './support/test-db';
+import { createDatabase, dropDatabase, eventually, scratchDatabase } from '../tools/scratch';
+import { caller, freshTenant, pgClient, Replica, UNTHROTTLED, uuid } from './support/sync';
 import { startTestApp, TestApp } from './support/test-app';
 
 /**
@@ -12,30 +10,20 @@ import { startTestApp, TestApp } from './support/test-app';
  * own: cursors held by other test files stay valid.
  */
 describe('tombstone purge and sync reset', () => {
-  const name = `tether_purge_${randomBytes(4).toString('hex')}`;
-  const url = databaseUrl(name);
+  const scratch = scratchDatabase('test', `tether_purge_${randomBytes(4).toString('hex')}`);
+  const url = scratch.url;
   let t: TestApp;
   let db: Client;
 
   beforeAll(async () => {
-    const admin = new Client({ connectionString: TEST_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-    await admin.end();
-    const ds = new DataSource(dataSourceOptions(url));
-    await ds.initialize();
-    await ds.runMigrations();
-    await ds.destroy();
+    await createDatabase(scratch, { migrate: true });
     t = await startTestApp({ ...UNTHROTTLED, DATABASE_URL: url, SYNC_RETENTION_DAYS: '30' });
     db = await pgClient(url);
   });
   afterAll(async () => {
     await db?.end();
     await t?.close();
-    const admin = new Client({ connectionString: TEST_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
+    await dropDatabase(scratch);
   });
 
   it('a cursor older than a purged tombstone gets 410 sync_reset_required; newer cursors and a fresh sync carry on', async () => {
@@ -53,7 +41,7 @@ describe('tombstone purge and sync reset', () => {
         await stale.drain();
         return stale.ids();
       },
-      (got) => got.length === 3,
+      { until: (got) => got.length === 3, timeoutMs: 15_000 },
     );
     const staleCursor = stale.cursor!;
     const staleTime = (await member.get('/sync/events')).body.timestamp;
@@ -72,7 +60,7 @@ describe('tombstone purge and sync reset', () => {
         await current.drain();
         return current.ids();
       },
-      (got) => got.length === 2,
+      { until: (got) => got.length === 2, timeoutMs: 15_000 },
     );
 
     // Another pod holds the purge: this one skips its turn.

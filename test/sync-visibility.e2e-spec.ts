@@ -1,4 +1,5 @@
-import { caller, Caller, eventually, freshTenant, Replica, UNTHROTTLED, uuid } from './support/sync';
+import { eventually } from '../tools/scratch';
+import { caller, Caller, freshTenant, Replica, UNTHROTTLED, uuid } from './support/sync';
 import { startTestApp, TestApp } from './support/test-app';
 
 describe('sync visibility: access changes are changes', () => {
@@ -20,7 +21,7 @@ describe('sync visibility: access changes are changes', () => {
         await r.drain();
         return r.ids();
       },
-      check,
+      { until: check, timeoutMs: 15_000 },
     );
 
   it('an invitation opens a private event in the next pull although the event did not change; revoking it deletes it', async () => {
@@ -48,7 +49,7 @@ describe('sync visibility: access changes are changes', () => {
         deleted = deleted.concat(body.deleted);
         return deleted;
       },
-      (d) => d.includes(secret.id),
+      { until: (d) => d.includes(secret.id), timeoutMs: 15_000 },
     );
     expect(replica.ids()).toEqual([open.id]);
 
@@ -122,7 +123,7 @@ describe('sync visibility: access changes are changes', () => {
         await annView.drain();
         return names(annView);
       },
-      (n) => n.length === 3,
+      { until: (n) => n.length === 3, timeoutMs: 15_000 },
     );
     expect(names(annView)).toEqual(['admin', 'ann', 'bob']);
 
@@ -133,7 +134,7 @@ describe('sync visibility: access changes are changes', () => {
         await annView.drain();
         return names(annView);
       },
-      (n) => !n.includes('bob'),
+      { until: (n) => !n.includes('bob'), timeoutMs: 15_000 },
     );
     await bobView.drain();
     expect(names(bobView)).toEqual(['admin', 'ann', 'bob']);
@@ -148,7 +149,7 @@ describe('sync visibility: access changes are changes', () => {
         await annView.drain();
         return names(annView);
       },
-      (n) => n.includes('bob'),
+      { until: (n) => n.includes('bob'), timeoutMs: 15_000 },
     );
     expect((await admin.send('DELETE', '/members/bob')).status).toBe(204);
     await eventually(
@@ -156,7 +157,7 @@ describe('sync visibility: access changes are changes', () => {
         await annView.drain();
         return names(annView);
       },
-      (n) => !n.includes('bob'),
+      { until: (n) => !n.includes('bob'), timeoutMs: 15_000 },
     );
     expect((await admin.send('DELETE', '/members/bob')).body.code).toBe('member_not_found');
   });
@@ -179,7 +180,7 @@ describe('sync visibility: access changes are changes', () => {
         await seenByA.drain();
         return seenByA.ids();
       },
-      (ids) => ids.length === 1,
+      { until: (ids) => ids.length === 1, timeoutMs: 15_000 },
     );
     for (const collection of ['events', 'members', 'rsvps', 'checkins']) {
       const replica = new Replica(adminB, collection);

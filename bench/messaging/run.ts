@@ -17,21 +17,26 @@
  * The two targets take turns at each rate. Everything this run creates (a database, a Redis key
  * prefix, child processes) is removed at the end, also on failure or Ctrl-C.
  */
-import { cleanUpOnSignals, deleteRedisKeys, freePort, stopChild } from '../support/scratch';
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
 import { io, Socket } from 'socket.io-client';
-import { DataSource } from 'typeorm';
 import { signDevToken } from '../../src/core/auth/dev-token';
-import { dataSourceOptions } from '../../src/core/database/data-source.options';
+import {
+  createDatabase,
+  freePort,
+  newWorld,
+  quantile,
+  runBenchmark,
+  sleep,
+  spawnApp,
+  spawnNode,
+  table,
+  waitReady,
+} from '../../tools/scratch';
 
-const ROOT = join(__dirname, '..', '..');
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TENANT = 'bench';
 const GOAL_RATE = 1000;
 const GOAL_P99_MS = 100;
@@ -52,73 +57,12 @@ if (!Number.isInteger(CONVERSATIONS) || CONVERSATIONS < 1 || CONVERSATIONS > 500
 if (!RATES.every((r) => r > 0 && r <= 20000)) throw new Error('--rates must be in (0, 20000]');
 if (!(STEP_SECONDS > 0 && STEP_SECONDS <= 60)) throw new Error('--step-seconds must be in (0, 60]');
 
-const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-const dbName = `tether_bench_msg_${runId}`;
-const redisPrefix = `tether-bench-msg-${runId}`;
+const world = newWorld('bench', 'msg');
 const jwtSecret = randomBytes(24).toString('hex');
-const children = new Set<ChildProcess>();
 const clients: Socket[] = [];
 const log = (line: string) => process.stdout.write(`  ${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function databaseUrl(): string {
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${dbName}`;
-  return url.toString();
-}
-
-async function admin<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: PG_ADMIN_URL });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-/** Closes clients, stops children, drops the database, deletes the Redis keys; each part runs even if another fails. */
-async function cleanup(): Promise<void> {
-  for (const c of clients) c.close();
-  await Promise.all([...children].map((c) => stopChild(c)));
-  await admin((c) => c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`)).catch((err: Error) =>
-    process.stderr.write(`cleanup: could not drop database ${dbName}: ${err.message}\n`),
-  );
-  await deleteRedisKeys(REDIS_URL, `${redisPrefix}*`).catch((err: Error) =>
-    process.stderr.write(`cleanup: could not delete Redis keys ${redisPrefix}*: ${err.message}\n`),
-  );
-}
-
-// ---- processes -------------------------------------------------------------------------------
-
 // Diagnostics only: extra node flags for the Tether processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
 const serverNodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-
-function spawnNode(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return { child, output: () => output };
-}
-
-
-async function waitReady(url: string, proc: { child: ChildProcess; output: () => string }): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null) throw new Error(`${url} exited during boot:\n${proc.output()}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`${url} not ready within 60 s:\n${proc.output()}`);
-}
 
 // ---- targets ---------------------------------------------------------------------------------
 
@@ -154,21 +98,22 @@ async function startTether(): Promise<Target> {
   const urls: string[] = [];
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
-    const proc = spawnNode([...serverNodeArgs, join(ROOT, 'dist', 'src', 'main.js')], {
+    const env = {
       NODE_ENV: 'development',
       PORT: String(port),
       LOG_LEVEL: 'silent',
-      DATABASE_URL: databaseUrl(),
+      DATABASE_URL: world.db.url,
       DB_AUTO_MIGRATE: 'false',
-      REDIS_URL,
-      REDIS_KEY_PREFIX: `${redisPrefix}-tether`,
+      REDIS_URL: world.redisUrl,
+      REDIS_KEY_PREFIX: `${world.redisPrefix}-tether`,
       MOBILE_JWT_SECRET: jwtSecret,
       JWT_ALGORITHM: 'HS256',
       REALTIME_CONNECTS_PER_MINUTE_PER_IP: '1000000',
       REALTIME_CONNECTS_PER_MINUTE_PER_USER: '1000000',
       REALTIME_EVENTS_PER_SECOND: '10000',
       RATE_LIMIT_PER_MINUTE: '1000000',
-    });
+    };
+    const proc = spawnApp(env, { nodeArgs: serverNodeArgs });
     const url = `http://127.0.0.1:${port}`;
     urls.push(url);
     await waitReady(`${url}/health/ready`, proc);
@@ -201,21 +146,22 @@ async function startBaseline(): Promise<Target> {
   const urls: string[] = [];
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
-    const proc = spawnNode(['--import', 'tsx', join(__dirname, 'baseline-server.ts')], {
+    const env = {
       PORT: String(port),
-      DATABASE_URL: databaseUrl(),
-      REDIS_URL,
-      REDIS_PREFIX: `${redisPrefix}-base`,
+      DATABASE_URL: world.db.url,
+      REDIS_URL: world.redisUrl,
+      REDIS_PREFIX: `${world.redisPrefix}-base`,
       BENCH_TENANT: TENANT,
       DB_POOL_SIZE: '10', // Tether's default DB_POOL_SIZE
-    });
+    };
+    const proc = spawnNode(join(__dirname, 'baseline-server.ts'), env, { tsx: true });
     const url = `http://127.0.0.1:${port}`;
     urls.push(url);
     await waitReady(`${url}/health`, proc);
   }
   // The same rows Tether writes for a direct conversation, written directly.
   const pairs: Pair[] = [];
-  const db = new Client({ connectionString: databaseUrl() });
+  const db = new Client({ connectionString: world.db.url });
   await db.connect();
   try {
     const indexes = Array.from({ length: CONVERSATIONS }, (_, i) => i);
@@ -254,11 +200,6 @@ interface StepResult {
   p99: number;
   lost: number;
   errors: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Sends at `rate` for STEP_SECONDS (open loop), then waits for stragglers. */
@@ -311,15 +252,14 @@ async function runStep(target: Target, rate: number): Promise<StepResult> {
   const deadline = performance.now() + DRAIN_MS;
   while (pending.size && performance.now() < deadline) await sleep(20);
   for (const [socket, fn] of listeners) socket.off('message:new', fn);
-  latencies.sort((a, b) => a - b);
   const window = Math.max((lastReceived - Math.min(firstReceived, started)) / 1000, STEP_SECONDS);
   return {
     rate,
     sent: total,
     received: latencies.length,
     perSecond: latencies.length / window,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
     lost: pending.size,
     errors,
   };
@@ -332,12 +272,6 @@ async function warmUp(target: Target): Promise<void> {
 
 // ---- report ----------------------------------------------------------------------------------
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
-
 const ms = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(1));
 const ok = (s: StepResult) => s.p99 < GOAL_P99_MS && s.lost === 0 && s.errors === 0;
 
@@ -345,13 +279,9 @@ async function main(): Promise<void> {
   const started = Date.now();
   process.stdout.write(
     `messaging: ${CONVERSATIONS} conversations over two pods, rates ${RATES.join(',')}/s x ${STEP_SECONDS} s; ` +
-      `db ${dbName}, redis prefix ${redisPrefix}\n`,
+      `db ${world.db.name}, redis prefix ${world.redisPrefix}\n`,
   );
-  await admin((c) => c.query(`CREATE DATABASE "${dbName}"`));
-  const ds = new DataSource(dataSourceOptions(databaseUrl()));
-  await ds.initialize();
-  await ds.runMigrations();
-  await ds.destroy();
+  await createDatabase(world.db, { migrate: true });
 
   log('starting Tether (2 processes) and the baseline (2 processes), connecting clients');
   const tether = await startTether();
@@ -411,13 +341,6 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-const cleanOnce = cleanUpOnSignals(cleanup);
-
-main().then(
-  () => cleanOnce(),
-  async (err: Error) => {
-    process.stderr.write(`messaging bench failed: ${err.stack ?? err.message}\n`);
-    await cleanOnce();
-    process.exitCode = 1;
-  },
-);
+runBenchmark('messaging bench', world, main, () => {
+  for (const c of clients) c.close();
+});

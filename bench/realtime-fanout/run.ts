@@ -14,41 +14,37 @@
  * Everything it creates (a database, a Redis key prefix, child processes) is removed at the end,
  * also on failure or Ctrl-C.
  */
-import { cleanUpOnSignals, deleteRedisKeys, freePort, stopChild } from '../support/scratch';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import Redis from 'ioredis';
-import WebSocket from 'ws';
-import { Client } from 'pg';
-import { signDevToken } from '../../src/core/auth/dev-token';
-import { CHANNEL, Command, EVENT, Histogram, Payload, Reply } from './protocol';
-
-const ROOT = join(__dirname, '..', '..');
-const HERE = __dirname;
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const TENANT = 'bench-tenant';
-
-// The knee: the first rate where any of these holds. We stop raising the rate after it.
-const KNEE_P99_MS = 100;
-const KNEE_DELIVERED_FRACTION = 0.95;
-// A rate is run again (up to 3 runs in all) when it trips the knee or when the rest of the
-// machine was busy during it (other CPU above half a core: someone else's work on a shared box).
-const MAX_RUNS = 3; // 2 with --quick
-const NOISY_OTHER_CPU = 50;
-// The goals the summary checks.
-const GOAL_THROUGHPUT = 0.8;
-const GOAL_P99 = 1.5;
-const GOAL_RSS = 1.5;
-
-type Mode = 'classic' | 'sharded';
-type TargetName = 'Tether' | 'baseline';
-
-// ---- options ---------------------------------------------------------------------------------
+import {
+  cpuSeconds,
+  createDatabase,
+  fdLimitFor,
+  fmt,
+  localRedisPid,
+  machineBusySeconds,
+  newWorld,
+  redisFootprint,
+  rssAfterGc,
+  runBenchmark,
+  running,
+  sleep,
+} from '../../tools/scratch';
+import { Generator } from './generators';
+import { Command, Histogram, Payload } from './protocol';
+import {
+  compareModes,
+  KNEE_DELIVERED_FRACTION,
+  KNEE_P99_MS,
+  MAX_RUNS,
+  ModeResult,
+  NOISY_OTHER_CPU,
+  printMode,
+  Side,
+  StepResult,
+  summary,
+} from './report';
+import { closePublisher, Mode, ServerSettings, startBaseline, startTether, Target, TENANT } from './targets';
 
 const { values: args } = parseArgs({
   options: {
@@ -72,66 +68,11 @@ if (!(STEP_SECONDS > 0 && STEP_SECONDS <= 60)) throw new Error('--step-seconds m
 if (!Number.isInteger(GENERATORS) || GENERATORS < 1 || GENERATORS > 8) throw new Error('--generators must be 1..8');
 if (!MODES.length || !MODES.every((m) => m === 'classic' || m === 'sharded')) throw new Error('--adapters: classic and/or sharded');
 
-// ---- what this run owns, and its removal ---------------------------------------------------
-
-const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-const dbName = `tether_bench_${runId}`;
-const redisPrefix = `tether-bench-${runId}`; // every key and channel of this run starts with it
-const jwtSecret = randomBytes(24).toString('hex');
-const children = new Set<ChildProcess>();
-
+const world = newWorld('bench', 'fanout');
 const log = (line: string) => process.stdout.write(`  ${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function createDatabase(): Promise<void> {
-  const admin = new Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE "${dbName}"`);
-  } finally {
-    await admin.end();
-  }
-}
-
-function databaseUrl(): string {
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${dbName}`;
-  return url.toString();
-}
-
-/** Stops every child, drops the database, deletes the Redis keys. Each part runs even if another fails. */
-async function cleanup(): Promise<void> {
-  await Promise.all([...children].map((c) => stopChild(c)));
-  try {
-    const admin = new Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await admin.end();
-  } catch (err) {
-    process.stderr.write(`cleanup: could not drop database ${dbName}: ${(err as Error).message}\n`);
-  }
-  await deleteRedisKeys(REDIS_URL, `${redisPrefix}*`).catch((err: Error) =>
-    process.stderr.write(`cleanup: could not delete Redis keys ${redisPrefix}*: ${err.message}\n`),
-  );
-}
-
-// ---- child processes -------------------------------------------------------------------------
-
-/**
- * `ulimit -n` is per process and inherited: if ours is too low for the sockets a child will hold,
- * the child is started through bash, which raises it and then execs node (same pid, so /proc
- * readings and signals still reach node itself).
- */
-const fdLimit = (() => {
-  const soft = Number(execFileSync('bash', ['-c', 'ulimit -n']).toString().trim());
-  const hardText = execFileSync('bash', ['-c', 'ulimit -Hn']).toString().trim();
-  const hard = hardText === 'unlimited' ? Infinity : Number(hardText);
-  const needed = CLIENTS + 4096;
-  return soft >= needed ? undefined : Math.min(65535, hard);
-})();
 
 // Every server runs with its inspector on a random loopback port, only so that run.ts can force a
-// full GC before reading RSS (see idleRss); nothing is attached while measuring. For diagnostics,
+// full GC before reading RSS (rssAfterGc); nothing is attached while measuring. For diagnostics,
 // BENCH_SERVER_NODE_ARGS adds node flags to all four servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
 // The young generation is pinned at its default maximum (2 x 16 MB) from boot: V8 otherwise grows it
 // the first time allocation picks up, and when that step lands inside one target's RSS window
@@ -142,323 +83,24 @@ const serverNodeArgs = [
   '--max-semi-space-size=16',
   ...(process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
 ];
+const servers: ServerSettings = {
+  world,
+  jwtSecret: randomBytes(24).toString('hex'),
+  nodeArgs: serverNodeArgs,
+  // Each child holds up to all the clients' sockets.
+  fdLimit: fdLimitFor(CLIENTS + 4096),
+};
 
-interface Child {
-  process: ChildProcess;
-  /** The last few KB it printed, for error messages. */
-  output: () => string;
-  /** Its inspector's WebSocket URL, when started with --inspect. */
-  inspector: () => string | undefined;
-}
+// ---- the machine ---------------------------------------------------------------------------------
 
-/** Runs `node [--import tsx] <file>` as a child; tsx only for our TypeScript, never for Tether. */
-function spawnNode(file: string, env: Record<string, string>, opts: { ipc?: boolean; tsx?: boolean; nodeArgs?: string[] } = {}): Child {
-  const nodeArgs = [...(opts.nodeArgs ?? []), ...(opts.tsx ? ['--import', 'tsx'] : []), file];
-  const stdio = ['ignore', 'pipe', 'pipe', ...(opts.ipc ? ['ipc'] : [])] as ('ignore' | 'pipe' | 'ipc')[];
-  const options = { cwd: ROOT, env: { ...process.env, ...env }, stdio };
-  const child =
-    fdLimit === undefined
-      ? spawn(process.execPath, nodeArgs, options)
-      : spawn('bash', ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, ...nodeArgs], options);
-  let output = '';
-  let inspector: string | undefined;
-  const keep = (d: Buffer) => {
-    output = (output + d.toString()).slice(-4000);
-    inspector ??= /Debugger listening on (ws:\/\/\S+)/.exec(output)?.[1];
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return { process: child, output: () => output, inspector: () => inspector };
-}
+let redisPid: number | undefined;
 
-
-async function waitReady(url: string, child: Child, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.process.exitCode !== null) throw new Error(`${url} exited during boot:\n${child.output()}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`${url} not ready within ${timeoutMs} ms:\n${child.output()}`);
-}
-
-/**
- * RSS of each server at rest: a full GC first (through its inspector), so that garbage from boot
- * or from the burst of handshakes does not count as memory the sockets hold, then VmRSS.
- */
-async function idleRss(servers: Child[]): Promise<number[]> {
-  await sleep(QUICK ? 300 : 1000);
-  await Promise.all(servers.map((s) => collectGarbage(s.inspector())));
-  await sleep(QUICK ? 300 : 1000);
-  return servers.map((s) => rss(s.process.pid!));
-}
-
-/** A full GC in another node process, over the DevTools protocol. */
-function collectGarbage(url: string | undefined): Promise<void> {
-  if (!url) return Promise.reject(new Error('server has no inspector URL'));
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const timer = setTimeout(() => ws.terminate(), 20_000);
-    ws.once('open', () => {
-      ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
-    });
-    ws.on('message', (data) => {
-      if ((JSON.parse(data.toString()) as { id?: number }).id !== 1) return;
-      clearTimeout(timer);
-      ws.close();
-      resolve();
-    });
-    ws.once('error', reject);
-    ws.once('close', () => reject(new Error(`inspector ${url} closed early`)));
-  });
-}
-
-/** Resident set size in bytes, from /proc/<pid>/status. */
-function rss(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(match[1]) * 1024;
-}
-
-// ---- the two targets -------------------------------------------------------------------------
-
-interface Target {
-  name: TargetName;
-  /** http://127.0.0.1:<port> of each of the two servers. */
-  urls: string[];
-  servers: Child[];
-  pids: number[];
-  /** Prefix of the Redis keys and pub/sub channels this target's servers use. */
-  redisPrefix: string;
-  jwtSecret?: string;
-  publish(server: number, payload: Payload): Promise<number>;
-  stop(): Promise<void>;
-}
-
-// One keep-alive agent: the publisher reuses connections, as a backend calling Tether would.
-const agent = new Agent({ keepAlive: true });
-
-function post(url: string, body: string, headers: Record<string, string> = {}, retry = true): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', ...headers },
-        timeout: 15_000,
-      },
-      (res) => {
-        res.resume();
-        res.once('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.once('timeout', () => req.destroy(new Error('publish timed out')));
-    req.once('error', (err: NodeJS.ErrnoException) => {
-      // A kept-alive connection the server closed while idle (between steps) fails on reuse: the
-      // documented race of HTTP keep-alive, not a server failure. Send once more on a new one.
-      if (retry && req.reusedSocket && err.code === 'ECONNRESET') post(url, body, headers, false).then(resolve, reject);
-      else reject(err);
-    });
-    req.end(body);
-  });
-}
-
-async function startBaseline(mode: Mode): Promise<Target> {
-  const servers = await Promise.all(
-    [0, 1].map(async () => {
-      const port = await freePort();
-      const child = spawnNode(
-        join(HERE, 'baseline-server.ts'),
-        {
-          PORT: String(port),
-          REDIS_URL,
-          ADAPTER_PREFIX: `${redisPrefix}-baseline-${mode}:sio`,
-          REALTIME_ADAPTER: mode,
-        },
-        { tsx: true, nodeArgs: serverNodeArgs },
-      );
-      const url = `http://127.0.0.1:${port}`;
-      await waitReady(`${url}/ready`, child);
-      return { url, child };
-    }),
-  );
-  return {
-    name: 'baseline',
-    redisPrefix: `${redisPrefix}-baseline-${mode}`,
-    urls: servers.map((s) => s.url),
-    servers: servers.map((s) => s.child),
-    pids: servers.map((s) => s.child.process.pid!),
-    publish: (i, payload) => post(`${servers[i].url}/publish`, JSON.stringify({ data: payload })),
-    stop: async () => void (await Promise.all(servers.map((s) => stopChild(s.child.process)))),
-  };
-}
-
-let migrated = false;
-
-async function startTether(mode: Mode): Promise<Target> {
-  const boot = async () => {
-    const port = await freePort();
-    const child = spawnNode(
-      join(ROOT, 'dist', 'src', 'main.js'),
-      {
-        NODE_ENV: 'development',
-        PORT: String(port),
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: databaseUrl(),
-        DB_AUTO_MIGRATE: 'true',
-        REDIS_URL,
-        REDIS_KEY_PREFIX: `${redisPrefix}-${mode}`,
-        MOBILE_JWT_SECRET: jwtSecret,
-        JWT_ALGORITHM: 'HS256',
-        REALTIME_ADAPTER: mode,
-        REALTIME_CONNECTS_PER_MINUTE_PER_IP: '1000000',
-        REALTIME_CONNECTS_PER_MINUTE_PER_USER: '1000000',
-        RATE_LIMIT_PER_MINUTE: '1000000',
-      },
-      { nodeArgs: serverNodeArgs },
-    );
-    const url = `http://127.0.0.1:${port}`;
-    await waitReady(`${url}/health/ready`, child);
-    return { url, child };
-  };
-  // The first boot migrates the fresh database: never two migrators at once.
-  const servers = migrated ? await Promise.all([boot(), boot()]) : [await boot(), await boot()];
-  migrated = true;
-  const auth = `Bearer ${await signDevToken(jwtSecret, { sub: 'bench-publisher', tid: TENANT, roles: ['SERVICE'] }, 3600)}`;
-  return {
-    name: 'Tether',
-    redisPrefix: `${redisPrefix}-${mode}`,
-    urls: servers.map((s) => s.url),
-    servers: servers.map((s) => s.child),
-    pids: servers.map((s) => s.child.process.pid!),
-    jwtSecret,
-    publish: (i, payload) =>
-      post(`${servers[i].url}/api/mobile/v1/admin/broadcast`, JSON.stringify({ channel: CHANNEL, event: EVENT, data: payload }), {
-        authorization: auth,
-      }),
-    stop: async () => void (await Promise.all(servers.map((s) => stopChild(s.child.process)))),
-  };
-}
-
-// ---- load generators -------------------------------------------------------------------------
-
-class Generator {
-  readonly pid: number;
-  private readonly child: Child;
-  private waiting?: {
-    type: Reply['type'];
-    resolve: (r: Reply) => void;
-    reject: (e: Error) => void;
-  };
-
-  constructor() {
-    this.child = spawnNode(join(HERE, 'load-client.ts'), {}, { ipc: true, tsx: true });
-    this.pid = this.child.process.pid!;
-    this.child.process.on('message', (reply: Reply) => {
-      if (this.waiting?.type === reply.type) {
-        const w = this.waiting;
-        this.waiting = undefined;
-        w.resolve(reply);
-      }
-    });
-    this.child.process.once('exit', (code) => this.waiting?.reject(new Error(`load generator exited (${code}):\n${this.child.output()}`)));
-  }
-
-  /** Sends one command and waits for its reply (one at a time per generator). */
-  ask<T extends Reply['type']>(cmd: Command, type: T, timeoutMs = 120_000): Promise<Extract<Reply, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`load generator: no "${type}" within ${timeoutMs} ms`)), timeoutMs);
-      this.waiting = {
-        type,
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r as Extract<Reply, { type: T }>);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.child.process.send(cmd);
-    });
-  }
-
-  stop(): Promise<void> {
-    return stopChild(this.child.process, 3000);
-  }
-}
-
-// ---- measuring ---------------------------------------------------------------------------------
-
-interface StepResult {
-  rate: number;
-  expectedPerSec: number;
-  deliveredPerSec: number;
-  p50: number;
-  p99: number;
-  /** Publish request round trip (send -> 202), p50 and p99. */
-  ackP50: number;
-  ackP99: number;
-  lost: number;
-  clientsWithLoss: number;
-  duplicates: number;
-  publishErrors: number;
-  disconnected: number;
-  /** CPU of the two servers together, and of the load generators together (100 = one core). */
-  serverCpu: number;
-  generatorCpu: number;
-  /** Redis CPU, and everything else on the machine that is not this benchmark (other users of the box). */
-  redisCpu: number;
-  otherCpu: number;
-  /** Why this rate is the knee, if it is. */
-  knee: string | undefined;
-  /** How many runs this rate took (see runRate); the last one is reported. */
-  attempts: number;
-}
-
-interface Side {
-  target: Target;
-  label: string;
-  clients: number;
-  rssPerSocket: number;
-  connectMs: number;
-  /** Redis keys, their bytes, and pub/sub channels of this target once its clients are connected. */
-  redis: { keys: number; bytes: number; channels: number };
-  steps: StepResult[];
-}
-
-const TITLE = 'Service times changed';
-const CONTENT = 'The evening service starts at 19:30 this week. See you there!';
-
-/** CPU time (user + system) of a process so far, in seconds, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may contain spaces) start at state; utime and stime are 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-function cpuSecondsOrZero(pid: number): number {
-  try {
-    return cpuSeconds(pid);
-  } catch {
-    return 0; // gone, or not ours to read
-  }
-}
-
-/** Busy CPU seconds of the whole machine so far (all cores), from /proc/stat. */
-function machineBusySeconds(): number {
-  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
-  const [user, nice, system, , , irq, softirq, steal] = ticks.map(Number);
-  return (user + nice + system + irq + softirq + (steal || 0)) / CLOCK_TICKS;
+/** CPU seconds so far of everything this benchmark runs: run.ts, its children, and Redis. */
+function ourCpuSeconds(): number {
+  const self = process.cpuUsage();
+  const pids = [...running].map((c) => c.pid);
+  if (redisPid) pids.push(redisPid);
+  return (self.user + self.system) / 1e6 + pids.reduce((s, p) => s + cpuSeconds(p), 0);
 }
 
 /**
@@ -479,52 +121,10 @@ async function waitForQuiet(): Promise<void> {
   quietBudgetMs -= Date.now() - started;
 }
 
-/** The local Redis server's pid, to read its CPU; undefined if Redis runs elsewhere. */
-async function findRedisPid(): Promise<number | undefined> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
-  try {
-    const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
-    return pid && cpuSecondsOrZero(pid) > 0 ? pid : undefined;
-  } finally {
-    redis.disconnect();
-  }
-}
-let redisPid: number | undefined;
+// ---- measuring ---------------------------------------------------------------------------------
 
-/** CPU seconds so far of everything this benchmark runs: run.ts, its children, and Redis. */
-function ourCpuSeconds(): number {
-  const self = process.cpuUsage();
-  const pids = [...children].map((c) => c.pid!);
-  if (redisPid) pids.push(redisPid);
-  return (self.user + self.system) / 1e6 + pids.reduce((s, p) => s + cpuSecondsOrZero(p), 0);
-}
-
-/**
- * What one target keeps in Redis for its connected clients: keys under its prefix (with their
- * MEMORY USAGE) and the pub/sub channels its servers subscribe to.
- */
-async function redisFootprint(prefix: string): Promise<{ keys: number; bytes: number; channels: number }> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
-  try {
-    let keys = 0;
-    let bytes = 0;
-    let cursor = '0';
-    let rounds = 0;
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      const pipeline = redis.pipeline();
-      for (const key of batch) pipeline.memory('USAGE', key);
-      for (const [, usage] of (await pipeline.exec()) ?? []) bytes += Number(usage ?? 0);
-      keys += batch.length;
-      cursor = next;
-    } while (cursor !== '0' && ++rounds < 100_000);
-    const classic = (await redis.pubsub('CHANNELS', `${prefix}*`)) as string[];
-    const sharded = (await redis.call('PUBSUB', 'SHARDCHANNELS', `${prefix}*`).catch(() => [])) as string[];
-    return { keys, bytes, channels: classic.length + sharded.length };
-  } finally {
-    redis.disconnect();
-  }
-}
+const TITLE = 'Service times changed';
+const CONTENT = 'The evening service starts at 19:30 this week. See you there!';
 
 /** Connects clients [from, to) of a target, split over the generators (contiguous slices). */
 async function connectBatch(target: Target, gens: Generator[], from: number, to: number) {
@@ -565,10 +165,10 @@ async function connectBatch(target: Target, gens: Generator[], from: number, to:
  * overall growth is printed beside it.
  */
 async function prepare(target: Target, gens: Generator[], label: string): Promise<Side> {
-  const before = await idleRss(target.servers);
+  const before = await rssAfterGc(target.servers, QUICK ? 300 : 1000);
   const half = Math.floor(CLIENTS / 2);
   const first = await connectBatch(target, gens, 0, half);
-  const middle = await idleRss(target.servers);
+  const middle = await rssAfterGc(target.servers, QUICK ? 300 : 1000);
   const second = await connectBatch(target, gens, half, CLIENTS);
   const clients = first.connected + second.connected;
   const failed = first.failed + second.failed;
@@ -576,7 +176,7 @@ async function prepare(target: Target, gens: Generator[], label: string): Promis
   log(`${label}: ${clients} clients connected and subscribed in ${(connectMs / 1000).toFixed(1)} s${failed ? `, ${failed} FAILED` : ''}`);
   if (failed) log(`${label}: first connect failure: ${first.firstError ?? second.firstError}`);
   if (clients === 0 || second.connected === 0) throw new Error(`${label}: clients could not connect`);
-  const after = await idleRss(target.servers);
+  const after = await rssAfterGc(target.servers, QUICK ? 300 : 1000);
   const growth = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v - b[i], 0);
   const rssPerSocket = growth(after, middle) / second.connected;
   const mb = (v: number[]) => v.map((b) => (b / 2 ** 20).toFixed(0)).join(' + ');
@@ -585,7 +185,7 @@ async function prepare(target: Target, gens: Generator[], label: string): Promis
       `${fmt.kb(rssPerSocket)} per further idle socket, ${fmt.kb(growth(after, before) / clients)} overall`,
   );
 
-  const redis = await redisFootprint(target.redisPrefix);
+  const redis = await redisFootprint(world.redisUrl, target.redisPrefix);
   log(`${label}: Redis holds ${redis.keys} keys (${fmt.kb(redis.bytes / clients)} per client), ${redis.channels} pub/sub channels`);
   const side: Side = { target, label, clients, rssPerSocket, connectMs, redis, steps: [] };
   let warm: StepResult | undefined;
@@ -625,9 +225,9 @@ async function runStep(side: Side, gens: Generator[], rate: number, seconds: num
   const windowEnd = t0 + seconds * 1000 + KNEE_P99_MS;
   await Promise.all(gens.map((g) => g.ask({ type: 'step', group: target.name, firstSeq, count, windowEnd }, 'stepping')));
   // CPU over the step, per party: who pays for the fan-out, and how busy the box was otherwise.
-  const cpu = (pids: number[]) => pids.reduce((s, p) => s + cpuSecondsOrZero(p), 0);
+  const cpu = (pids: number[]) => pids.reduce((s, p) => s + cpuSeconds(p), 0);
   const usage = () => ({
-    server: cpu(target.pids),
+    server: cpu(target.servers.map((s) => s.pid)),
     generator: cpu(gens.map((g) => g.pid)),
     redis: cpu(redisPid ? [redisPid] : []),
     ours: ourCpuSeconds(),
@@ -717,12 +317,6 @@ async function runStep(side: Side, gens: Generator[], rate: number, seconds: num
   };
 }
 
-interface ModeResult {
-  mode: Mode;
-  tether: Side;
-  baseline: Side;
-}
-
 /**
  * Both pairs of servers run at once and the two targets take turns at each rate (which one goes
  * first alternates), so slow drifts of this noisy machine hit both alike. Only the target being published
@@ -732,9 +326,9 @@ async function runMode(mode: Mode): Promise<ModeResult> {
   const targets: Target[] = [];
   const gens: Generator[] = [];
   try {
-    targets.push(await startBaseline(mode));
-    targets.push(await startTether(mode));
-    for (let i = 0; i < GENERATORS; i++) gens.push(new Generator());
+    targets.push(await startBaseline(mode, servers));
+    targets.push(await startTether(mode, servers));
+    for (let i = 0; i < GENERATORS; i++) gens.push(new Generator(servers.fdLimit));
     const sides: Side[] = [];
     for (const target of targets) sides.push(await prepare(target, gens, `${mode}/${target.name}`));
     for (const [i, rate] of RATES.entries()) {
@@ -761,169 +355,24 @@ async function runMode(mode: Mode): Promise<ModeResult> {
   }
 }
 
-// ---- report ------------------------------------------------------------------------------------
-
-const fmt = {
-  n: (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : Math.round(v).toLocaleString('en-US')),
-  ms: (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : String(v)),
-  x: (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`),
-  pct: (v: number | undefined) => (v === undefined ? '-' : `${v.toFixed(0)}%`),
-  kb: (v: number) => `${(v / 1024).toFixed(1)} KB`,
-};
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padStart(widths[i])).join(' | ') + ' |';
-  return [line(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
-}
-
-function lossText(s: StepResult | undefined): string {
-  if (!s) return '-';
-  const extra = [
-    s.publishErrors && `${s.publishErrors} pub err`,
-    s.disconnected && `${s.disconnected} disc`,
-    s.duplicates && `${s.duplicates} dup`,
-  ]
-    .filter(Boolean)
-    .join(', ');
-  return `${s.lost}${extra ? ` (${extra})` : ''}`;
-}
-
-const kneeOf = (s: Side) => s.steps.find((x) => x.knee);
-/** Highest delivered msg/s at a rate below the side's knee (p99 <= 100 ms, no loss, >= 95%). */
-const cleanThroughput = (s: Side) => Math.max(0, ...s.steps.filter((x) => !x.knee).map((x) => x.deliveredPerSec));
-
-function printMode({ mode, tether, baseline }: ModeResult): string[] {
-  const rates = [...new Set([...tether.steps, ...baseline.steps].map((s) => s.rate))].sort((a, b) => a - b);
-  const mark = (s: StepResult | undefined) =>
-    (s?.knee ? '*' : '') + (s && s.attempts > 1 ? `r${s.attempts}` : '') + (s && s.otherCpu > NOISY_OTHER_CPU ? '~' : '');
-  const rows = rates.map((rate) => {
-    const t = tether.steps.find((s) => s.rate === rate);
-    const b = baseline.steps.find((s) => s.rate === rate);
-    return [
-      String(rate),
-      fmt.n((t ?? b)!.expectedPerSec),
-      fmt.n(t?.deliveredPerSec) + mark(t),
-      fmt.n(b?.deliveredPerSec) + mark(b),
-      fmt.x(t && b ? t.deliveredPerSec / b.deliveredPerSec : undefined),
-      `${fmt.ms(t?.p50)} / ${fmt.ms(b?.p50)}`,
-      `${fmt.ms(t?.p99)} / ${fmt.ms(b?.p99)}`,
-      fmt.x(t && b ? t.p99 / Math.max(1, b.p99) : undefined),
-      `${fmt.ms(t?.ackP99)} / ${fmt.ms(b?.ackP99)}`,
-      `${fmt.pct(t?.serverCpu)} / ${fmt.pct(b?.serverCpu)}`,
-      `${fmt.pct(t?.otherCpu)} / ${fmt.pct(b?.otherCpu)}`,
-      lossText(t),
-      lossText(b),
-    ];
-  });
-  const rssRatio = tether.rssPerSocket / baseline.rssPerSocket;
-  const kneeText = (s: Side) => {
-    const k = kneeOf(s);
-    return k ? `${k.rate}/s (${k.knee})` : `none up to ${s.steps[s.steps.length - 1].rate}/s`;
-  };
-  return [
-    `\n=== adapter: ${mode} -- ${tether.clients} Tether / ${baseline.clients} baseline clients (half per instance), ${STEP_SECONDS} s per rate ===`,
-    table(
-      [
-        'pub/s',
-        'expected msg/s',
-        'delivered Tether',
-        'delivered base',
-        'thr T/B',
-        'p50 ms T / B',
-        'p99 ms T / B',
-        'p99 T/B',
-        'pub ack p99 ms T / B',
-        'srv CPU T / B',
-        'other CPU T / B',
-        'lost Tether',
-        'lost base',
-      ],
-      rows,
-    ),
-    '(* knee: first rate with p99 > 100 ms, any loss, or delivered < 95% of expected; that side is not raised further.',
-    ` rN: run N times (knee or noise), the last run shown. ~: still noisy (other CPU > ${NOISY_OTHER_CPU}%). 100% CPU = one core.`,
-    ' srv CPU: both servers of the target. other CPU: the machine minus this benchmark and Redis, i.e. noise.)',
-    `RSS per further idle socket (after a full GC): Tether ${fmt.kb(tether.rssPerSocket)}, baseline ${fmt.kb(baseline.rssPerSocket)}, ` +
-      `ratio ${fmt.x(rssRatio)}`,
-    `knee: Tether ${kneeText(tether)}; baseline ${kneeText(baseline)}`,
-    `connect + subscribe of all clients: Tether ${(tether.connectMs / 1000).toFixed(1)} s, baseline ${(baseline.connectMs / 1000).toFixed(1)} s`,
-    `Redis after connect: Tether ${tether.redis.keys} keys, ${fmt.kb(tether.redis.bytes / tether.clients)} per client, ` +
-      `${tether.redis.channels} pub/sub channels; baseline ${baseline.redis.keys} keys, ${baseline.redis.channels} channels`,
-  ];
-}
-
-function summary({ mode, tether, baseline }: ModeResult): string {
-  const noisy = (...steps: (StepResult | undefined)[]) => steps.some((x) => x && x.otherCpu > NOISY_OTHER_CPU);
-  // A verdict that rests on a run someone else's load disturbed says so.
-  const verdict = (ok: boolean, disturbed = false) => (ok ? 'PASS' : 'FAIL') + (disturbed ? ' (noisy)' : '');
-  // Throughput: the highest delivered msg/s below each side's knee; the knees decide it.
-  const thr = cleanThroughput(tether) / cleanThroughput(baseline);
-  // p99 at the same rate: every rate both ran, except where bare Socket.IO itself was past its
-  // knee (there the machine, not Tether, is the limit). The worst ratio counts.
-  const baselineKnee = kneeOf(baseline)?.rate ?? Infinity;
-  const common = tether.steps
-    .map((t) => ({ t, b: baseline.steps.find((s) => s.rate === t.rate) }))
-    .filter((p): p is { t: StepResult; b: StepResult } => !!p.b && p.t.rate < baselineKnee);
-  const worst = common.reduce<{ ratio: number; rate: number; noisy: boolean } | undefined>((w, { t, b }) => {
-    const ratio = t.p99 / Math.max(1, b.p99);
-    return !w || ratio > w.ratio ? { ratio, rate: t.rate, noisy: noisy(t, b) } : w;
-  }, undefined);
-  const rss = tether.rssPerSocket / baseline.rssPerSocket;
-  // "No loss below the knee": Tether loses nothing at any rate bare Socket.IO handles cleanly
-  // (below the baseline's knee). Tether's own knee counts loss, so below it loss is 0 by definition.
-  const lossBelow = common.reduce((s, { t }) => s + t.lost, 0);
-  const lossy = common.filter(({ t }) => t.lost > 0).map(({ t }) => t);
-  return (
-    `SUMMARY ${mode}: throughput ${fmt.n(cleanThroughput(tether))} vs ${fmt.n(cleanThroughput(baseline))} msg/s = ${fmt.x(thr)} ` +
-    // No clean rate on the baseline's side (its knee at the first rate): nothing to compare against.
-    `(goal >= ${GOAL_THROUGHPUT}x) ${cleanThroughput(baseline) > 0 ? verdict(thr >= GOAL_THROUGHPUT, noisy(kneeOf(tether), kneeOf(baseline))) : 'NOT JUDGED'}; ` +
-    (worst
-      ? `p99 worst ${fmt.x(worst.ratio)} at ${worst.rate}/s (goal <= ${GOAL_P99}x) ${verdict(worst.ratio <= GOAL_P99, worst.noisy)}; `
-      : 'p99: no rate below the baseline knee to compare; ') +
-    // With few clients (--quick) RSS moves by less than the allocator's noise and can even shrink.
-    `RSS/socket ${fmt.x(rss)} (goal <= ${GOAL_RSS}x) ${baseline.rssPerSocket > 0 && tether.rssPerSocket > 0 ? verdict(rss <= GOAL_RSS) : 'NOT JUDGED (RSS did not grow)'}; ` +
-    (common.length
-      ? `loss below the knee: ${lossBelow} over ${common.length} rate(s) ${verdict(lossBelow === 0, noisy(...lossy))}`
-      : 'loss below the knee: no rate to judge')
-  );
-}
-
-function compareModes(results: ModeResult[]): string | undefined {
-  if (results.length < 2) return undefined;
-  const [a, b] = results;
-  // Highest rate both modes ran below Tether's knee: compare latency there.
-  const clean = (r: ModeResult) => r.tether.steps.filter((s) => !s.knee).map((s) => s.rate);
-  const common = clean(a).filter((rate) => clean(b).includes(rate));
-  const at = common.length ? Math.max(...common) : undefined;
-  const p99 = (r: ModeResult) => r.tether.steps.find((s) => s.rate === at)?.p99 ?? Infinity;
-  const [ta, tb] = [cleanThroughput(a.tether), cleanThroughput(b.tether)];
-  const faster = ta !== tb ? (ta > tb ? a : b).mode : p99(a) !== p99(b) ? (p99(a) < p99(b) ? a : b).mode : 'no difference at these rates';
-  return (
-    `Tether ${a.mode} vs ${b.mode}: throughput below the knee ${fmt.n(ta)} vs ${fmt.n(tb)} msg/s` +
-    (at ? `, p99 at ${at}/s ${p99(a)} vs ${p99(b)} ms` : '') +
-    `, RSS/socket ${fmt.kb(a.tether.rssPerSocket)} vs ${fmt.kb(b.tether.rssPerSocket)} -> faster for Tether: ${faster}`
-  );
-}
-
 // ---- main --------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const started = Date.now();
   process.stdout.write(
     `realtime-fanout: ${CLIENTS} clients, rates ${RATES.join(',')}/s x ${STEP_SECONDS} s, adapters ${MODES.join(',')}, ` +
-      `${GENERATORS} load generator(s); db ${dbName}, redis prefix ${redisPrefix}` +
-      (fdLimit ? `, children get ulimit -n ${fdLimit}` : '') +
+      `${GENERATORS} load generator(s); db ${world.db.name}, redis prefix ${world.redisPrefix}` +
+      (servers.fdLimit ? `, children get ulimit -n ${servers.fdLimit}` : '') +
       '\n',
   );
-  await createDatabase();
-  redisPid = await findRedisPid();
+  await createDatabase(world.db, { migrate: false }); // Tether's first boot migrates it
+  redisPid = await localRedisPid(world.redisUrl);
   const results: ModeResult[] = [];
   for (const mode of MODES) {
     process.stdout.write(`[${mode}]\n`);
     results.push(await runMode(mode));
   }
-  const lines = results.flatMap(printMode);
+  const lines = results.flatMap((r) => printMode(r, STEP_SECONDS));
   lines.push('');
   for (const r of results) lines.push(summary(r));
   const modes = compareModes(results);
@@ -932,15 +381,4 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-const cleanOnce = cleanUpOnSignals(cleanup);
-
-main()
-  .then(
-    () => cleanOnce(),
-    async (err: Error) => {
-      process.stderr.write(`realtime-fanout failed: ${err.stack ?? err.message}\n`);
-      await cleanOnce();
-      process.exitCode = 1;
-    },
-  )
-  .finally(() => agent.destroy());
+runBenchmark('realtime-fanout', world, main, closePublisher);

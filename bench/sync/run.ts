@@ -1,20 +1,27 @@
 // Sync benchmark: HTTP delta sync through Tether vs the raw keyset query and a bare node:http server.
 //   npm run build && npx tsx bench/sync/run.ts [--events 1000000] [--reps 3] [--bulk-runs 15]
 // Creates (and drops) its own database and Redis prefix; starts Tether from dist/ as a pod runs it.
-import { deleteRedisKeys, freePort } from '../support/scratch';
 import 'reflect-metadata';
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
 import { signDevToken } from '../../src/core/auth/dev-token';
-import { dataSourceOptions } from '../../src/core/database/data-source.options';
+import {
+  createDatabase,
+  fmt,
+  freePort,
+  median,
+  newWorld,
+  quantile,
+  runBenchmark,
+  spawnApp,
+  spawnNode,
+  table,
+  waitForOutput,
+} from '../../tools/scratch';
 import { LOAD_EVENTS_SQL, NIL_ID, RAW_PAGE_SQL } from './queries';
 
-const ROOT = join(__dirname, '..', '..');
 const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '1000000' },
@@ -32,42 +39,15 @@ const BULK_RUNS = Number(args['bulk-runs']);
 const PAGE = 500;
 const TENANT = 'bench';
 
-const adminUrl = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const runId = randomBytes(4).toString('hex');
-const dbName = `tether_bench_sync_${runId}`;
-const dbUrl = (() => {
-  const u = new URL(adminUrl);
-  u.pathname = `/${dbName}`;
-  return u.toString();
-})();
-const redisPrefix = `tether-bench-sync-${runId}`;
+const world = newWorld('bench', 'sync');
+const dbUrl = world.db.url;
 const secret = randomBytes(24).toString('hex');
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const now = () => Number(process.hrtime.bigint()) / 1e6;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
-
-async function sql(url: string, text: string, params: unknown[] = []) {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(text, params);
-  } finally {
-    await c.end();
-  }
-}
 
 async function load(): Promise<void> {
-  await sql(adminUrl, `CREATE DATABASE "${dbName}"`);
-  const ds = new DataSource(dataSourceOptions(dbUrl));
-  await ds.initialize();
-  await ds.runMigrations();
-  await ds.destroy();
+  await createDatabase(world.db, { migrate: true });
   const c = new Client({ connectionString: dbUrl });
   await c.connect();
   try {
@@ -99,62 +79,30 @@ async function load(): Promise<void> {
   }
 }
 
-async function startChild(args: string[], env: Record<string, string>, ready: (out: string) => string | undefined): Promise<{ child: ChildProcess; value: string }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${out.slice(-2000)}`)), 30_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      const value = ready(out);
-      if (value !== undefined) {
-        clearTimeout(timer);
-        // Keep draining so a chatty child never blocks on a full pipe.
-        child.stdout!.removeListener('data', onData);
-        child.stdout!.resume();
-        resolve({ child, value });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d) => (out += d));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out.slice(-2000)}`)));
-  });
-}
-
-async function startTether(): Promise<{ child: ChildProcess; url: string }> {
+/** Tether from dist/, as a pod runs it; ready once it logs that it listens. */
+async function startTether(): Promise<string> {
   const port = await freePort();
-  const { child } = await startChild(
-    [join(ROOT, 'dist', 'src', 'main.js')],
-    {
-      NODE_ENV: 'production',
-      PORT: String(port),
-      DATABASE_URL: dbUrl,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: redisPrefix,
-      MOBILE_JWT_SECRET: secret,
-      LOG_LEVEL: 'info',
-      SYNC_READS_PER_MINUTE: '1000000',
-      SYNC_BULK_PER_MINUTE: '1000000',
-      RATE_LIMIT_PER_MINUTE: '1000000',
-    },
-    (out) => (/listening on/.test(out) ? 'up' : undefined),
-  );
-  return { child, url: `http://127.0.0.1:${port}` };
+  const proc = spawnApp({
+    NODE_ENV: 'production',
+    PORT: String(port),
+    DATABASE_URL: dbUrl,
+    REDIS_URL: world.redisUrl,
+    REDIS_KEY_PREFIX: world.redisPrefix,
+    MOBILE_JWT_SECRET: secret,
+    LOG_LEVEL: 'info',
+    SYNC_READS_PER_MINUTE: '1000000',
+    SYNC_BULK_PER_MINUTE: '1000000',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+  });
+  await waitForOutput(proc, /listening on/);
+  return `http://127.0.0.1:${port}`;
 }
 
-async function startBare(): Promise<{ child: ChildProcess; url: string }> {
-  const { child, value } = await startChild(
-    ['--import', 'tsx', join(__dirname, 'bare-server.ts')],
-    { BENCH_DATABASE_URL: dbUrl, BENCH_TENANT: TENANT },
-    (out) => /port (\d+)/.exec(out)?.[1],
-  );
-  return { child, url: `http://127.0.0.1:${value}` };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
+/** The bare node:http server; it prints the port it listens on. */
+async function startBare(): Promise<string> {
+  const proc = spawnNode(join(__dirname, 'bare-server.ts'), { BENCH_DATABASE_URL: dbUrl, BENCH_TENANT: TENANT }, { tsx: true });
+  const [, port] = await waitForOutput(proc, /port (\d+)/);
+  return `http://127.0.0.1:${port}`;
 }
 
 interface Pass {
@@ -227,119 +175,105 @@ async function timeRawPage(c: Client, key: [string, string], n: number): Promise
   return median(times);
 }
 
+// The database's own ceiling, queried in this process.
+const raw = new Client({ connectionString: dbUrl });
+
 async function main() {
-  log(`database ${dbName}, Redis prefix ${redisPrefix}`);
-  let tether: { child: ChildProcess; url: string } | undefined;
-  let bare: { child: ChildProcess; url: string } | undefined;
-  const raw = new Client({ connectionString: dbUrl });
-  try {
-    await load();
-    await raw.connect();
-    tether = await startTether();
-    bare = await startBare();
-    const member = { Authorization: `Bearer ${await signDevToken(secret, { sub: 'bench-reader', tid: TENANT, roles: ['MEMBER'] })}` };
-    const api = `${tether.url}/api/mobile/v1`;
+  log(`database ${world.db.name}, Redis prefix ${world.redisPrefix}`);
+  await load();
+  await raw.connect();
+  const tetherUrl = await startTether();
+  const bareUrl = await startBare();
+  const member = { Authorization: `Bearer ${await signDevToken(secret, { sub: 'bench-reader', tid: TENANT, roles: ['MEMBER'] })}` };
+  const api = `${tetherUrl}/api/mobile/v1`;
 
-    // Warm-up: caches, JIT, connection pools, the reader's member row.
-    await rawPass(raw);
-    await httpPass(bare.url, '/sync/events', {});
-    await httpPass(api, '/sync/events', member);
+  // Warm-up: caches, JIT, connection pools, the reader's member row.
+  await rawPass(raw);
+  await httpPass(bareUrl, '/sync/events', {});
+  await httpPass(api, '/sync/events', member);
 
-    const deepAt = Math.floor(EVENTS * 0.9);
-    const results = { raw: [] as number[], bare: [] as number[], tether: [] as number[] };
-    let deep: { raw?: [string, string]; bare?: string; tether?: string } = {};
-    for (let rep = 0; rep < REPS; rep++) {
-      const r = await rawPass(raw, deepAt);
-      const b = await httpPass(bare.url, '/sync/events', {}, deepAt);
-      const t = await httpPass(api, '/sync/events', member, deepAt);
-      for (const p of [r, b, t]) if (p.rows !== EVENTS) throw new Error(`a pass saw ${p.rows} rows, expected ${EVENTS}`);
-      results.raw.push((r.rows / r.ms) * 1000);
-      results.bare.push((b.rows / b.ms) * 1000);
-      results.tether.push((t.rows / t.ms) * 1000);
-      deep = { raw: r.deepKey, bare: b.deepCursor, tether: t.deepCursor };
-      log(`rep ${rep + 1}: raw ${results.raw[rep].toFixed(0)}, bare ${results.bare[rep].toFixed(0)}, tether ${results.tether[rep].toFixed(0)} rows/s`);
-    }
-
-    // One page: the first (no cursor), the second (a cursor near the start), one deep in the feed.
-    const N = 40;
-    const second = await (async () => {
-      const res = await fetch(`${api}/sync/events?limit=${PAGE}`, { headers: member });
-      return ((await res.json()) as { nextCursor: string }).nextCursor;
-    })();
-    const tFirst = await timeHttpPage(api, '/sync/events', member, undefined, N);
-    const tSecond = await timeHttpPage(api, '/sync/events', member, second, N);
-    const tDeep = await timeHttpPage(api, '/sync/events', member, deep.tether, N);
-    const bFirst = await timeHttpPage(bare.url, '/sync/events', {}, undefined, N);
-    const bDeep = await timeHttpPage(bare.url, '/sync/events', {}, deep.bare, N);
-    const rFirst = await timeRawPage(raw, ['0', NIL_ID], N);
-    const rDeep = await timeRawPage(raw, deep.raw!, N);
-
-    // Bulk check-in: a leader's kiosk sends 500 check-ins (500 members) for a new service each run.
-    const leader = { Authorization: `Bearer ${await signDevToken(secret, { sub: 'bench-leader', tid: TENANT, roles: ['LEADER'] })}`, 'Content-Type': 'application/json' };
-    const bulk: number[] = [];
-    const replays: number[] = [];
-    for (let run = 0; run < BULK_RUNS + 2; run++) {
-      const serviceId = randomUUID();
-      await raw.query(
-        `INSERT INTO community_services (id, tenant_id, name, starts_at, ends_at, created_by) VALUES ($1, $2, $3, now(), now() + interval '2 hours', 'bench')`,
-        [serviceId, TENANT, `Service ${run}`],
-      );
-      const checkinTime = new Date(Date.now() - 60_000).toISOString();
-      const body = JSON.stringify({
-        checkins: Array.from({ length: 500 }, (_, i) => ({ offlineId: `${serviceId}-${i}`, serviceId, userId: `bench-m${i}`, checkinTime })),
-        conflictResolution: 'last-write-wins',
-      });
-      const post = async () => {
-        const t0 = now();
-        const res = await fetch(`${api}/sync/checkins/bulk`, { method: 'POST', headers: leader, body });
-        const json = (await res.json()) as { results: { status: string }[] };
-        return { ms: now() - t0, statuses: new Set(json.results.map((r) => r.status)), n: json.results.length };
-      };
-      const first = await post();
-      if (first.n !== 500 || first.statuses.size !== 1 || !first.statuses.has('created')) throw new Error(`bulk run ${run}: ${[...first.statuses]}`);
-      const again = await post();
-      if (!again.statuses.has('duplicate') || again.statuses.size !== 1) throw new Error(`replay ${run}: ${[...again.statuses]}`);
-      if (run >= 2) {
-        bulk.push(first.ms);
-        replays.push(again.ms);
-      }
-    }
-
-    const rawRate = median(results.raw);
-    const bareRate = median(results.bare);
-    const tetherRate = median(results.tether);
-    const f = (n: number, d = 0) => n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
-    const table: [string, string, string][] = [
-      ['full initial sync, raw keyset query (pg, in process)', `${f(rawRate)} rows/s`, ''],
-      ['full initial sync, bare node:http + JSON', `${f(bareRate)} rows/s`, 'baseline'],
-      ['full initial sync, Tether GET /sync/events', `${f(tetherRate)} rows/s`, `${(tetherRate / bareRate).toFixed(2)} x bare (goal >= 0.70)`],
-      ['Tether vs raw query', '', `${(tetherRate / rawRate).toFixed(2)} x raw`],
-      ['Tether page 1 (no cursor), median', `${tFirst.toFixed(2)} ms`, ''],
-      ['Tether page 2 (cursor), median', `${tSecond.toFixed(2)} ms`, ''],
-      [`Tether page at row ${f(deepAt)}, median`, `${tDeep.toFixed(2)} ms`, `${(tDeep / tFirst).toFixed(2)} x page 1, ${(tDeep / tSecond).toFixed(2)} x page 2 (goal <= 1.5)`],
-      ['bare page 1 / deep, median', `${bFirst.toFixed(2)} / ${bDeep.toFixed(2)} ms`, `${(bDeep / bFirst).toFixed(2)} x`],
-      ['raw query page 1 / deep, median', `${rFirst.toFixed(2)} / ${rDeep.toFixed(2)} ms`, `${(rDeep / rFirst).toFixed(2)} x`],
-      [`bulk check-in, 500 new items, median of ${bulk.length}`, `${bulk.length ? median(bulk).toFixed(1) : '-'} ms`, `p90 ${pct(bulk, 0.9).toFixed(1)} ms (goal median < 150)`],
-      ['bulk check-in replayed (500 duplicates), median', `${median(replays).toFixed(1)} ms`, ''],
-    ];
-    const w0 = Math.max(...table.map((r) => r[0].length));
-    const w1 = Math.max(...table.map((r) => r[1].length));
-    const out = (line: string) => process.stdout.write(`${line}\n`);
-    out('');
-    out(`sync benchmark: ${f(EVENTS)} events in one tenant (+ ${OTHER_TENANTS} tenants x ${f(PER_TENANT)}), pages of ${PAGE}, median of ${REPS} passes`);
-    out(`${'measure'.padEnd(w0)}  ${'figure'.padStart(w1)}  ratio`);
-    for (const [a, b, c] of table) out(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
-    out(`passes (rows/s): raw ${results.raw.map((x) => f(x)).join(', ')}; bare ${results.bare.map((x) => f(x)).join(', ')}; tether ${results.tether.map((x) => f(x)).join(', ')}`);
-  } finally {
-    await raw.end().catch(() => undefined);
-    if (tether) await stop(tether.child);
-    if (bare) await stop(bare.child);
-    await sql(adminUrl, `DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((err: Error) => log(`drop database: ${err.message}`));
-    await deleteRedisKeys(redisUrl, `${redisPrefix}:*`).catch((err: Error) => log(`delete Redis keys: ${err.message}`));
+  const deepAt = Math.floor(EVENTS * 0.9);
+  const results = { raw: [] as number[], bare: [] as number[], tether: [] as number[] };
+  let deep: { raw?: [string, string]; bare?: string; tether?: string } = {};
+  for (let rep = 0; rep < REPS; rep++) {
+    const r = await rawPass(raw, deepAt);
+    const b = await httpPass(bareUrl, '/sync/events', {}, deepAt);
+    const t = await httpPass(api, '/sync/events', member, deepAt);
+    for (const p of [r, b, t]) if (p.rows !== EVENTS) throw new Error(`a pass saw ${p.rows} rows, expected ${EVENTS}`);
+    results.raw.push((r.rows / r.ms) * 1000);
+    results.bare.push((b.rows / b.ms) * 1000);
+    results.tether.push((t.rows / t.ms) * 1000);
+    deep = { raw: r.deepKey, bare: b.deepCursor, tether: t.deepCursor };
+    log(`rep ${rep + 1}: raw ${results.raw[rep].toFixed(0)}, bare ${results.bare[rep].toFixed(0)}, tether ${results.tether[rep].toFixed(0)} rows/s`);
   }
+
+  // One page: the first (no cursor), the second (a cursor near the start), one deep in the feed.
+  const N = 40;
+  const second = await (async () => {
+    const res = await fetch(`${api}/sync/events?limit=${PAGE}`, { headers: member });
+    return ((await res.json()) as { nextCursor: string }).nextCursor;
+  })();
+  const tFirst = await timeHttpPage(api, '/sync/events', member, undefined, N);
+  const tSecond = await timeHttpPage(api, '/sync/events', member, second, N);
+  const tDeep = await timeHttpPage(api, '/sync/events', member, deep.tether, N);
+  const bFirst = await timeHttpPage(bareUrl, '/sync/events', {}, undefined, N);
+  const bDeep = await timeHttpPage(bareUrl, '/sync/events', {}, deep.bare, N);
+  const rFirst = await timeRawPage(raw, ['0', NIL_ID], N);
+  const rDeep = await timeRawPage(raw, deep.raw!, N);
+
+  // Bulk check-in: a leader's kiosk sends 500 check-ins (500 members) for a new service each run.
+  const leader = { Authorization: `Bearer ${await signDevToken(secret, { sub: 'bench-leader', tid: TENANT, roles: ['LEADER'] })}`, 'Content-Type': 'application/json' };
+  const bulk: number[] = [];
+  const replays: number[] = [];
+  for (let run = 0; run < BULK_RUNS + 2; run++) {
+    const serviceId = randomUUID();
+    await raw.query(
+      `INSERT INTO community_services (id, tenant_id, name, starts_at, ends_at, created_by) VALUES ($1, $2, $3, now(), now() + interval '2 hours', 'bench')`,
+      [serviceId, TENANT, `Service ${run}`],
+    );
+    const checkinTime = new Date(Date.now() - 60_000).toISOString();
+    const body = JSON.stringify({
+      checkins: Array.from({ length: 500 }, (_, i) => ({ offlineId: `${serviceId}-${i}`, serviceId, userId: `bench-m${i}`, checkinTime })),
+      conflictResolution: 'last-write-wins',
+    });
+    const post = async () => {
+      const t0 = now();
+      const res = await fetch(`${api}/sync/checkins/bulk`, { method: 'POST', headers: leader, body });
+      const json = (await res.json()) as { results: { status: string }[] };
+      return { ms: now() - t0, statuses: new Set(json.results.map((r) => r.status)), n: json.results.length };
+    };
+    const first = await post();
+    if (first.n !== 500 || first.statuses.size !== 1 || !first.statuses.has('created')) throw new Error(`bulk run ${run}: ${[...first.statuses]}`);
+    const again = await post();
+    if (!again.statuses.has('duplicate') || again.statuses.size !== 1) throw new Error(`replay ${run}: ${[...again.statuses]}`);
+    if (run >= 2) {
+      bulk.push(first.ms);
+      replays.push(again.ms);
+    }
+  }
+
+  const rawRate = median(results.raw);
+  const bareRate = median(results.bare);
+  const tetherRate = median(results.tether);
+  const f = fmt.n;
+  const rows = [
+    ['full initial sync, raw keyset query (pg, in process)', `${f(rawRate)} rows/s`, ''],
+    ['full initial sync, bare node:http + JSON', `${f(bareRate)} rows/s`, 'baseline'],
+    ['full initial sync, Tether GET /sync/events', `${f(tetherRate)} rows/s`, `${(tetherRate / bareRate).toFixed(2)} x bare (goal >= 0.70)`],
+    ['Tether vs raw query', '', `${(tetherRate / rawRate).toFixed(2)} x raw`],
+    ['Tether page 1 (no cursor), median', `${tFirst.toFixed(2)} ms`, ''],
+    ['Tether page 2 (cursor), median', `${tSecond.toFixed(2)} ms`, ''],
+    [`Tether page at row ${f(deepAt)}, median`, `${tDeep.toFixed(2)} ms`, `${(tDeep / tFirst).toFixed(2)} x page 1, ${(tDeep / tSecond).toFixed(2)} x page 2 (goal <= 1.5)`],
+    ['bare page 1 / deep, median', `${bFirst.toFixed(2)} / ${bDeep.toFixed(2)} ms`, `${(bDeep / bFirst).toFixed(2)} x`],
+    ['raw query page 1 / deep, median', `${rFirst.toFixed(2)} / ${rDeep.toFixed(2)} ms`, `${(rDeep / rFirst).toFixed(2)} x`],
+    [`bulk check-in, 500 new items, median of ${bulk.length}`, `${bulk.length ? median(bulk).toFixed(1) : '-'} ms`, `p90 ${quantile(bulk, 0.9).toFixed(1)} ms (goal median < 150)`],
+    ['bulk check-in replayed (500 duplicates), median', `${median(replays).toFixed(1)} ms`, ''],
+  ];
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out('');
+  out(`sync benchmark: ${f(EVENTS)} events in one tenant (+ ${OTHER_TENANTS} tenants x ${f(PER_TENANT)}), pages of ${PAGE}, median of ${REPS} passes`);
+  out(table(['measure', 'figure', 'ratio'], rows, { left: [0, 2] }));
+  out(`passes (rows/s): raw ${results.raw.map((x) => f(x)).join(', ')}; bare ${results.bare.map((x) => f(x)).join(', ')}; tether ${results.tether.map((x) => f(x)).join(', ')}`);
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
-  process.exitCode = 1;
-});
+runBenchmark('sync bench', world, main, () => raw.end());

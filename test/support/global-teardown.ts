@@ -1,15 +1,7 @@
-import { Client } from 'pg';
-import { deleteRedisKeys } from '../../bench/support/scratch';
-import { TEST_ADMIN_URL } from './test-db';
+import { existingWorld, removeWorld } from '../../tools/scratch';
 
 export default async function globalTeardown(): Promise<void> {
-  const dbName = process.env.TETHER_TEST_DB;
-  if (dbName) {
-    const admin = new Client({ connectionString: TEST_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await admin.end();
-  }
-  const prefix = process.env.REDIS_KEY_PREFIX;
-  if (prefix?.startsWith('tether-test-')) await deleteRedisKeys(process.env.REDIS_URL!, `${prefix}:*`);
+  const { TETHER_TEST_DB: dbName, REDIS_KEY_PREFIX: prefix } = process.env;
+  // Only what global-setup made: never a prefix someone set by hand.
+  if (dbName && prefix?.startsWith('tether-test-')) await removeWorld(existingWorld('test', dbName, prefix));
 }

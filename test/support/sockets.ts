@@ -41,13 +41,3 @@ export function record(socket: Socket): [string, any, any][] {
 export function request<T = any>(socket: Socket, event: string, data?: unknown, timeoutMs = 5000): Promise<T> {
   return socket.timeout(timeoutMs).emitWithAck(event, data);
 }
-
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs = 5000, stepMs = 20): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

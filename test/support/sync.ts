@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import request from 'supertest';
 import type { TestApp } from './test-app';
 
 const API = '/api/mobile/v1';
@@ -15,27 +16,32 @@ export async function pgClient(url = process.env.DATABASE_URL!): Promise<Client>
   return client;
 }
 
+export interface CallerResponse<T> {
+  status: number;
+  body: T;
+  /** Header names in lower case. */
+  headers: Record<string, string>;
+}
+
 export interface Caller {
   userId: string;
   tenantId: string;
   token: string;
-  get<T = any>(path: string, query?: Record<string, string | number | undefined>): Promise<{ status: number; body: T; headers: Headers }>;
-  send<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }>;
+  get<T = any>(path: string, query?: Record<string, string | number | undefined>): Promise<CallerResponse<T>>;
+  send<T = any>(method: string, path: string, body?: unknown): Promise<CallerResponse<T>>;
 }
 
-/** An HTTP client for one user of one tenant (fetch, as mobile clients do). */
+/** An HTTP client for one user of one tenant. */
 export async function caller(t: TestApp, tenantId: string, userId: string, roles: string[] = ['MEMBER']): Promise<Caller> {
   const token = await t.token({ sub: userId, tid: tenantId, roles });
   const call = async (method: string, path: string, query?: Record<string, string | number | undefined>, body?: unknown) => {
-    const url = new URL(`${t.url}${API}${path}`);
-    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const res = await fetch(url, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    const defined = Object.entries(query ?? {}).filter(([, v]) => v !== undefined);
+    const req = request(t.url)[method.toLowerCase() as 'get'](`${API}${path}`)
+      .set('Authorization', `Bearer ${token}`)
+      .query(Object.fromEntries(defined));
+    const res = await (body === undefined ? req : req.set('Content-Type', 'application/json').send(JSON.stringify(body)));
+    // No body at all (204) reads as undefined, not as supertest's {}.
+    return { status: res.status, body: res.text ? JSON.parse(res.text) : undefined, headers: res.headers as Record<string, string> };
   };
   return {
     userId,
@@ -83,19 +89,6 @@ export class Replica {
 }
 
 export const uuid = () => randomUUID();
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `check` holds, or fails with the last value it saw. */
-export async function eventually<T>(read: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (check(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value).slice(0, 500)}`);
-    await sleep(50);
-  }
-}
-
 /** High limits so that tests are not throttled (the limits have their own test). */
 export const UNTHROTTLED = { SYNC_READS_PER_MINUTE: '1000000', SYNC_BULK_PER_MINUTE: '1000000', RATE_LIMIT_PER_MINUTE: '1000000' };
 

@@ -1,9 +1,9 @@
-import type { INestApplication, Type } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { startApp } from '../../src/bootstrap';
+import { startApp, StartOptions } from '../../src/bootstrap';
 import { AppConfig } from '../../src/config/app-config';
 import { loadConfig } from '../../src/config/load-config';
 import { signDevToken } from '../../src/core/auth/dev-token';
+import { PushSender } from '../../src/modules/devices/push/push-sender';
 
 export interface TestApp {
   app: NestExpressApplication;
@@ -15,13 +15,13 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Boots the real app on a free port against this run's database and Redis prefix. */
-export async function startTestApp(
-  overrides: Record<string, string> = {},
-  extraModules: Type[] = [],
-): Promise<TestApp> {
-  const config = loadConfig({ PORT: '0', ...overrides });
-  const app = await startApp(config, extraModules);
+/**
+ * Boots the real app on a free port against this run's database and Redis prefix; `env` is laid
+ * over the run's environment, `options` mount probe modules or replace providers.
+ */
+export async function startTestApp(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestApp> {
+  const config = loadConfig({ PORT: '0', ...env });
+  const app = await startApp(config, options);
   const address = app.getHttpServer().address() as { port: number };
   return {
     app,
@@ -29,6 +29,14 @@ export async function startTestApp(
     url: `http://127.0.0.1:${address.port}`,
     token: (claims = {}, ttl = 3600) =>
       signDevToken(config.jwt.secret!, { sub: 'u1', tid: 't1', roles: ['MEMBER'], ...claims }, ttl),
-    close: () => (app as INestApplication).close(),
+    close: () => app.close(),
   };
+}
+
+/**
+ * The app with its PushSender replaced (the DI token is the abstract PushSender): the real
+ * pipeline runs, FCM is what the test scripts. Retries back off from 20 ms, not seconds.
+ */
+export function startPushTestApp(sender: PushSender, env: Record<string, string> = {}): Promise<TestApp> {
+  return startTestApp({ PUSH_RETRY_BASE_MS: '20', ...env }, { overrides: [{ provide: PushSender, useValue: sender }] });
 }

@@ -1,0 +1,7 @@
+// The scratch toolkit shared by bench/ and test/: worlds, processes, sampling, reports, waiting.
+export * from './lifecycle';
+export * from './processes';
+export * from './report';
+export * from './sampling';
+export * from './wait';
+export * from './world';
