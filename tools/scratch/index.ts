@@ -1,4 +1,5 @@
 // The scratch toolkit shared by bench/ and test/: worlds, processes, sampling, reports, waiting.
+export * from './faults';
 export * from './lifecycle';
 export * from './processes';
 export * from './report';
