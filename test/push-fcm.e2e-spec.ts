@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import nock from 'nock';
 import request from 'supertest';
 import { FirebasePushSender } from '../src/modules/devices/push/firebase-push-sender';
-import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.constants';
+import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.jobs';
 import { startPushTestApp } from './support/push-app';
 import { eventually } from './support/scripted-push-sender';
 import type { TestApp } from './support/test-app';
