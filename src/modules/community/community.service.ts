@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError, NotFoundError } from '../../core/http/domain-error';
-import { NotificationsService } from '../notifications/notifications.service';
+import { NotificationsService } from '../notifications';
 import { ANNOUNCEMENT_ROLES } from './dto/community.dto';
 import { RealtimeService } from '../realtime/realtime.service';
 import { CommunityRepository, Doc, EventFields, MemberFields, ServiceFields } from './community.repository';

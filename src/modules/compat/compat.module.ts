@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { NotificationsModule } from '../notifications/notifications.module';
+import { NotificationsModule } from '../notifications';
 import { RealtimeModule } from '../realtime/realtime.module';
 import { WebsocketControlController } from './websocket-control.controller';
 
