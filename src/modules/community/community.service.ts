@@ -224,7 +224,7 @@ export class CommunityService {
       priority: doc.priority as string,
       createdAt: doc.createdAt as string,
     });
-    // Seed 000's createAnnouncement: a push to the roles named. The announcement is stored and
+    // The church community app's createAnnouncement: a push to the roles named. The announcement is stored and
     // live already; a push that cannot be queued is logged, not turned into a failed request.
     await this.notifications
       .notify({

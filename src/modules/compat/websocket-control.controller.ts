@@ -20,11 +20,11 @@ import { RealtimeService } from '../realtime/realtime.service';
 import { DomainError } from '../../core/http/domain-error';
 import { WebsocketControlDto, WebsocketStatusResponse } from './dto/websocket-control.dto';
 
-/** Seed 004's server control path, kept outside the api/mobile/v1 prefix (app.setup.ts excludes it). */
+/** The venues app's server control path, kept outside the api/mobile/v1 prefix (app.setup.ts excludes it). */
 export const WEBSOCKET_CONTROL_PATH = 'api/websocket';
 
 /**
- * Seed 004's "WebSocket control endpoints" for backends written against it: `broadcast` is
+ * The venues app's "WebSocket control endpoints" for backends written against it: `broadcast` is
  * POST /admin/broadcast (logged, on every pod, to Socket.IO and plain WebSocket clients alike) and
  * `notify` is POST /admin/notify for one user (inbox, push, and `notification:new` on their sockets).
  */
@@ -45,7 +45,7 @@ export class WebsocketControlController {
 
   @Post()
   @HttpCode(202)
-  @ApiOperation({ summary: 'Broadcast to a channel or notify a user (seed 004’s control shape)' })
+  @ApiOperation({ summary: 'Broadcast to a channel or notify a user (the venues app’s control shape)' })
   @ApiAcceptedResponse({ description: '`{ok, action, channel, event, offset}` or `{ok, action, notificationId}`' })
   async control(@CurrentUser() user: AuthUser, @Body() dto: WebsocketControlDto): Promise<Record<string, unknown>> {
     if (dto.action === 'broadcast') {
@@ -69,7 +69,7 @@ export class WebsocketControlController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Connections on this pod and across the cluster (seed 004’s status shape)' })
+  @ApiOperation({ summary: 'Connections on this pod and across the cluster (the venues app’s status shape)' })
   @ApiOkResponse({ type: WebsocketStatusResponse })
   async status(): Promise<WebsocketStatusResponse> {
     const sockets = this.gateway.localSockets;

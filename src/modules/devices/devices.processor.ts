@@ -47,7 +47,8 @@ export class DevicesProcessor implements OnApplicationBootstrap {
       stalledInterval: this.config.push.lockMs,
     });
     worker?.on('failed', (job, err) => {
-      if (err instanceof UnrecoverableError || err.name === 'UnrecoverableError') this.logger.error(`${job?.name} ${job?.id} failed for good: ${err.message}`);
+      if (err instanceof UnrecoverableError || err.name === 'UnrecoverableError')
+        this.logger.error(`${job?.name} ${job?.id} failed for good: ${err.message}`);
     });
     this.workers.repeat(this.queue, JOB_MAINTENANCE, MAINTENANCE_EVERY_MS, { schedulerId: MAINTENANCE_SCHEDULER });
   }

@@ -9,7 +9,15 @@ import { QueueWorkers } from '../../core/queue/queue-workers.service';
 import { DevicePushService, DevicesService, PushPayload, PushPriority, Recipients } from '../devices';
 import { Category, DELIVERY_BATCH, FANOUT_PAGE } from './notifications.constants';
 import { NotificationMetrics } from './notifications.metrics';
-import { DELIVERY_QUEUE, DeliveryJob, deliveryJobId, FanoutJob, FanoutProgress, JOB_DELIVER, NOTIFICATIONS_QUEUE } from './notifications.jobs';
+import {
+  DELIVERY_QUEUE,
+  DeliveryJob,
+  deliveryJobId,
+  FanoutJob,
+  FanoutProgress,
+  JOB_DELIVER,
+  NOTIFICATIONS_QUEUE,
+} from './notifications.jobs';
 import { NotificationsRepository, StoredNotification } from './notifications.repository';
 import { verdict, Verdict } from './preferences';
 
