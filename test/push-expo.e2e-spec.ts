@@ -5,7 +5,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { tenantTopic } from '../src/modules/devices/device-topics';
 import { tokenHash } from '../src/modules/devices/devices.repository';
-import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.constants';
+import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.jobs';
 import { eventually, sleep } from '../tools/scratch';
 import { FakeExpo } from './support/fake-expo';
 import { ScriptedPushSender } from './support/scripted-push-sender';

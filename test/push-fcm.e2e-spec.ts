@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import nock from 'nock';
 import request from 'supertest';
 import { FirebasePushSender } from '../src/modules/devices/push/firebase-push-sender';
-import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.constants';
+import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.jobs';
 import { eventually } from '../tools/scratch';
 import { startPushTestApp, TestApp } from './support/test-app';
 

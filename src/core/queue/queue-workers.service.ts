@@ -1,38 +1,26 @@
-import { BullRegistrar, WorkerHost } from '@nestjs/bullmq';
-import { BeforeApplicationShutdown, Injectable, OnModuleInit } from '@nestjs/common';
-import type { WorkerOptions } from 'bullmq';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { Job, Queue, Worker, WorkerOptions } from 'bullmq';
 import { AppConfig } from '../../config/app-config';
 import { RedisService } from '../redis/redis.service';
 
-/** What `@Processor(queue, options)` takes: BullMQ's worker options but the connection. */
-export type NestWorkerOptions = Omit<WorkerOptions, 'connection'>;
+/** A worker's BullMQ settings (concurrency, limiter, lock duration...); connection and prefix are the queue's. */
+export type WorkerSettings = Omit<WorkerOptions, 'connection' | 'prefix' | 'autorun'>;
 
-const staticOptions = new Map<string, NestWorkerOptions>();
-
-/**
- * The worker options object to give `@Processor(queue, workerOptions(queue))`. Decorator options
- * are fixed when the class loads, before any config exists; QueueWorkers fills this object with
- * the app's settings right before it creates the workers.
- */
-export function workerOptions(queue: string): NestWorkerOptions {
-  let options = staticOptions.get(queue);
-  if (!options) staticOptions.set(queue, (options = {}));
-  return options;
-}
+/** Processes one job; `worker` is the one running it (for `rateLimit`, see settleJob). */
+export type JobHandler<T> = (job: Job<T>, worker: Worker<T>) => Promise<unknown>;
 
 /**
- * Creates the BullMQ workers of every `@Processor` when this process runs workers
- * (`AppConfig.runsWorkers`); an API-only process keeps its queues (it enqueues) but runs none.
- * @nestjs/bullmq closes the workers on app.close(), letting active jobs finish.
+ * Builds the BullMQ workers at runtime, from settings the modules take from AppConfig, and only in
+ * processes that run workers (`TETHER_ROLE` all or worker); an API-only process keeps its queues (it
+ * enqueues) and runs none. On shutdown the workers close gracefully: active jobs finish.
  */
 @Injectable()
-export class QueueWorkers implements OnModuleInit, BeforeApplicationShutdown {
-  private readonly settings = new Map<string, NestWorkerOptions>();
-  private readonly hosts: WorkerHost[] = [];
+export class QueueWorkers implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('Queue');
+  private readonly workers: Worker[] = [];
 
   constructor(
     private readonly config: AppConfig,
-    private readonly registrar: BullRegistrar,
     private readonly redis: RedisService,
   ) {}
 
@@ -40,39 +28,42 @@ export class QueueWorkers implements OnModuleInit, BeforeApplicationShutdown {
     return this.config.runsWorkers;
   }
 
-  /** Processors call this from their constructor with this app's settings for their queue. */
-  configure(host: WorkerHost, queue: string, options: NestWorkerOptions): void {
-    this.settings.set(queue, options);
-    this.hosts.push(host);
-  }
-
-  onModuleInit(): void {
-    if (!this.enabled) return;
-    // Fill the static option objects and create the workers in one synchronous step, so two apps
-    // booting in one process (as in tests) cannot see each other's settings.
-    for (const [queue, options] of this.settings) {
-      const target = workerOptions(queue) as Record<string, unknown>;
-      for (const key of Object.keys(target)) delete target[key];
-      Object.assign(target, options);
-    }
-    this.registrar.register();
+  /** Starts a worker on the queue's connection and prefix; undefined in a process that runs no workers. */
+  start<T>(queue: Queue<T>, handle: JobHandler<T>, settings: WorkerSettings): Worker<T> | undefined {
+    if (!this.enabled) return undefined;
+    const worker: Worker<T> = new Worker<T>(queue.name, (job) => handle(job, worker), {
+      connection: queue.opts.connection,
+      prefix: queue.opts.prefix,
+      ...settings,
+    });
+    // An `error` event nobody listens to is printed raw (and would crash on an EventEmitter).
+    worker.on('error', (err: Error) => this.logger.warn(`${queue.name} worker: ${err.message}`));
+    this.workers.push(worker);
+    return worker;
   }
 
   /**
-   * @nestjs/bullmq then closes each worker gracefully (active jobs finish). But a worker that never
-   * reached Redis waits for it forever in close(); with Redis away no job can be in flight, so
-   * those are closed at once instead.
+   * Runs `jobName` every `everyMs` on this queue, once across every pod: a BullMQ job scheduler,
+   * upserted by worker processes only. The first run is at once, or one interval later with
+   * `firstRunAfterInterval`. Not awaited: with Redis away, boot must not hang; BullMQ sends it once
+   * Redis is back.
+   */
+  repeat(queue: Queue, jobName: string, everyMs: number, options: { schedulerId?: string; firstRunAfterInterval?: boolean } = {}): void {
+    if (!this.enabled) return;
+    const schedulerId = options.schedulerId ?? jobName;
+    // startDate only counts when the scheduler is new: a restart keeps the running schedule.
+    const start = options.firstRunAfterInterval ? { startDate: Date.now() + everyMs } : {};
+    queue
+      .upsertJobScheduler(schedulerId, { every: everyMs, ...start }, { name: jobName })
+      .catch((err: Error) => this.logger.warn(`could not schedule ${schedulerId}: ${err.message}`));
+  }
+
+  /**
+   * A worker that never reached Redis waits for it forever in a graceful close(); with Redis away
+   * no job can be in flight, so those are closed at once instead.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    if (!this.enabled || this.redis.client.status === 'ready') return;
-    await Promise.all(
-      this.hosts.map((host) => {
-        try {
-          return host.worker.close(true);
-        } catch {
-          return undefined; // never created
-        }
-      }),
-    );
+    const force = this.redis.client.status !== 'ready';
+    await Promise.all(this.workers.map((worker) => worker.close(force)));
   }
 }

@@ -4,20 +4,21 @@ import { Queue } from 'bullmq';
 import { RedisService } from '../redis/redis.service';
 import { QueueRegistry } from './queue-registry.service';
 import { QueueWorkers } from './queue-workers.service';
+import { QueuesController } from './queues.controller';
 
 const HOUR = 3600;
 
 /**
  * BullMQ for the whole app: one shared connection under the deployment's Redis prefix (so a test
  * run's queues live under its own prefix), finished jobs removed by age and count, and workers
- * created only in processes that run them (`TETHER_ROLE` all or worker; see QueueWorkers).
- * Feature modules import this module and `registerQueues(...)` their own queues.
+ * created at runtime, only in processes that run them (`TETHER_ROLE` all or worker; see QueueWorkers),
+ * and GET /admin/queues. Feature modules import this module, `registerQueues(...)` their own queues
+ * and start their workers through QueueWorkers.
  */
 @Module({
   imports: [
     BullModule.forRootAsync({
       inject: [RedisService],
-      extraOptions: { manualRegistration: true },
       useFactory: (redis: RedisService) => ({
         ...redis.bullmqConnection('queues'),
         defaultJobOptions: {
@@ -28,6 +29,7 @@ const HOUR = 3600;
       }),
     }),
   ],
+  controllers: [QueuesController],
   providers: [QueueWorkers, QueueRegistry],
   exports: [QueueWorkers, QueueRegistry],
 })

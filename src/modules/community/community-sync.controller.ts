@@ -15,7 +15,7 @@ import { ErrorResponse } from '../../core/http/error-response.dto';
 import { BulkSizeGuard } from '../sync/bulk-size.guard';
 import { BulkResponse } from '../sync/dto/sync.dto';
 import { BulkItemResult, SyncMutationService } from '../sync/sync-mutation.service';
-import { SyncThrottle } from '../sync/sync.throttle';
+import { SyncThrottle } from '../sync/sync-throttle.guard';
 import { CheckinsBulkDto, RsvpsBulkDto } from './dto/community-bulk.dto';
 
 /** Exactly one of the two names carries the items. */
@@ -33,8 +33,9 @@ function itemsOf(named: unknown[] | undefined, items: unknown[] | undefined, nam
 @ApiBadRequestResponse({ type: ErrorResponse, description: '`validation_failed` (the envelope; invalid items are rejected one by one)' })
 @ApiPayloadTooLargeResponse({ type: ErrorResponse, description: '`payload_too_large`: more than 500 items' })
 @ApiTooManyRequestsResponse({ type: ErrorResponse, description: '`rate_limited` (with Retry-After)' })
-@SyncThrottle('bulk')
+// Decorators apply bottom-up: the sync limit is counted before the size check, so an oversized batch counts too.
 @UseGuards(BulkSizeGuard)
+@SyncThrottle('bulk')
 @Controller('sync')
 export class CommunitySyncController {
   constructor(private readonly mutations: SyncMutationService) {}

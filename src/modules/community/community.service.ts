@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError, NotFoundError } from '../../core/http/domain-error';
-import { NotificationsService } from '../notifications/notifications.service';
+import { NotificationsService } from '../notifications';
 import { ANNOUNCEMENT_ROLES } from './dto/community.dto';
 import { RealtimeService } from '../realtime/realtime.service';
 import { CommunityRepository, Doc, EventFields, MemberFields, ServiceFields } from './community.repository';
@@ -224,7 +224,7 @@ export class CommunityService {
       priority: doc.priority as string,
       createdAt: doc.createdAt as string,
     });
-    // Seed 000's createAnnouncement: a push to the roles named. The announcement is stored and
+    // The church community app's createAnnouncement: a push to the roles named. The announcement is stored and
     // live already; a push that cannot be queued is logged, not turned into a failed request.
     await this.notifications
       .notify({

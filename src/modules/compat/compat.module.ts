@@ -1,5 +1,5 @@
 import { Module, OnModuleInit } from '@nestjs/common';
-import { NotificationsModule } from '../notifications/notifications.module';
+import { NotificationsModule } from '../notifications';
 import { ClientEventRegistry } from '../realtime/client-event.registry';
 import { RealtimeModule } from '../realtime/realtime.module';
 import { RoomEvents } from './room-events';

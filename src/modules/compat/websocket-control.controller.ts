@@ -11,8 +11,7 @@ import {
 import { CurrentUser, Roles } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { ErrorResponse } from '../../core/http/error-response.dto';
-import { CATEGORIES, Category } from '../notifications/notifications.constants';
-import { NotificationsService } from '../notifications/notifications.service';
+import { CATEGORIES, Category, NotificationsService } from '../notifications';
 import { ChannelPolicyRegistry } from '../realtime/channels/channel-policy.registry';
 import { channelOfRoom, parseChannel } from '../realtime/channels/channel';
 import { PresenceService } from '../realtime/presence.service';

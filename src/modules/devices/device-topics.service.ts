@@ -6,22 +6,10 @@ import { retryOptions } from '../../core/queue/backoff';
 import { deviceTopics } from './device-topics';
 import { DeviceMetrics } from './devices.metrics';
 import { DevicesRepository, RemovedSubscriptions, TopicWork } from './devices.repository';
-import {
-  DEVICES_QUEUE,
-  JOB_SYNC_TOPICS,
-  JOB_UNSUBSCRIBE,
-  TOPIC_SYNC_BATCH,
-  TOPIC_SYNC_DELAY_MS,
-  TOPIC_SYNC_MAX_CALLS,
-} from './devices.constants';
+import { TOPIC_SYNC_BATCH, TOPIC_SYNC_DELAY_MS, TOPIC_SYNC_MAX_CALLS } from './devices.constants';
+import { DEVICES_QUEUE, JOB_SYNC_TOPICS, JOB_UNSUBSCRIBE, UnsubscribeJob } from './devices.jobs';
 import { chunk, PushFailureKind } from './push/push-sender';
 import { PushSenders } from './push/push-senders';
-
-export interface UnsubscribeJob {
-  provider: string;
-  topic: string;
-  tokens: string[];
-}
 
 export interface TopicCallsResult {
   /** Failure kinds met; any but `token` and `payload` leave work for a retry. */

@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueModule, registerQueues } from '../../core/queue/queue.module';
+import { DevicePushService } from './device-push.service';
 import { DeviceTopicsService } from './device-topics.service';
-import { DEVICES_QUEUE } from './devices.constants';
 import { DevicesController } from './devices.controller';
+import { DEVICES_QUEUE } from './devices.jobs';
 import { DeviceMetrics } from './devices.metrics';
 import { DevicesProcessor } from './devices.processor';
 import { DevicesRepository } from './devices.repository';
@@ -21,6 +22,7 @@ import { expoPushSenderProvider, PushSenders, pushSenderProvider } from './push/
   providers: [
     DevicesRepository,
     DevicesService,
+    DevicePushService,
     DeviceTopicsService,
     ExpoReceiptsRepository,
     ExpoReceiptsService,
@@ -30,6 +32,6 @@ import { expoPushSenderProvider, PushSenders, pushSenderProvider } from './push/
     expoPushSenderProvider,
     PushSenders,
   ],
-  exports: [DevicesService, PushSenders],
+  exports: [DevicesService, DevicePushService],
 })
 export class DevicesModule {}

@@ -7,21 +7,29 @@ import { deviceTopics, scopedTopic, tenantTopic, topicAudience } from './device-
 import { DeviceTopicsService } from './device-topics.service';
 import { TOPIC_REFRESH_DAYS } from './devices.constants';
 import { DeviceMetrics } from './devices.metrics';
-import { DeliverableDevice, DevicesRepository, RecipientSelector } from './devices.repository';
+import { DevicesRepository } from './devices.repository';
 import { RegisterDeviceDto } from './dto/register-device.dto';
 import { Device } from './entities/device.entity';
-import { ExpoReceiptsService } from './expo-receipts.service';
-import type { TicketToCheck } from './expo-receipts.repository';
 import { PushSenders } from './push/push-senders';
 import { providerOfToken } from './push/push-tokens';
 
-export type { DeliverableDevice, RecipientSelector } from './devices.repository';
-export type { TicketToCheck } from './expo-receipts.repository';
+/**
+ * Whose active devices, within one tenant. `notReachedByTopic`: the devices a send to that topic
+ * (tenant-relative, null for the tenant's own) cannot reach because their provider has no topics
+ * (Expo): the tenant's devices for its topic, a role's for the role's topic, none for other topics.
+ */
+export type Recipients = { userIds: string[] } | { roles: string[] } | { all: true } | { notReachedByTopic: string | null };
+
+/** A recipient device, as a fan-out page lists it. */
+export interface RecipientDevice {
+  id: string;
+  userId: string;
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PRUNE_BATCH = 1000;
 
-/** Devices and their push tokens. What other modules (notifications) call. */
+/** Devices and their push tokens: registration, recipients for fan-out, maintenance. */
 @Injectable()
 export class DevicesService {
   private readonly logger = new Logger(DevicesService.name);
@@ -29,7 +37,6 @@ export class DevicesService {
   constructor(
     private readonly repo: DevicesRepository,
     private readonly topics: DeviceTopicsService,
-    private readonly receipts: ExpoReceiptsService,
     private readonly senders: PushSenders,
     private readonly metrics: DeviceMetrics,
     private readonly config: AppConfig,
@@ -76,45 +83,12 @@ export class DevicesService {
     await this.topics.unsubscribeLater([removed]);
   }
 
-  /** A page of active recipient devices (keyset on id), for notification fan-out. */
-  pageRecipients(tenantId: string, selector: RecipientSelector, afterId: string | null, limit: number) {
-    return this.repo.pageRecipients(tenantId, selector, afterId, limit);
-  }
-
-  /** The still active devices among these ids, with their tokens. */
-  findDeliverable(ids: string[]): Promise<DeliverableDevice[]> {
-    return this.repo.findDeliverable(ids);
-  }
-
-  /** Stops sending to devices whose token the provider reported dead. */
-  async deactivate(ids: string[], reason: string): Promise<number> {
-    const count = await this.repo.deactivate(ids, reason);
-    if (count) this.metrics.deactivated.inc({ reason }, count);
-    return count;
-  }
-
-  /** Pushes accepted with a receipt to read later (Expo tickets): checked after EXPO_RECEIPT_DELAY_MS. */
-  awaitReceipts(tickets: TicketToCheck[]): Promise<void> {
-    return this.receipts.track(tickets);
-  }
-
-  /** The FCM topic of the whole tenant. */
-  tenantTopic(tenantId: string): string {
-    return tenantTopic(tenantId);
-  }
-
-  /** A tenant-relative topic name (`role-member`) as FCM knows it: never another tenant's. */
-  topicFor(tenantId: string, name: string): string {
-    return scopedTopic(tenantId, name);
-  }
-
-  /**
-   * The devices of a provider without topics (Expo) that a send to this FCM topic must reach one by
-   * one: the tenant's for the tenant topic, a role's for its role topic; null for other topics.
-   */
-  topicAudienceWithoutTopics(tenantId: string, topic: string): RecipientSelector | null {
-    const audience = topicAudience(tenantId, topic, ROLES);
-    return audience && { ...audience, provider: 'expo' };
+  /** A page of the recipients' active devices (keyset on id, after `afterId`), for notification fan-out. */
+  async pageRecipients(tenantId: string, recipients: Recipients, afterId: string | null, limit: number): Promise<RecipientDevice[]> {
+    if (!('notReachedByTopic' in recipients)) return this.repo.pageRecipients(tenantId, recipients, afterId, limit);
+    const name = recipients.notReachedByTopic;
+    const audience = topicAudience(tenantId, name === null ? tenantTopic(tenantId) : scopedTopic(tenantId, name), ROLES);
+    return audience ? this.repo.pageRecipients(tenantId, { ...audience, provider: 'expo' }, afterId, limit) : [];
   }
 
   /**

@@ -1,6 +1,6 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { NotificationsModule } from '../notifications/notifications.module';
+import { NotificationsModule } from '../notifications';
 import { ChannelPolicyRegistry } from '../realtime/channels/channel-policy.registry';
 import { ClientEventRegistry } from '../realtime/client-event.registry';
 import { RealtimeModule } from '../realtime/realtime.module';

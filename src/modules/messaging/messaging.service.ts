@@ -4,7 +4,7 @@ import { validate } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError, NotFoundError } from '../../core/http/domain-error';
-import { NotificationsService } from '../notifications/notifications.service';
+import { NotificationsService } from '../notifications';
 import { type Channel, userChannel } from '../realtime/channels/channel';
 import type { PolicyDecision } from '../realtime/channels/channel-policy.registry';
 import { PresenceService } from '../realtime/presence.service';

@@ -18,8 +18,9 @@ export interface NotificationCreated {
 export type NotificationListener = (event: NotificationCreated) => void | Promise<void>;
 
 /**
- * Lets other modules react to new notifications without notifications depending on them: the
- * realtime module subscribes here to emit `notification:new` to the users' sockets. A listener's
+ * Lets code react to new notifications without notify() knowing it: NotificationSocketsListener
+ * (this module, through realtime) tells the users' sockets `notification:new`; a module that
+ * imports NotificationsModule may listen too (realtime does not: it knows no domain). A listener's
  * failure is logged and never fails notify().
  */
 @Injectable()

@@ -1,11 +1,7 @@
 export const CATEGORIES = ['message', 'booking', 'announcement', 'promotion', 'system'] as const;
 export type Category = (typeof CATEGORIES)[number];
 
-/** Fan-out: one job per notification (job id from the notification id, so enqueueing twice sends once). */
-export const NOTIFICATIONS_QUEUE = 'notifications';
-/** Delivery: jobs of at most DELIVERY_BATCH devices, spread over every worker. */
-export const DELIVERY_QUEUE = 'push-delivery';
-
+/** Devices per delivery job. */
 export const DELIVERY_BATCH = 500;
 /** Devices read per fan-out page. */
 export const FANOUT_PAGE = 20_000;

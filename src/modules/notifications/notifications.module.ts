@@ -1,21 +1,21 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueModule, registerQueues } from '../../core/queue/queue.module';
-import { DevicesModule } from '../devices/devices.module';
+import { DevicesModule } from '../devices';
 import { RealtimeModule } from '../realtime/realtime.module';
-import { AdminController } from './admin.controller';
+import { AdminNotifyController } from './admin-notify.controller';
 import { InboxEntry } from './entities/inbox-entry.entity';
 import { NotificationPreferences } from './entities/notification-preferences.entity';
 import { Notification } from './entities/notification.entity';
 import { NotificationEvents } from './notification-events';
 import { NotificationSocketsListener } from './notification-sockets.listener';
-import { DELIVERY_QUEUE, NOTIFICATIONS_QUEUE } from './notifications.constants';
+import { DELIVERY_QUEUE, NOTIFICATIONS_QUEUE } from './notifications.jobs';
+import { NotificationMetrics } from './notifications.metrics';
 import { NotificationsController } from './notifications.controller';
 import { NotificationsProcessor } from './notifications.processor';
 import { NotificationsRepository } from './notifications.repository';
 import { NotificationsService } from './notifications.service';
 import { PushDeliveryProcessor } from './push-delivery.processor';
-import { PushMetrics } from './push.metrics';
 
 @Module({
   imports: [
@@ -25,13 +25,13 @@ import { PushMetrics } from './push.metrics';
     RealtimeModule,
     TypeOrmModule.forFeature([Notification, InboxEntry, NotificationPreferences]),
   ],
-  controllers: [NotificationsController, AdminController],
+  controllers: [NotificationsController, AdminNotifyController],
   providers: [
     NotificationsRepository,
     NotificationsService,
     NotificationEvents,
     NotificationSocketsListener,
-    PushMetrics,
+    NotificationMetrics,
     NotificationsProcessor,
     PushDeliveryProcessor,
   ],

@@ -1,39 +1,25 @@
-import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Logger } from '@nestjs/common';
-import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Job, Queue, Worker } from 'bullmq';
 import { AppConfig } from '../../config/app-config';
 import { backoffDelay, retryOptions } from '../../core/queue/backoff';
+import { settleJob } from '../../core/queue/job-fate';
 import { QueueRegistry } from '../../core/queue/queue-registry.service';
-import { QueueWorkers, workerOptions } from '../../core/queue/queue-workers.service';
-import { DevicesService, RecipientSelector } from '../devices/devices.service';
-import type { PushPayload, PushPriority } from '../devices/push/push-sender';
-import { PushSenders } from '../devices/push/push-senders';
-import { Category, DELIVERY_BATCH, DELIVERY_QUEUE, FANOUT_PAGE, NOTIFICATIONS_QUEUE } from './notifications.constants';
+import { QueueWorkers } from '../../core/queue/queue-workers.service';
+import { DevicePushService, DevicesService, PushPayload, PushPriority, Recipients } from '../devices';
+import { Category, DELIVERY_BATCH, FANOUT_PAGE } from './notifications.constants';
+import { NotificationMetrics } from './notifications.metrics';
+import {
+  DELIVERY_QUEUE,
+  DeliveryJob,
+  deliveryJobId,
+  FanoutJob,
+  FanoutProgress,
+  JOB_DELIVER,
+  NOTIFICATIONS_QUEUE,
+} from './notifications.jobs';
 import { NotificationsRepository, StoredNotification } from './notifications.repository';
-import type { FanoutJob } from './notifications.service';
 import { verdict, Verdict } from './preferences';
-import { PushMetrics } from './push.metrics';
-
-/** A delivery job: at most DELIVERY_BATCH devices of one notification (ids only; tokens are read fresh). */
-export interface DeliveryJob {
-  notificationId: string;
-  tenantId: string;
-  deviceIds: string[];
-  payload: PushPayload;
-  /** Times the provider answered "over quota" for this job (those pauses do not use up attempts). */
-  quotaHits?: number;
-}
-
-interface FanoutProgress {
-  /** Last device id paged. */
-  after: string | null;
-  /** Delivery jobs enqueued so far (their ids are `d-<notification>-<index>`). */
-  chunks: number;
-  /** Devices kept for the next delivery job. */
-  pending: string[];
-  /** A topic notification's FCM topic send is done (a retry only resumes the Expo fan-out). */
-  topicSent?: boolean;
-}
 
 /** The push as devices get it: title and body, the caller's data plus the notification id and category. */
 export function payloadOf(n: StoredNotification): PushPayload {
@@ -56,30 +42,36 @@ export function payloadOf(n: StoredNotification): PushPayload {
  * Topic recipients are one FCM topic send instead, plus a fan-out to the Expo devices of the
  * topic's audience (tenant or role topics), since Expo has no topics.
  */
-@Processor(NOTIFICATIONS_QUEUE, workerOptions(NOTIFICATIONS_QUEUE))
-export class NotificationsProcessor extends WorkerHost {
+@Injectable()
+export class NotificationsProcessor implements OnApplicationBootstrap {
   private readonly logger = new Logger(NotificationsProcessor.name);
 
   constructor(
     private readonly repo: NotificationsRepository,
     private readonly devices: DevicesService,
-    private readonly senders: PushSenders,
-    private readonly metrics: PushMetrics,
+    private readonly push: DevicePushService,
+    private readonly metrics: NotificationMetrics,
     private readonly config: AppConfig,
-    @InjectQueue(DELIVERY_QUEUE) private readonly delivery: Queue,
-    workers: QueueWorkers,
+    private readonly workers: QueueWorkers,
+    @InjectQueue(NOTIFICATIONS_QUEUE) private readonly queue: Queue<FanoutJob>,
+    @InjectQueue(DELIVERY_QUEUE) private readonly delivery: Queue<DeliveryJob>,
     queues: QueueRegistry,
   ) {
-    super();
     queues.track(delivery);
-    workers.configure(this, NOTIFICATIONS_QUEUE, {
+  }
+
+  onApplicationBootstrap(): void {
+    const worker = this.workers.start(this.queue, (job, w) => this.process(job, w), {
       concurrency: 2,
-      lockDuration: config.push.lockMs,
-      stalledInterval: config.push.lockMs,
+      lockDuration: this.config.push.lockMs,
+      stalledInterval: this.config.push.lockMs,
+    });
+    worker?.on('failed', (job, err) => {
+      this.logger.error(`fan-out of notification ${job?.data?.notificationId} failed (attempt ${job?.attemptsMade}): ${err.message}`);
     });
   }
 
-  async process(job: Job<FanoutJob & { progress?: FanoutProgress }>): Promise<unknown> {
+  async process(job: Job<FanoutJob>, worker: Worker): Promise<unknown> {
     const n = await this.repo.find(job.data.notificationId);
     if (!n) return { skipped: 'notification not found' };
     if (n.status === 'dispatched') return { skipped: 'already dispatched' };
@@ -88,20 +80,26 @@ export class NotificationsProcessor extends WorkerHost {
     const progress: FanoutProgress = job.data.progress ?? { after: null, chunks: 0, pending: [] };
 
     if (recipients.topic !== undefined || recipients.viaTopic) {
-      const topic = recipients.topic !== undefined ? this.devices.topicFor(n.tenantId, recipients.topic) : this.devices.tenantTopic(n.tenantId);
+      // A tenant-relative topic, or the tenant's own (a tenant send with viaTopic).
+      const name = recipients.topic ?? null;
       if (!progress.topicSent) {
-        await this.sendToTopic(job, payload, topic);
+        const sent = await this.push.sendToTopic(payload, n.tenantId, name);
+        await settleJob(worker, {
+          fatal: sent.fatal && `${sent.fatal.code}: ${sent.fatal.message}`,
+          pauseMs: sent.quota ? backoffDelay(job.attemptsStarted, this.config.push.retryBaseMs) : undefined,
+          retry: sent.retry && `topic send to ${sent.topic}: ${sent.retry}`,
+        });
         progress.topicSent = true;
+        progress.topic = sent.topic;
         await job.updateData({ notificationId: n.id, progress });
       }
       // Expo has no topics: its devices in the topic's audience (tenant, role) get the push one by one.
-      const audience = this.devices.topicAudienceWithoutTopics(n.tenantId, topic);
-      const fanout = audience ? await this.fanOut(job, n, payload, audience, progress) : {};
+      const fanout = await this.fanOut(job, n, payload, { notReachedByTopic: name }, progress);
       await this.repo.markDispatched(n.id);
-      return { topic, ...fanout };
+      return { topic: progress.topic, ...fanout };
     }
 
-    const selector: RecipientSelector = recipients.userIds
+    const selector: Recipients = recipients.userIds
       ? { userIds: recipients.userIds }
       : recipients.roles
         ? { roles: recipients.roles }
@@ -113,10 +111,10 @@ export class NotificationsProcessor extends WorkerHost {
 
   /** Pages the selected devices, applies their owners' preferences and enqueues delivery jobs (see the class comment). */
   private async fanOut(
-    job: Job<FanoutJob & { progress?: FanoutProgress }>,
+    job: Job<FanoutJob>,
     n: StoredNotification,
     payload: PushPayload,
-    selector: RecipientSelector,
+    selector: Recipients,
     progress: FanoutProgress,
   ): Promise<{ deliveryJobs: number; dropped: Partial<Record<Verdict, number>> }> {
     const now = new Date();
@@ -157,47 +155,15 @@ export class NotificationsProcessor extends WorkerHost {
     return { deliveryJobs: progress.chunks, dropped };
   }
 
-  @OnWorkerEvent('error')
-  onError(err: Error): void {
-    this.logger.warn(`fan-out worker: ${err.message}`);
-  }
-
-  @OnWorkerEvent('failed')
-  onFailed(job: Job | undefined, err: Error): void {
-    this.logger.error(`fan-out of notification ${job?.data?.notificationId} failed (attempt ${job?.attemptsMade}): ${err.message}`);
-  }
-
   private async enqueueDeliveries(n: StoredNotification, payload: PushPayload, batches: string[][], firstIndex: number): Promise<void> {
     if (!batches.length) return;
     const { retryAttempts, retryBaseMs } = this.config.push;
     await this.delivery.addBulk(
       batches.map((deviceIds, i) => ({
-        name: 'deliver',
-        data: { notificationId: n.id, tenantId: n.tenantId, deviceIds, payload } satisfies DeliveryJob,
-        opts: { jobId: `d-${n.id}-${firstIndex + i}`, ...retryOptions(retryAttempts, retryBaseMs) },
+        name: JOB_DELIVER,
+        data: { notificationId: n.id, tenantId: n.tenantId, deviceIds, payload },
+        opts: { jobId: deliveryJobId(n.id, firstIndex + i), ...retryOptions(retryAttempts, retryBaseMs) },
       })),
     );
-  }
-
-  private async sendToTopic(job: Job, payload: PushPayload, topic: string): Promise<void> {
-    const sender = this.senders.for('fcm');
-    const stop = this.metrics.sendDuration.startTimer({ provider: sender.provider });
-    const outcome = await sender.sendToTopic(payload, topic);
-    stop();
-    if (outcome.ok) {
-      this.metrics.sent.inc({ provider: sender.provider });
-      return;
-    }
-    if (outcome.kind === 'config' || outcome.kind === 'payload' || outcome.kind === 'token') {
-      this.metrics.failed.inc({ reason: outcome.code });
-      this.logger.error(`topic send to ${topic} refused (${outcome.code}): ${outcome.message}`);
-      throw new UnrecoverableError(`${outcome.code}: ${outcome.message}`);
-    }
-    this.metrics.retried.inc({ reason: outcome.code });
-    if (outcome.kind === 'quota') {
-      await this.worker.rateLimit(backoffDelay(job.attemptsStarted, this.config.push.retryBaseMs));
-      throw Worker.RateLimitError();
-    }
-    throw new Error(`topic send to ${topic}: ${outcome.code}`);
   }
 }

@@ -7,15 +7,16 @@ import type { AuthUser, Role } from '../../core/auth/auth-user';
 import { DomainError, NotFoundError } from '../../core/http/domain-error';
 import { retryOptions } from '../../core/queue/backoff';
 import { QueueRegistry } from '../../core/queue/queue-registry.service';
-import type { PushPriority } from '../devices/push/push-sender';
+import type { PushPriority } from '../devices';
 import { InboxItem, InboxPage, ReadResponse } from './dto/inbox.dto';
 import { PreferencesDto, PreferencesResponse } from './dto/preferences.dto';
 import { stringMapProblem } from './dto/string-map.validator';
 import { NotificationEvents } from './notification-events';
-import { Category, CATEGORIES, MAX_USER_IDS, NOTIFICATIONS_QUEUE } from './notifications.constants';
+import { Category, CATEGORIES, MAX_USER_IDS } from './notifications.constants';
+import { FanoutJob, fanoutJobId, JOB_FANOUT, NOTIFICATIONS_QUEUE } from './notifications.jobs';
 import { NotificationsRepository } from './notifications.repository';
 import { DEFAULT_RULES, formatClock, parseClock, PreferenceRules } from './preferences';
-import { PushMetrics } from './push.metrics';
+import { NotificationMetrics } from './notifications.metrics';
 
 export type NotifyRecipients =
   | { userIds: string[] }
@@ -46,18 +47,10 @@ export interface NotifyResult {
   inboxCount: number;
 }
 
-export interface FanoutJob {
-  notificationId: string;
-}
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_PAYLOAD_BYTES = 3800; // FCM allows 4096 with its own envelope
 const MAX_TOPIC_PAYLOAD_BYTES = 1900; // topic messages: 2048
 const ENQUEUE_TIMEOUT_MS = 5000;
-
-export function fanoutJobId(notificationId: string): string {
-  return `n-${notificationId}`;
-}
 
 /** Notifications: the one notify() entry point, the inbox and the preferences. */
 @Injectable()
@@ -65,7 +58,7 @@ export class NotificationsService {
   constructor(
     private readonly repo: NotificationsRepository,
     private readonly events: NotificationEvents,
-    private readonly metrics: PushMetrics,
+    private readonly metrics: NotificationMetrics,
     private readonly config: AppConfig,
     @InjectQueue(NOTIFICATIONS_QUEUE) private readonly queue: Queue,
     queues: QueueRegistry,
@@ -181,7 +174,7 @@ export class NotificationsService {
 
   private async enqueue(notificationId: string): Promise<void> {
     const { retryAttempts, retryBaseMs } = this.config.push;
-    const add = this.queue.add('fanout', { notificationId } satisfies FanoutJob, {
+    const add = this.queue.add(JOB_FANOUT, { notificationId } satisfies FanoutJob, {
       jobId: fanoutJobId(notificationId),
       ...retryOptions(retryAttempts, retryBaseMs),
     });

@@ -1,5 +1,5 @@
 import type { Category } from './notifications.constants';
-import type { PushPriority } from '../devices/push/push-sender';
+import type { PushPriority } from '../devices';
 
 export interface PreferenceRules {
   enabled: boolean;

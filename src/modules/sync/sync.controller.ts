@@ -14,7 +14,7 @@ import { CurrentUser } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { ErrorResponse } from '../../core/http/error-response.dto';
 import { ChangesQueryDto, PullQueryDto, SyncPageResponse } from './dto/sync.dto';
-import { SyncThrottle } from './sync.throttle';
+import { SyncThrottle } from './sync-throttle.guard';
 import { SyncService } from './sync.service';
 
 const JSON_TYPE = 'application/json; charset=utf-8';

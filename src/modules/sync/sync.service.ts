@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import type { AuthUser } from '../../core/auth/auth-user';
@@ -46,27 +46,14 @@ export interface PurgeReport {
  * Responses are assembled as JSON text: PostgreSQL builds each document, Node only joins them.
  */
 @Injectable()
-export class SyncService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class SyncService {
   private readonly logger = new Logger(SyncService.name);
-  private purgeTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly registry: SyncRegistry,
     private readonly repo: SyncRepository,
     private readonly config: AppConfig,
   ) {}
-
-  onApplicationBootstrap(): void {
-    if (!this.config.runsWorkers) return;
-    this.purgeTimer = setInterval(() => {
-      this.purge().catch((err: Error) => this.logger.error(`tombstone purge failed: ${err.message}`));
-    }, this.config.sync.purgeIntervalMs);
-    this.purgeTimer.unref();
-  }
-
-  onApplicationShutdown(): void {
-    clearInterval(this.purgeTimer);
-  }
 
   /** GET /sync/<collection>: `{<collection>: [...], deleted, nextCursor, hasMore, timestamp}` as JSON text. */
   async pull(caller: AuthUser, name: string, query: PullQuery): Promise<string> {
@@ -84,7 +71,7 @@ export class SyncService implements OnApplicationBootstrap, OnApplicationShutdow
 
     const page = await this.page(c, caller, from, query.limit ?? DEFAULT_PAGE_SIZE);
     const timestamp = new Date();
-    // Clients that keep only `timestamp` (seed 000) resume exactly here with updatedAfter=timestamp.
+    // Clients that keep only `timestamp` (the church community app's) resume exactly here with updatedAfter=timestamp.
     if (!query.cursor) await this.repo.addResumeMark(c.name, timestamp, page.next);
     const cursor = encodeCollectionCursor(c.name, page.next, caller);
     return (
@@ -143,7 +130,8 @@ export class SyncService implements OnApplicationBootstrap, OnApplicationShutdow
   /**
    * Hard-deletes tombstones older than the retention (recording per collection the highest
    * transaction id purged: older cursors get 410), then old ledger entries and resume marks.
-   * One pod at a time.
+   * Run by the periodic purge job (SyncProcessor). One pod at a time: a run that finds another
+   * still going (a stalled job taken over, a manual call) skips its turn and returns null.
    */
   async purge(now = new Date()): Promise<PurgeReport | null> {
     const cutoff = new Date(now.getTime() - this.config.sync.retentionMs);

@@ -17,8 +17,8 @@ import {
 } from 'class-validator';
 import { ROLES } from '../../../core/auth/auth-user';
 import type { Role } from '../../../core/auth/auth-user';
-import { PUSH_PRIORITIES } from '../../devices/push/push-sender';
-import type { PushPriority } from '../../devices/push/push-sender';
+import { PUSH_PRIORITIES } from '../../devices';
+import type { PushPriority } from '../../devices';
 import { CATEGORIES, MAX_USER_IDS } from '../notifications.constants';
 import type { Category } from '../notifications.constants';
 import { IsStringMap } from './string-map.validator';

@@ -1,12 +1,10 @@
-import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
   ApiBearerAuth,
   ApiForbiddenResponse,
-  ApiOkResponse,
   ApiOperation,
-  ApiProperty,
   ApiServiceUnavailableResponse,
   ApiTags,
   ApiUnauthorizedResponse,
@@ -15,23 +13,8 @@ import { CurrentUser, Roles } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError } from '../../core/http/domain-error';
 import { ErrorResponse } from '../../core/http/error-response.dto';
-import { JOB_STATES, QueueRegistry } from '../../core/queue/queue-registry.service';
 import { AdminNotifyDto, NotifyResponse } from './dto/notify.dto';
 import { NotificationsService, NotifyRecipients } from './notifications.service';
-
-class QueueStatus {
-  @ApiProperty({ example: 'push-delivery' }) name: string;
-  @ApiProperty({
-    type: 'object',
-    properties: Object.fromEntries(JOB_STATES.map((s) => [s, { type: 'integer' }])),
-    description: 'Jobs per state',
-  })
-  counts: Record<string, number>;
-}
-
-class QueuesResponse {
-  @ApiProperty({ type: [QueueStatus] }) queues: QueueStatus[];
-}
 
 /** Exactly one recipient kind, as the service's typed input wants it. */
 function recipientsOf(dto: AdminNotifyDto): NotifyRecipients {
@@ -52,11 +35,8 @@ function recipientsOf(dto: AdminNotifyDto): NotifyRecipients {
 @ApiUnauthorizedResponse({ type: ErrorResponse, description: 'Missing, invalid or expired access token' })
 @ApiForbiddenResponse({ type: ErrorResponse, description: 'code `forbidden`: needs role SERVICE or ADMIN' })
 @Controller('admin')
-export class AdminController {
-  constructor(
-    private readonly notifications: NotificationsService,
-    private readonly queues: QueueRegistry,
-  ) {}
+export class AdminNotifyController {
+  constructor(private readonly notifications: NotificationsService) {}
 
   @Post('notify')
   @HttpCode(202)
@@ -82,12 +62,5 @@ export class AdminController {
       ttlSeconds: dto.ttlSeconds,
       idempotencyKey: dto.idempotencyKey,
     });
-  }
-
-  @Get('queues')
-  @ApiOperation({ summary: 'Jobs per state in each queue (all tenants: queues are shared)' })
-  @ApiOkResponse({ type: QueuesResponse })
-  async queueCounts(): Promise<QueuesResponse> {
-    return { queues: await this.queues.counts() };
   }
 }

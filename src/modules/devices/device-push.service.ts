@@ -1,0 +1,159 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { scopedTopic, tenantTopic } from './device-topics';
+import { DeviceMetrics } from './devices.metrics';
+import { DeliverableDevice, DevicesRepository } from './devices.repository';
+import type { TicketToCheck } from './expo-receipts.repository';
+import { ExpoReceiptsService } from './expo-receipts.service';
+import { chunk, DevicePlatform, PushFailure, PushPayload, PushTarget } from './push/push-sender';
+import { PushSenders } from './push/push-senders';
+
+/** What became of one push to a batch of devices. */
+export interface DeliveryResult {
+  /** Devices whose provider accepted the push. */
+  sent: number;
+  /** Devices whose token the provider reported dead: deactivated, never retried. */
+  deactivated: number;
+  /** Devices to send to again later (transient errors, or over quota). */
+  retry: string[];
+  /** Why they wait: the provider error codes met, each once. */
+  retryCodes: string[];
+  /** The provider is over its sending quota (per project): hold off before the retry. */
+  quota?: boolean;
+  /** The provider refused for good (credentials, an invalid payload); tokens are kept. Already logged. */
+  fatal?: PushFailure;
+}
+
+/** What became of one send to an FCM topic. */
+export interface TopicSendResult {
+  /** The topic as FCM knows it. */
+  topic: string;
+  sent: boolean;
+  /** The provider error code of a transient failure (or a quota one) to retry. */
+  retry?: string;
+  quota?: boolean;
+  /** Refused for good. Already logged. */
+  fatal?: PushFailure;
+}
+
+/**
+ * Sends pushes to devices and topics through each device's provider (FCM, Expo), and acts on what
+ * the providers answer that concerns devices: dead tokens deactivate their device at once, pushes
+ * accepted with a receipt to read later (Expo tickets) are tracked. What to do about the rest (retry,
+ * pause for a quota, give up) is the caller's: it is in the result.
+ */
+@Injectable()
+export class DevicePushService {
+  private readonly logger = new Logger(DevicePushService.name);
+
+  constructor(
+    private readonly repo: DevicesRepository,
+    private readonly senders: PushSenders,
+    private readonly receipts: ExpoReceiptsService,
+    private readonly metrics: DeviceMetrics,
+  ) {}
+
+  /**
+   * Sends the payload to these devices (those still active; tokens are read now), each through its
+   * provider in batches of the provider's size. `notificationId` labels receipts and logs.
+   */
+  async deliver(payload: PushPayload, deviceIds: string[], notificationId: string): Promise<DeliveryResult> {
+    const devices = await this.repo.findDeliverable(deviceIds);
+    const byProvider = new Map<string, DeliverableDevice[]>();
+    for (const d of devices) byProvider.set(d.provider, [...(byProvider.get(d.provider) ?? []), d]);
+
+    let sent = 0;
+    const dead = new Map<string, string[]>();
+    const retry: { id: string; code: string }[] = [];
+    const tickets: TicketToCheck[] = [];
+    let quota = false;
+    let fatal: PushFailure | undefined;
+    for (const [provider, group] of byProvider) {
+      const sender = this.senders.for(provider);
+      for (const part of chunk(group, sender.maxBatch)) {
+        const stop = this.metrics.sendDuration.startTimer({ provider });
+        const outcomes = await sender.send(
+          payload,
+          part.map((d): PushTarget => ({ token: d.token, platform: d.platform as DevicePlatform })),
+        );
+        stop();
+        let sentHere = 0;
+        outcomes.forEach((outcome, i) => {
+          const device = part[i];
+          if (outcome.ok) {
+            if (outcome.receiptId) tickets.push({ id: outcome.receiptId, deviceId: device.id, notificationId });
+            return void sentHere++;
+          }
+          switch (outcome.kind) {
+            case 'token':
+              dead.set(outcome.code, [...(dead.get(outcome.code) ?? []), device.id]);
+              break;
+            case 'quota':
+              quota = true;
+              retry.push({ id: device.id, code: outcome.code });
+              break;
+            case 'retry':
+              retry.push({ id: device.id, code: outcome.code });
+              break;
+            default:
+              fatal ??= outcome;
+              this.metrics.failed.inc({ reason: outcome.code });
+          }
+        });
+        this.metrics.sent.inc({ provider }, sentHere);
+        sent += sentHere;
+      }
+    }
+
+    // Accepted pushes whose delivery the provider confirms later (Expo receipts), even if the caller retries.
+    await this.receipts.track(tickets);
+    let deactivated = 0;
+    for (const [code, ids] of dead) {
+      this.metrics.failed.inc({ reason: code }, ids.length);
+      deactivated += await this.deactivate(ids, code);
+    }
+    if (fatal) {
+      this.logger.error(
+        `push of notification ${notificationId} refused (${fatal.kind} error ${fatal.code}): ${fatal.message}. ` +
+          (fatal.kind === 'config'
+            ? 'Check the Firebase credentials and APNs keys (or EXPO_ACCESS_TOKEN and the credentials uploaded to Expo); tokens are kept.'
+            : 'The payload is invalid; tokens are kept.'),
+      );
+      return { sent, deactivated, retry: [], retryCodes: [], fatal };
+    }
+    for (const r of retry) this.metrics.retried.inc({ reason: r.code });
+    const retryCodes = [...new Set(retry.map((r) => r.code))];
+    return { sent, deactivated, retry: retry.map((r) => r.id), retryCodes, ...(quota ? { quota } : {}) };
+  }
+
+  /** Sends the payload to a tenant-relative FCM topic (`role-member`), or to the whole tenant's topic when `name` is null. */
+  async sendToTopic(payload: PushPayload, tenantId: string, name: string | null): Promise<TopicSendResult> {
+    const topic = name === null ? tenantTopic(tenantId) : scopedTopic(tenantId, name);
+    const sender = this.senders.for('fcm');
+    const stop = this.metrics.sendDuration.startTimer({ provider: sender.provider });
+    const outcome = await sender.sendToTopic(payload, topic);
+    stop();
+    if (outcome.ok) {
+      this.metrics.sent.inc({ provider: sender.provider });
+      return { topic, sent: true };
+    }
+    if (outcome.kind === 'config' || outcome.kind === 'payload' || outcome.kind === 'token') {
+      this.metrics.failed.inc({ reason: outcome.code });
+      this.logger.error(`topic send to ${topic} refused (${outcome.code}): ${outcome.message}`);
+      return { topic, sent: false, fatal: outcome };
+    }
+    this.metrics.retried.inc({ reason: outcome.code });
+    return { topic, sent: false, retry: outcome.code, ...(outcome.kind === 'quota' ? { quota: true } : {}) };
+  }
+
+  /** Counts pushes given up on because their job ran out of attempts, as failed (`retries_exhausted`). */
+  abandoned(devices: number): void {
+    this.metrics.failed.inc({ reason: 'retries_exhausted' }, devices);
+  }
+
+  /** Stops sending to devices whose token the provider reported dead. */
+  private async deactivate(ids: string[], reason: string): Promise<number> {
+    const count = await this.repo.deactivate(ids, reason);
+    if (count) this.metrics.deactivated.inc({ reason }, count);
+    return count;
+  }
+}
