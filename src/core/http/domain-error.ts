@@ -16,6 +16,22 @@ export class DomainError extends Error {
   }
 }
 
+/** One field's problems, as `details` of a `validation_failed` error lists them. */
+export interface FieldProblem {
+  field: string;
+  messages: string[];
+}
+
+/** The 400 every validation failure answers with: `validation_failed` and what is wrong, per field. */
+export function validationFailed(problems: FieldProblem[], message = 'Request validation failed'): DomainError {
+  return new DomainError('validation_failed', message, 400, problems);
+}
+
+/** `validation_failed` for one field. */
+export function invalidField(field: string, message: string): DomainError {
+  return validationFailed([{ field, messages: [message] }]);
+}
+
 export class NotFoundError extends DomainError {
   constructor(code: string, message: string) {
     super(code, message, 404);

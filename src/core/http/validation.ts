@@ -1,5 +1,5 @@
 import { ValidationError, ValidationPipe } from '@nestjs/common';
-import { DomainError } from './domain-error';
+import { validationFailed } from './domain-error';
 
 export interface FieldError {
   field: string;
@@ -23,6 +23,6 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     stopAtFirstError: false,
     exceptionFactory: (errors) =>
-      new DomainError('validation_failed', 'Request validation failed', 400, flattenValidationErrors(errors)),
+      validationFailed(flattenValidationErrors(errors)),
   });
 }

@@ -1,4 +1,9 @@
-import { registerDecorator, ValidationOptions } from 'class-validator';
+import { isUUID, registerDecorator, ValidationOptions } from 'class-validator';
+
+/** A UUID of any version, either case: what a path id must look like before it reaches SQL as uuid. */
+export function isUuid(value: string): boolean {
+  return isUUID(value, 'loose');
+}
 
 /** True for an IANA time zone name this runtime knows (`Europe/Paris`, `UTC`). */
 export function isTimeZone(value: unknown): value is string {

@@ -10,7 +10,7 @@ import {
 } from '@nestjs/swagger';
 import { CurrentUser } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
-import { DomainError } from '../../core/http/domain-error';
+import { invalidField } from '../../core/http/domain-error';
 import { ErrorResponse } from '../../core/http/error-response.dto';
 import { BulkSizeGuard } from '../sync/bulk-size.guard';
 import { BulkResponse } from '../sync/dto/sync.dto';
@@ -21,9 +21,7 @@ import { CheckinsBulkDto, RsvpsBulkDto } from './dto/community-bulk.dto';
 /** Exactly one of the two names carries the items. */
 function itemsOf(named: unknown[] | undefined, items: unknown[] | undefined, name: string): unknown[] {
   if ((named === undefined) === (items === undefined))
-    throw new DomainError('validation_failed', 'Request validation failed', 400, [
-      { field: name, messages: [`send the items as either "${name}" or "items"`] },
-    ]);
+    throw invalidField(name, `send the items as either "${name}" or "items"`);
   return (named ?? items)!;
 }
 

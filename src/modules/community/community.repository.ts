@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
 import { ANNOUNCEMENT_DOC, CHECKIN_DOC, EVENT_DOC, MEMBER_DOC, SERVICE_DOC } from './community.sql';
+import { rowsOf } from '../../core/database/rows';
 
 export type Doc = Record<string, unknown>;
 
@@ -46,11 +47,6 @@ const EVENT_SETTABLE: Record<string, string> = {
 };
 const SERVICE_SETTABLE: Record<string, string> = { name: 'name', location: 'location', startsAt: 'starts_at', endsAt: 'ends_at' };
 
-/** TypeORM answers UPDATE and DELETE on PostgreSQL with [rows, count], everything else with rows. */
-function rowsOf<T>(result: unknown): T[] {
-  const r = result as unknown[];
-  return Array.isArray(r[0]) && typeof r[1] === 'number' ? (r[0] as T[]) : (r as T[]);
-}
 
 const parse = (result: unknown): Doc | undefined => {
   const rows = rowsOf<{ doc: string }>(result);

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { AuthUser } from '../../core/auth/auth-user';
-import { DomainError, ForbiddenError, NotFoundError } from '../../core/http/domain-error';
+import { ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
 import { NotificationsService } from '../notifications';
 import { ANNOUNCEMENT_ROLES } from './dto/community.dto';
 import { RealtimeService } from '../realtime/realtime.service';
@@ -25,9 +25,6 @@ export const PRIVILEGED_ROLES = ['LEADER', 'ADMIN', 'SERVICE'];
 const isPrivileged = (user: AuthUser) => user.roles.some((r) => PRIVILEGED_ROLES.includes(r));
 const iso = (v: string) => new Date(v).toISOString();
 
-function invalid(field: string, message: string): DomainError {
-  return new DomainError('validation_failed', 'Request validation failed', 400, [{ field, messages: [message] }]);
-}
 
 /**
  * The community domain: what the host backend and admins write (events, services, members,
@@ -243,5 +240,5 @@ export class CommunityService {
 }
 
 function assertOrder(startsAt: string, endsAt: string | null): void {
-  if (endsAt !== null && new Date(endsAt).getTime() < new Date(startsAt).getTime()) throw invalid('endsAt', 'endsAt must not be before startsAt');
+  if (endsAt !== null && new Date(endsAt).getTime() < new Date(startsAt).getTime()) throw invalidField('endsAt', 'endsAt must not be before startsAt');
 }

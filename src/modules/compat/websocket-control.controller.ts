@@ -17,7 +17,7 @@ import { channelOfRoom, parseChannel } from '../realtime/channels/channel';
 import { PresenceService } from '../realtime/presence.service';
 import { externalEvent } from '../realtime/realtime.events';
 import { RealtimeService } from '../realtime/realtime.service';
-import { DomainError } from '../../core/http/domain-error';
+import { invalidField } from '../../core/http/domain-error';
 import { WebsocketControlDto, WebsocketStatusResponse } from './dto/websocket-control.dto';
 
 /** The venues app's server control path, kept outside the api/mobile/v1 prefix (app.setup.ts excludes it). */
@@ -50,7 +50,7 @@ export class WebsocketControlController {
     if (dto.action === 'broadcast') {
       const channel = channelOfRoom(dto.channel!, (key) => this.policies.has(key));
       if (!parseChannel(channel))
-        throw new DomainError('validation_failed', 'Request validation failed', 400, [{ field: 'channel', messages: [`"${dto.channel}" is not a channel name`] }]);
+        throw invalidField('channel', `"${dto.channel}" is not a channel name`);
       const event = dto.event ?? 'broadcast';
       const offset = await this.realtime.publish(user.tenantId, channel, externalEvent(event), dto.data);
       return { ok: true, action: 'broadcast', channel, event, offset };

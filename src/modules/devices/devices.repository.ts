@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Device } from './entities/device.entity';
+import { rowsOf } from '../../core/database/rows';
 
 export interface DeviceRegistration {
   tenantId: string;
@@ -275,8 +276,3 @@ function pgArray(values: string[]): string {
   return `{${values.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
 }
 
-/** TypeORM answers UPDATE and DELETE with [rows, count]; everything else with rows. */
-function rowsOf<T>(result: unknown): T[] {
-  const r = result as unknown[];
-  return r.length === 2 && Array.isArray(r[0]) && typeof r[1] === 'number' ? (r[0] as T[]) : (r as T[]);
-}

@@ -12,6 +12,7 @@ import { RegisterDeviceDto } from './dto/register-device.dto';
 import { Device } from './entities/device.entity';
 import { PushSenders } from './push/push-senders';
 import { providerOfToken } from './push/push-tokens';
+import { isUuid } from '../../core/http/validators';
 
 /**
  * Whose active devices, within one tenant. `notReachedByTopic`: the devices a send to that topic
@@ -26,7 +27,6 @@ export interface RecipientDevice {
   userId: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PRUNE_BATCH = 1000;
 
 /** Devices and their push tokens: registration, recipients for fan-out, maintenance. */
@@ -78,7 +78,7 @@ export class DevicesService {
 
   /** Removes one of the caller's devices (logout) and unsubscribes its token from its topics. */
   async remove(user: AuthUser, id: string): Promise<void> {
-    const removed = UUID.test(id) ? await this.repo.deleteForUser(user.tenantId, user.userId, id) : null;
+    const removed = isUuid(id) ? await this.repo.deleteForUser(user.tenantId, user.userId, id) : null;
     if (!removed) throw new NotFoundError('device_not_found', 'No such device');
     await this.topics.unsubscribeLater([removed]);
   }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { rowsOf } from '../../core/database/rows';
 
 export interface MessageRow {
   id: string;
@@ -350,11 +351,6 @@ export class MessagingRepository {
   }
 }
 
-/** TypeORM answers UPDATE and DELETE with [rows, count]; everything else with rows. */
-function rowsOf<T = unknown>(result: unknown): T[] {
-  const r = result as unknown[];
-  return r.length === 2 && Array.isArray(r[0]) && typeof r[1] === 'number' ? (r[0] as T[]) : (r as T[]);
-}
 
 function isUniqueViolation(err: unknown, constraint: string): boolean {
   const e = err as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };

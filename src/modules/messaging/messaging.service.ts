@@ -3,7 +3,7 @@ import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
-import { DomainError, ForbiddenError, NotFoundError } from '../../core/http/domain-error';
+import { DomainError, ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
 import { NotificationsService } from '../notifications';
 import { type Channel, userChannel } from '../realtime/channels/channel';
 import type { PolicyDecision } from '../realtime/channels/channel-policy.registry';
@@ -27,8 +27,8 @@ import {
 } from './dto/messaging.dto';
 import { conversationChannel, DEFAULT_PAGE, PREVIEW_LENGTH } from './messaging.constants';
 import { MembershipRow, MessageRow, MessagingRepository, Recipient } from './messaging.repository';
+import { isUuid } from '../../core/http/validators';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface SendOutcome {
   message: MessageView;
@@ -60,11 +60,11 @@ export class MessagingService {
     let id: string;
     let created: boolean;
     if (dto.type === 'direct') {
-      if (others.length !== 1) throw invalid('participantIds', 'a direct conversation has exactly one other participant');
-      if (dto.title !== undefined) throw invalid('title', 'only groups have a title');
+      if (others.length !== 1) throw invalidField('participantIds', 'a direct conversation has exactly one other participant');
+      if (dto.title !== undefined) throw invalidField('title', 'only groups have a title');
       ({ id, created } = await this.repo.createDirect(user.tenantId, randomUUID(), user.userId, others[0]));
     } else {
-      if (!others.length) throw invalid('participantIds', 'a group needs at least one other participant');
+      if (!others.length) throw invalidField('participantIds', 'a group needs at least one other participant');
       id = randomUUID();
       created = true;
       await this.repo.createGroup(user.tenantId, id, user.userId, dto.title?.trim() || null, [user.userId, ...others]);
@@ -186,7 +186,7 @@ export class MessagingService {
 
   async messages(user: AuthUser, conversationId: string, query: MessagesQuery): Promise<MessagePage> {
     const membership = await this.member(user, conversationId);
-    if (query.before !== undefined && query.after !== undefined) throw invalid('before', 'give before or after, not both');
+    if (query.before !== undefined && query.after !== undefined) throw invalidField('before', 'give before or after, not both');
     const limit = query.limit ?? DEFAULT_PAGE;
     const rows = await this.repo.messages(conversationId, {
       before: query.before,
@@ -213,7 +213,7 @@ export class MessagingService {
   }
 
   async send(user: AuthUser, conversationId: string, dto: SendMessageDto): Promise<SendOutcome> {
-    if (!UUID.test(conversationId)) throw notFound();
+    if (!isUuid(conversationId)) throw notFound();
     const clientMessageId = dto.clientMessageId ?? randomUUID();
     const { result, duplicate } = await this.repo.send(user.tenantId, conversationId, user.userId, {
       id: randomUUID(),
@@ -323,14 +323,14 @@ export class MessagingService {
 
   /** Channel policy for `conversation:<id>`: active participants only. */
   async authorizeChannel(user: AuthUser, channel: Channel): Promise<PolicyDecision> {
-    if (!channel.id || !UUID.test(channel.id)) return { reason: 'forbidden' };
+    if (!channel.id || !isUuid(channel.id)) return { reason: 'forbidden' };
     return (await this.repo.membership(user.tenantId, channel.id, user.userId)) ? true : { reason: 'forbidden' };
   }
 
   // ---- helpers -----------------------------------------------------------------------------
 
   private async member(user: AuthUser, conversationId: string): Promise<MembershipRow> {
-    if (!UUID.test(conversationId)) throw notFound();
+    if (!isUuid(conversationId)) throw notFound();
     const membership = await this.repo.membership(user.tenantId, conversationId, user.userId);
     if (!membership) throw notFound();
     return membership;
@@ -338,7 +338,7 @@ export class MessagingService {
 
   private async ownMessage(user: AuthUser, conversationId: string, messageId: string): Promise<MessageRow> {
     await this.member(user, conversationId);
-    const message = UUID.test(messageId) ? await this.repo.message(conversationId, messageId) : undefined;
+    const message = isUuid(messageId) ? await this.repo.message(conversationId, messageId) : undefined;
     if (!message) throw new NotFoundError('message_not_found', 'No such message in this conversation');
     if (message.senderId !== user.userId) throw new ForbiddenError('not_message_sender', 'Only the sender can change a message');
     return message;
@@ -380,9 +380,6 @@ function notFound(): NotFoundError {
   return new NotFoundError('conversation_not_found', 'No such conversation');
 }
 
-function invalid(field: string, message: string): DomainError {
-  return new DomainError('validation_failed', 'Request validation failed', 400, [{ field, messages: [message] }]);
-}
 
 /** Dates from row_to_json arrive as strings, from columns as Dates. */
 function iso(d: Date | string | null): string | null {

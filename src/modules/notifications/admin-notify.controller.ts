@@ -11,7 +11,7 @@ import {
 } from '@nestjs/swagger';
 import { CurrentUser, Roles } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
-import { DomainError } from '../../core/http/domain-error';
+import { validationFailed } from '../../core/http/domain-error';
 import { ErrorResponse } from '../../core/http/error-response.dto';
 import { AdminNotifyDto, NotifyResponse } from './dto/notify.dto';
 import { NotificationsService, NotifyRecipients } from './notifications.service';
@@ -22,7 +22,7 @@ function recipientsOf(dto: AdminNotifyDto): NotifyRecipients {
   const problems = [];
   if (given.length !== 1) problems.push({ field: 'recipients', messages: ['give exactly one of userIds, roles, topic or tenant'] });
   if (dto.viaTopic !== undefined && dto.tenant === undefined) problems.push({ field: 'viaTopic', messages: ['viaTopic goes with tenant: true'] });
-  if (problems.length) throw new DomainError('validation_failed', 'Request validation failed', 400, problems);
+  if (problems.length) throw validationFailed(problems);
   if (dto.userIds) return { userIds: dto.userIds };
   if (dto.roles) return { roles: dto.roles };
   if (dto.topic !== undefined) return { topic: dto.topic };

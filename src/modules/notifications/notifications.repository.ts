@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { PreferenceRules } from './preferences';
+import { rowsOf } from '../../core/database/rows';
 
 export interface NewNotification {
   id: string;
@@ -161,8 +162,3 @@ export class NotificationsRepository {
   }
 }
 
-/** TypeORM answers UPDATE and DELETE with [rows, count]; everything else with rows. */
-function rowsOf<T>(result: unknown): T[] {
-  const r = result as unknown[];
-  return r.length === 2 && Array.isArray(r[0]) && typeof r[1] === 'number' ? (r[0] as T[]) : (r as T[]);
-}

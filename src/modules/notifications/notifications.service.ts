@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../../config/app-config';
 import type { AuthUser, Role } from '../../core/auth/auth-user';
-import { DomainError, NotFoundError } from '../../core/http/domain-error';
+import { DomainError, FieldProblem, invalidField, NotFoundError, validationFailed } from '../../core/http/domain-error';
 import { retryOptions } from '../../core/queue/backoff';
 import { QueueRegistry } from '../../core/queue/queue-registry.service';
 import type { PushPriority } from '../devices';
@@ -17,6 +17,7 @@ import { FanoutJob, fanoutJobId, JOB_FANOUT, NOTIFICATIONS_QUEUE } from './notif
 import { NotificationsRepository } from './notifications.repository';
 import { DEFAULT_RULES, formatClock, parseClock, PreferenceRules } from './preferences';
 import { NotificationMetrics } from './notifications.metrics';
+import { isUuid } from '../../core/http/validators';
 
 export type NotifyRecipients =
   | { userIds: string[] }
@@ -47,7 +48,6 @@ export interface NotifyResult {
   inboxCount: number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_PAYLOAD_BYTES = 3800; // FCM allows 4096 with its own envelope
 const MAX_TOPIC_PAYLOAD_BYTES = 1900; // topic messages: 2048
 const ENQUEUE_TIMEOUT_MS = 5000;
@@ -140,7 +140,7 @@ export class NotificationsService {
   }
 
   async markRead(user: AuthUser, id: string): Promise<ReadResponse> {
-    const readAt = UUID.test(id) ? await this.repo.markRead(user.tenantId, user.userId, id) : null;
+    const readAt = isUuid(id) ? await this.repo.markRead(user.tenantId, user.userId, id) : null;
     if (!readAt) throw new NotFoundError('notification_not_found', 'No such notification in your inbox');
     return { id, readAt: new Date(readAt).toISOString() };
   }
@@ -158,9 +158,7 @@ export class NotificationsService {
   async savePreferences(user: AuthUser, dto: PreferencesDto): Promise<PreferencesResponse> {
     const quiet = dto.quietHours ?? null;
     if (quiet && quiet.start === quiet.end)
-      throw new DomainError('validation_failed', 'Request validation failed', 400, [
-        { field: 'quietHours', messages: ['quietHours start and end must differ'] },
-      ]);
+      throw invalidField('quietHours', 'quietHours start and end must differ');
     const rules: PreferenceRules = {
       enabled: dto.enabled ?? true,
       mutedCategories: CATEGORIES.filter((c) => dto.categories?.[c] === false),
@@ -194,7 +192,7 @@ export class NotificationsService {
 
   /** Checks what the DTO cannot: for callers inside the app as much as for HTTP. */
   private validate(input: NotifyInput): void {
-    const problems: { field: string; messages: string[] }[] = [];
+    const problems: FieldProblem[] = [];
     const problem = (field: string, message: string) => problems.push({ field, messages: [message] });
     const r = input.recipients as Record<string, unknown>;
     const kinds = ['userIds', 'roles', 'topic', 'tenant'].filter((k) => r[k] !== undefined);
@@ -211,7 +209,7 @@ export class NotificationsService {
     const viaTopic = 'topic' in r || r.viaTopic === true;
     if (size > (viaTopic ? MAX_TOPIC_PAYLOAD_BYTES : MAX_PAYLOAD_BYTES))
       problem('body', `title, body and data together exceed what FCM accepts${viaTopic ? ' for a topic message' : ''}`);
-    if (problems.length) throw new DomainError('validation_failed', 'Request validation failed', 400, problems);
+    if (problems.length) throw validationFailed(problems);
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError } from '../../core/http/domain-error';
+import { isUuid } from '../../core/http/validators';
 
 export const NIL_ID = '00000000-0000-0000-0000-000000000000';
 export const MAX_ID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
@@ -23,7 +24,6 @@ export interface Position {
 export const initialPosition = (): Position => ({ x: '0', id: NIL_ID, base: null });
 
 const XID = /^\d{1,20}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 interface EncodedPosition {
   x: string;
@@ -46,7 +46,7 @@ function callerTag(user: Pick<AuthUser, 'tenantId' | 'userId'>): string {
   return createHash('sha256').update(`${user.tenantId}\n${user.userId}`).digest('base64url').slice(0, 16);
 }
 
-function invalid(reason: string): DomainError {
+function invalidCursor(reason: string): DomainError {
   return new DomainError('invalid_cursor', `The cursor is not valid here: ${reason}`, 400);
 }
 
@@ -57,9 +57,9 @@ function encodePosition(p: Position): EncodedPosition {
 
 function decodePosition(e: unknown): Position {
   const p = e as Partial<EncodedPosition> | null;
-  if (!p || typeof p.x !== 'string' || !XID.test(p.x) || typeof p.i !== 'string' || !UUID.test(p.i))
-    throw invalid('malformed position');
-  if (p.b !== undefined && (typeof p.b !== 'string' || !XID.test(p.b))) throw invalid('malformed position');
+  if (!p || typeof p.x !== 'string' || !XID.test(p.x) || typeof p.i !== 'string' || !isUuid(p.i))
+    throw invalidCursor('malformed position');
+  if (p.b !== undefined && (typeof p.b !== 'string' || !XID.test(p.b))) throw invalidCursor('malformed position');
   return p.b === undefined ? { x: p.x, id: p.i } : { x: p.x, id: p.i, base: p.b };
 }
 
@@ -70,7 +70,7 @@ function parse(cursor: string): Record<string, unknown> {
   } catch {
     // fall through
   }
-  throw invalid('not a cursor this server issued');
+  throw invalidCursor('not a cursor this server issued');
 }
 
 const pack = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -82,9 +82,9 @@ export function encodeCollectionCursor(collection: string, p: Position, user: Pi
 
 export function decodeCollectionCursor(cursor: string, collection: string, user: Pick<AuthUser, 'tenantId' | 'userId'>): Position {
   const body = parse(cursor);
-  if (body.v !== 1 || typeof body.c !== 'string') throw invalid('not a collection cursor');
-  if (body.c !== collection) throw invalid(`it belongs to "${body.c}", not "${collection}"`);
-  if (body.u !== callerTag(user)) throw invalid('it was issued to another user');
+  if (body.v !== 1 || typeof body.c !== 'string') throw invalidCursor('not a collection cursor');
+  if (body.c !== collection) throw invalidCursor(`it belongs to "${body.c}", not "${collection}"`);
+  if (body.u !== callerTag(user)) throw invalidCursor('it was issued to another user');
   return decodePosition(body);
 }
 
@@ -97,8 +97,8 @@ export function encodeChangesCursor(positions: Record<string, Position>, user: P
 
 export function decodeChangesCursor(cursor: string, user: Pick<AuthUser, 'tenantId' | 'userId'>): Record<string, Position> {
   const body = parse(cursor);
-  if (body.v !== 1 || !body.m || typeof body.m !== 'object' || Array.isArray(body.m)) throw invalid('not a /sync/changes cursor');
-  if (body.u !== callerTag(user)) throw invalid('it was issued to another user');
+  if (body.v !== 1 || !body.m || typeof body.m !== 'object' || Array.isArray(body.m)) throw invalidCursor('not a /sync/changes cursor');
+  if (body.u !== callerTag(user)) throw invalidCursor('it was issued to another user');
   const positions: Record<string, Position> = {};
   for (const [name, p] of Object.entries(body.m as Record<string, unknown>)) positions[name] = decodePosition(p);
   return positions;

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import type { AuthUser } from '../../core/auth/auth-user';
-import { DomainError } from '../../core/http/domain-error';
+import { DomainError, validationFailed } from '../../core/http/domain-error';
 import {
   decodeChangesCursor,
   decodeCollectionCursor,
@@ -59,9 +59,7 @@ export class SyncService {
   async pull(caller: AuthUser, name: string, query: PullQuery): Promise<string> {
     const c = this.registry.collection(name);
     if (query.cursor && query.updatedAfter)
-      throw new DomainError('validation_failed', 'Pass either cursor or updatedAfter, not both', 400, [
-        { field: 'cursor', messages: ['cursor and updatedAfter are mutually exclusive'] },
-      ]);
+      throw validationFailed([{ field: 'cursor', messages: ['cursor and updatedAfter are mutually exclusive'] }], 'Pass either cursor or updatedAfter, not both');
     let from: Position;
     if (query.cursor) from = decodeCollectionCursor(query.cursor, c.name, caller);
     else if (query.updatedAfter)
