@@ -302,6 +302,21 @@ describe('community', () => {
     expect((await admin.send('PUT', '/members/rae', { roles: ['SUPERUSER'] })).body.code).toBe('validation_failed');
   });
 
+  it('enrolls members on community routes and sync pulls only, not on other modules\' routes', async () => {
+    const tid = freshTenant('scope');
+    const enrolled = async (userId: string) =>
+      (await db.query(`SELECT 1 FROM community_members WHERE tenant_id = $1 AND user_id = $2`, [tid, userId])).rowCount === 1;
+    const other = await caller(t, tid, 'elsewhere', ['MEMBER']);
+    await other.get('/notifications');
+    expect(await enrolled('elsewhere')).toBe(false);
+    const puller = await caller(t, tid, 'puller', ['MEMBER']);
+    await puller.get('/sync/events');
+    expect(await enrolled('puller')).toBe(true);
+    const changes = await caller(t, tid, 'changes', ['MEMBER']);
+    await changes.get('/sync/changes');
+    expect(await enrolled('changes')).toBe(true);
+  });
+
   it('documents every route in OpenAPI', async () => {
     const doc = (await request(t.url).get('/docs-json').expect(200)).body as { paths: Record<string, unknown> };
     const paths = Object.keys(doc.paths);

@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, UseGuards, UseInterceptors } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -17,6 +17,7 @@ import { BulkResponse } from '../sync/dto/sync.dto';
 import { BulkItemResult, SyncMutationService } from '../sync/sync-mutation.service';
 import { SyncThrottle } from '../sync/sync-throttle.guard';
 import { CheckinsBulkDto, RsvpsBulkDto } from './dto/community-bulk.dto';
+import { MemberEnrollmentInterceptor } from './member-enrollment.interceptor';
 
 /** Exactly one of the two names carries the items. */
 function itemsOf(named: unknown[] | undefined, items: unknown[] | undefined, name: string): unknown[] {
@@ -34,6 +35,7 @@ function itemsOf(named: unknown[] | undefined, items: unknown[] | undefined, nam
 // Decorators apply bottom-up: the sync limit is counted before the size check, so an oversized batch counts too.
 @UseGuards(BulkSizeGuard)
 @SyncThrottle('bulk')
+@UseInterceptors(MemberEnrollmentInterceptor)
 @Controller('sync')
 export class CommunitySyncController {
   constructor(private readonly mutations: SyncMutationService) {}

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Put, Query, Res, UseInterceptors } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -31,6 +31,7 @@ import {
   UpdateServiceDto,
   UserIdParams,
 } from './dto/community.dto';
+import { MemberEnrollmentInterceptor } from './member-enrollment.interceptor';
 
 /**
  * The community's server API (the host backend with a SERVICE token, and admins) and the member
@@ -40,6 +41,7 @@ import {
 @ApiBearerAuth()
 @ApiBadRequestResponse({ type: ErrorResponse, description: '`validation_failed`' })
 @ApiForbiddenResponse({ type: ErrorResponse, description: '`forbidden` (role)' })
+@UseInterceptors(MemberEnrollmentInterceptor)
 @Controller()
 export class CommunityController {
   constructor(private readonly community: CommunityService) {}

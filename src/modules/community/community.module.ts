@@ -1,5 +1,4 @@
 import { Module, OnModuleInit } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NotificationsModule } from '../notifications';
 import { RealtimeModule } from '../realtime/realtime.module';
@@ -31,7 +30,7 @@ import { MemberEnrollmentInterceptor } from './member-enrollment.interceptor';
     NotificationsModule,
   ],
   controllers: [CommunityController, CommunitySyncController],
-  providers: [CommunityRepository, CommunityService, { provide: APP_INTERCEPTOR, useClass: MemberEnrollmentInterceptor }],
+  providers: [CommunityRepository, CommunityService, MemberEnrollmentInterceptor],
   exports: [CommunityService],
 })
 export class CommunityModule implements OnModuleInit {
@@ -42,5 +41,6 @@ export class CommunityModule implements OnModuleInit {
 
   onModuleInit(): void {
     registerCommunitySync(this.registry, this.community);
+    this.registry.beforeRead((caller) => this.community.ensureMember(caller));
   }
 }

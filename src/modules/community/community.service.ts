@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
 import { NotificationsService } from '../notifications';
@@ -34,7 +35,7 @@ const iso = (v: string) => new Date(v).toISOString();
 @Injectable()
 export class CommunityService {
   private readonly logger = new Logger(CommunityService.name);
-  private readonly enrolled = new Map<string, number>();
+  private readonly enrolled = new LRUCache<string, true>({ max: ENROLLED_MAX, ttl: ENROLLED_TTL_MS });
 
   constructor(
     private readonly repo: CommunityRepository,
@@ -50,9 +51,7 @@ export class CommunityService {
   async ensureMember(user: AuthUser): Promise<void> {
     if (user.roles.includes('SERVICE')) return;
     const key = `${user.tenantId}\n${user.userId}`;
-    const now = Date.now();
-    const seen = this.enrolled.get(key);
-    if (seen !== undefined && now - seen < ENROLLED_TTL_MS) return;
+    if (this.enrolled.has(key)) return;
     try {
       await this.repo.enrollMember(user.tenantId, user.userId, user.roles.filter((r) => r !== 'SERVICE'));
     } catch (err) {
@@ -61,9 +60,7 @@ export class CommunityService {
       this.logger.warn(`member ${user.userId} not enrolled: ${(err as Error).message}`);
       return;
     }
-    this.enrolled.delete(key);
-    this.enrolled.set(key, now);
-    if (this.enrolled.size > ENROLLED_MAX) this.enrolled.delete(this.enrolled.keys().next().value!);
+    this.enrolled.set(key, true);
   }
 
   async putMember(user: AuthUser, userId: string, fields: MemberFields): Promise<{ doc: Doc; created: boolean }> {

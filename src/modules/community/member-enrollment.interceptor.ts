@@ -4,8 +4,9 @@ import type { AuthUser } from '../../core/auth/auth-user';
 import { CommunityService } from './community.service';
 
 /**
- * Makes sure every authenticated caller has a member row before their request runs (sync
- * visibility depends on it). Cached per pod, so it costs a database write once per user.
+ * Makes sure the caller has a member row before a community route runs (what they may see and
+ * do depends on it); sync pulls get the same through SyncRegistry.beforeRead. Remembered per pod,
+ * so it costs a database write once per user.
  */
 @Injectable()
 export class MemberEnrollmentInterceptor implements NestInterceptor {

@@ -80,6 +80,19 @@ const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 export class SyncRegistry {
   private readonly collections = new Map<string, CompiledCollection>();
   private readonly mutations = new Map<string, SyncMutationDefinition<object>>();
+  private readonly readerSetups: ((caller: AuthUser) => Promise<void>)[] = [];
+
+  /**
+   * Work a domain needs done for a caller before their first pull sees the right rows (community
+   * enrolls the caller as a member, as visibility depends on the member's roles).
+   */
+  beforeRead(setup: (caller: AuthUser) => Promise<void>): void {
+    this.readerSetups.push(setup);
+  }
+
+  async prepareRead(caller: AuthUser): Promise<void> {
+    for (const setup of this.readerSetups) await setup(caller);
+  }
 
   registerCollection(def: SyncCollectionDefinition): void {
     if (this.collections.has(def.name)) throw new Error(`sync collection "${def.name}" is already registered`);

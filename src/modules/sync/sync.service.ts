@@ -58,6 +58,7 @@ export class SyncService {
   /** GET /sync/<collection>: `{<collection>: [...], deleted, nextCursor, hasMore, timestamp}` as JSON text. */
   async pull(caller: AuthUser, name: string, query: PullQuery): Promise<string> {
     const c = this.registry.collection(name);
+    await this.registry.prepareRead(caller);
     if (query.cursor && query.updatedAfter)
       throw validationFailed([{ field: 'cursor', messages: ['cursor and updatedAfter are mutually exclusive'] }], 'Pass either cursor or updatedAfter, not both');
     let from: Position;
@@ -84,6 +85,7 @@ export class SyncService {
    */
   async changes(caller: AuthUser, names: string[] | undefined, cursor: string | undefined, limit = DEFAULT_PAGE_SIZE): Promise<string> {
     const collections = (names?.length ? [...new Set(names)] : this.registry.collectionNames()).map((n) => this.registry.collection(n));
+    await this.registry.prepareRead(caller);
     const positions = cursor ? decodeChangesCursor(cursor, caller) : {};
     const pages = await this.repo.snapshot(async (em) => {
       const out: [CompiledCollection, Page][] = [];
