@@ -20,8 +20,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
     req.id = requestIdFor(req, res);
     next();
   });
-  // Probes and scrapes stay at the root, where Kubernetes and Prometheus expect them; seed 003's
-  // push-token route and seed 004's control route keep the paths their callers already use.
+  // Probes and scrapes stay at the root, where Kubernetes and Prometheus expect them; the bookings app's
+  // push-token route and the venues app's control route keep the paths their callers already use.
   app.setGlobalPrefix(API_PREFIX, {
     exclude: ['health', 'health/*path', 'metrics', PUSH_TOKEN_ALIAS_PATH, `${PUSH_TOKEN_ALIAS_PATH}/:pushToken`, WEBSOCKET_CONTROL_PATH],
   });

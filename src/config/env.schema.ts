@@ -49,7 +49,7 @@ export const envSchema = z
     DB_POOL_SIZE: int(1, 200).default(10),
 
     REDIS_URL: url(['redis:', 'rediss:']).optional(),
-    /** Seed 000's name for a hosted Redis; used when REDIS_URL is not set. */
+    /** The church app's name for a hosted Redis; used when REDIS_URL is not set. */
     KV_URL: url(['redis:', 'rediss:']).optional(),
     /** Prefix of every Redis key, queue and pub/sub channel this deployment uses. */
     REDIS_KEY_PREFIX: z
@@ -130,7 +130,7 @@ export const envSchema = z
     SYNC_RETENTION_DAYS: int(1, 3650).default(30),
     /** How often a worker purges what is older than the retention (pods take turns through an advisory lock). */
     SYNC_PURGE_INTERVAL_MIN: int(1, 10_080).default(60),
-    /** Seed 000's limits per user: sync pulls (all GET /sync/* together) and bulk mutations (both bulk routes). */
+    /** The church app's limits per user: sync pulls (all GET /sync/* together) and bulk mutations (both bulk routes). */
     SYNC_READS_PER_MINUTE: int(1, 1_000_000).default(30),
     SYNC_BULK_PER_MINUTE: int(1, 1_000_000).default(10),
 

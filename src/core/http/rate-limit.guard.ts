@@ -14,7 +14,7 @@ import type { AuthUser } from '../auth/auth-user';
 
 /**
  * The throttler, counted in Redis so limits hold across pods. Authenticated callers are counted
- * per user (seed 000's limits are per user), anonymous ones per IP. If Redis cannot count, the
+ * per user (the church app's limits are per user), anonymous ones per IP. If Redis cannot count, the
  * request goes through: an outage of the limiter must not become an outage of the API.
  * Callers with an exempt role (RATE_LIMIT_EXEMPT_ROLES, default SERVICE: backends publishing
  * through the server API at their own pace) are not counted by any limit.

@@ -19,13 +19,13 @@ import { DevicesService } from './devices.service';
 import { DeviceResponse } from './dto/device.response';
 import { PushTokenAliasDto } from './dto/push-token-alias.dto';
 
-/** Seed 003's route, kept outside the api/mobile/v1 prefix (app.setup.ts excludes it). */
+/** The bookings app's route, kept outside the api/mobile/v1 prefix (app.setup.ts excludes it). */
 export const PUSH_TOKEN_ALIAS_PATH = 'api/v1/users/push-token';
 
 const validation = createValidationPipe();
 
 /**
- * Seed 003's "Update Push Token" call, for Expo apps that already make it: the same registration
+ * The bookings app's "Update Push Token" call, for Expo apps that already make it: the same registration
  * as POST /api/mobile/v1/devices/register (auth, validation, shared rate limit, error shape).
  */
 @ApiTags('devices')
@@ -39,7 +39,7 @@ export class PushTokenAliasController {
   @HttpCode(200)
   @Throttle(DEVICE_REGISTER_THROTTLE)
   @ApiOperation({
-    summary: "Register the caller's push token (seed 003 alias of POST /api/mobile/v1/devices/register)",
+    summary: "Register the caller's push token (the bookings app's alias of POST /api/mobile/v1/devices/register)",
     description:
       'The token goes in the path (`/api/v1/users/push-token/ExponentPushToken[...]`) or in the body as ' +
       '`push_token`; a token in the path wins. `platform` is optional with an Expo token.',

@@ -3,7 +3,7 @@ import { IsArray, IsIn, IsISO8601, IsOptional, IsUUID, Matches } from 'class-val
 import { BulkEnvelope, BulkItemBase } from '../../sync/dto/sync.dto';
 import { USER_ID } from './community.dto';
 
-/** One offline check-in (seed 000: {serviceId, checkinTime, offlineId}). */
+/** One offline check-in (the church app: {serviceId, checkinTime, offlineId}). */
 export class CheckinItemDto extends BulkItemBase {
   @ApiProperty({ format: 'uuid' }) @IsUUID() serviceId: string;
   @ApiProperty({ format: 'date-time' }) @IsISO8601({ strict: true }) checkinTime: string;
@@ -20,7 +20,7 @@ export class RsvpItemDto extends BulkItemBase {
 
 /** Items are validated one by one (an invalid item is `rejected`, the others still apply). */
 export class CheckinsBulkDto extends BulkEnvelope {
-  @ApiPropertyOptional({ type: [CheckinItemDto], description: 'Seed 000 name; `items` is accepted too', maxItems: 500 })
+  @ApiPropertyOptional({ type: [CheckinItemDto], description: "The church app's name; `items` is accepted too", maxItems: 500 })
   @IsOptional() @IsArray() checkins?: unknown[];
   @ApiPropertyOptional({ type: [CheckinItemDto], maxItems: 500 }) @IsOptional() @IsArray() items?: unknown[];
 }

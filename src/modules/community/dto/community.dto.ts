@@ -21,7 +21,7 @@ import {
 export const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 export const MEMBER_ROLES = ['MEMBER', 'LEADER', 'ADMIN'] as const;
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
-/** Seed 000's createAnnouncement pushes to these roles. */
+/** The church app's createAnnouncement pushes to these roles. */
 export const ANNOUNCEMENT_ROLES = ['MEMBER', 'LEADER', 'ADMIN'] as const;
 const present = (key: string) => (o: Record<string, unknown>) => o[key] !== undefined;
 

@@ -5,7 +5,7 @@ import { IsPushToken, providerOfToken } from '../push/push-tokens';
 import { MAX_TOKEN_LENGTH, RegisterDeviceDto } from './register-device.dto';
 
 /**
- * Seed 003's body, `{"push_token": "ExponentPushToken[...]"}`, with the optional metadata of
+ * The bookings app's body, `{"push_token": "ExponentPushToken[...]"}`, with the optional metadata of
  * POST /devices/register. With the token in the path, `push_token` comes from there.
  */
 export class PushTokenAliasDto extends PickType(RegisterDeviceDto, ['appVersion', 'locale', 'timezone'] as const) {

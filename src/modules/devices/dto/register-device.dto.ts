@@ -7,7 +7,7 @@ import { IsPushToken, providerOfToken } from '../push/push-tokens';
 export const MAX_TOKEN_LENGTH = 4096;
 
 /**
- * Seed 000 sends `{token, platform: Platform.OS, appVersion}`; the rest is optional. An Expo push
+ * The church app sends `{token, platform: Platform.OS, appVersion}`; the rest is optional. An Expo push
  * token may come without a platform (Expo routes to APNs or FCM itself): it is stored as `unknown`.
  */
 export class RegisterDeviceDto {

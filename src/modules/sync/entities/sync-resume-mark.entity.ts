@@ -2,7 +2,7 @@ import { Entity, PrimaryColumn } from 'typeorm';
 
 /**
  * Where a pull without a cursor ended, under the `timestamp` it answered: a later
- * `updatedAfter=<that timestamp>` resumes exactly there (seed 000's clients keep only the time).
+ * `updatedAfter=<that timestamp>` resumes exactly there (the church app's clients keep only the time).
  */
 @Entity('sync_resume_marks')
 export class SyncResumeMark {
