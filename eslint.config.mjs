@@ -1,6 +1,26 @@
 import js from '@eslint/js';
+import { readdirSync } from 'node:fs';
 import jest from 'eslint-plugin-jest';
 import tseslint from 'typescript-eslint';
+
+// A module reaches another only through its public surface, the folder's index.ts
+// (`import { X } from '../realtime'`), never through its files; core/ knows no module.
+const MODULES = readdirSync('src/modules', { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+const moduleBoundaries = MODULES.map((name) => ({
+  files: [`src/modules/${name}/**/*.ts`],
+  ignores: ['**/*.spec.ts'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: MODULES.filter((other) => other !== name).map((other) => ({
+          group: [`**/${other}/*`],
+          message: `Import ${other} through its index.ts ('../${other}'), not its files.`,
+        })),
+      },
+    ],
+  },
+}));
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'jest.config.js'] },
@@ -17,6 +37,8 @@ export default tseslint.config(
       ],
     },
   },
+  ...moduleBoundaries,
+  { files: ['src/core/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/modules/**'], message: 'core/ knows no module.' }] }] } },
   // Config, scripts, tests, benches and their scratch toolkit may read the environment.
   { files: ['src/config/**', 'scripts/**', 'test/**', 'bench/**', 'tools/**'], rules: { 'no-restricted-syntax': 'off' } },
   { files: ['test/**', 'bench/**', 'tools/**', '**/*.spec.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },

@@ -1,9 +1,6 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NotificationsModule } from '../notifications';
-import { RealtimeModule } from '../realtime/realtime.module';
-import { SyncModule } from '../sync/sync.module';
-import { SyncRegistry } from '../sync/sync.registry';
 import { CommunitySyncController } from './community-sync.controller';
 import { CommunityController } from './community.controller';
 import { CommunityRepository } from './community.repository';
@@ -17,6 +14,8 @@ import { Member } from './entities/member.entity';
 import { Rsvp } from './entities/rsvp.entity';
 import { ScheduledService } from './entities/service.entity';
 import { MemberEnrollmentInterceptor } from './member-enrollment.interceptor';
+import { RealtimeModule } from '../realtime';
+import { SyncModule, SyncRegistry } from '../sync';
 
 /**
  * The reference domain: members, events, RSVPs, services, check-ins, announcements. Registers its

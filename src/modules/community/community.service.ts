@@ -4,7 +4,7 @@ import type { AuthUser } from '../../core/auth/auth-user';
 import { ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
 import { NotificationsService } from '../notifications';
 import { ANNOUNCEMENT_ROLES } from './dto/community.dto';
-import { RealtimeService } from '../realtime/realtime.service';
+import { RealtimeService } from '../realtime';
 import { CommunityRepository, Doc, EventFields, MemberFields, ServiceFields } from './community.repository';
 import type {
   CheckinDto,

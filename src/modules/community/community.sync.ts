@@ -1,5 +1,5 @@
 import type { AuthUser } from '../../core/auth/auth-user';
-import type { PreparedItem, SyncRegistry } from '../sync/sync.registry';
+import { type PreparedItem, type SyncRegistry } from '../sync';
 import {
   CHECKIN_COLUMNS,
   CHECKIN_DOC,

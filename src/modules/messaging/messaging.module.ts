@@ -1,9 +1,7 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NotificationsModule } from '../notifications';
-import { ChannelPolicyRegistry } from '../realtime/channels/channel-policy.registry';
-import { ClientEventRegistry } from '../realtime/client-event.registry';
-import { RealtimeModule } from '../realtime/realtime.module';
+import { ChannelPolicyRegistry, ClientEventRegistry, RealtimeModule } from '../realtime';
 import { Conversation } from './entities/conversation.entity';
 import { Message } from './entities/message.entity';
 import { Participant } from './entities/participant.entity';

@@ -5,11 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
 import { NotificationsService } from '../notifications';
-import { type Channel, userChannel } from '../realtime/channels/channel';
-import type { PolicyDecision } from '../realtime/channels/channel-policy.registry';
-import { PresenceService } from '../realtime/presence.service';
-import { RealtimeService } from '../realtime/realtime.service';
-import { TypingRelay } from '../realtime/typing-relay';
+import { PresenceService, RealtimeService, TypingRelay, userChannel, type Channel, type PolicyDecision } from '../realtime';
 import {
   AddParticipantsDto,
   ConversationPage,

@@ -1,6 +1,5 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import { userChannel } from '../realtime/channels/channel';
-import { RealtimeService } from '../realtime/realtime.service';
+import { RealtimeService, userChannel } from '../realtime';
 import { NotificationEvents } from './notification-events';
 
 /**

@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueModule, registerQueues } from '../../core/queue/queue.module';
 import { DevicesModule } from '../devices';
-import { RealtimeModule } from '../realtime/realtime.module';
+import { RealtimeModule } from '../realtime';
 import { AdminNotifyController } from './admin-notify.controller';
 import { InboxEntry } from './entities/inbox-entry.entity';
 import { NotificationPreferences } from './entities/notification-preferences.entity';

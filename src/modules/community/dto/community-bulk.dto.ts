@@ -1,7 +1,7 @@
 import { ApiPropertyOptional, ApiProperty } from '@nestjs/swagger';
 import { IsArray, IsIn, IsISO8601, IsOptional, IsUUID, Matches } from 'class-validator';
-import { BulkEnvelope, BulkItemBase } from '../../sync/dto/sync.dto';
 import { USER_ID } from './community.dto';
+import { BulkEnvelope, BulkItemBase } from '../../sync';
 
 /** One offline check-in (the church app: {serviceId, checkinTime, offlineId}). */
 export class CheckinItemDto extends BulkItemBase {

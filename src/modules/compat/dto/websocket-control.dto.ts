@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateIf } from 'class-validator';
-import { EVENT_NAME_PATTERN } from '../../realtime/realtime.events';
+import { EVENT_NAME_PATTERN } from '../../realtime';
 
 export const CONTROL_ACTIONS = ['broadcast', 'notify'] as const;
 
