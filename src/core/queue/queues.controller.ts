@@ -1,15 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiForbiddenResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiProperty,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
-import { Roles } from '../auth/auth.decorators';
-import { ErrorResponse } from '../http/error-response.dto';
+import { ApiOkResponse, ApiOperation, ApiProperty } from '@nestjs/swagger';
+import { ServerApi } from '../auth/auth.decorators';
 import { JOB_STATES, QueueRegistry } from './queue-registry.service';
 
 class QueueStatus {
@@ -27,11 +18,7 @@ class QueuesResponse {
 }
 
 /** The app's queues for operators (server API): every module's, all tenants alike. */
-@ApiTags('server API')
-@ApiBearerAuth()
-@Roles('SERVICE', 'ADMIN')
-@ApiUnauthorizedResponse({ type: ErrorResponse, description: 'Missing, invalid or expired access token' })
-@ApiForbiddenResponse({ type: ErrorResponse, description: 'code `forbidden`: needs role SERVICE or ADMIN' })
+@ServerApi()
 @Controller('admin')
 export class QueuesController {
   constructor(private readonly queues: QueueRegistry) {}

@@ -1,15 +1,6 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import {
-  ApiAcceptedResponse,
-  ApiBadRequestResponse,
-  ApiBearerAuth,
-  ApiForbiddenResponse,
-  ApiOperation,
-  ApiServiceUnavailableResponse,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
-import { CurrentUser, Roles } from '../../core/auth/auth.decorators';
+import { ApiAcceptedResponse, ApiBadRequestResponse, ApiOperation, ApiServiceUnavailableResponse } from '@nestjs/swagger';
+import { CurrentUser, ServerApi } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { validationFailed } from '../../core/http/domain-error';
 import { ErrorResponse } from '../../core/http/error-response.dto';
@@ -29,11 +20,7 @@ function recipientsOf(dto: AdminNotifyDto): NotifyRecipients {
   return { tenant: true, viaTopic: dto.viaTopic };
 }
 
-@ApiTags('server API')
-@ApiBearerAuth()
-@Roles('SERVICE', 'ADMIN')
-@ApiUnauthorizedResponse({ type: ErrorResponse, description: 'Missing, invalid or expired access token' })
-@ApiForbiddenResponse({ type: ErrorResponse, description: 'code `forbidden`: needs role SERVICE or ADMIN' })
+@ServerApi()
 @Controller('admin')
 export class AdminNotifyController {
   constructor(private readonly notifications: NotificationsService) {}
