@@ -26,13 +26,28 @@ describe('health', () => {
 
   describe('with Redis unreachable', () => {
     let dead: TestApp;
+    let strict: TestApp;
     beforeAll(async () => {
       // Port 1 on loopback: nothing listens there, connections are refused at once.
       dead = await startTestApp({ REDIS_URL: 'redis://127.0.0.1:1' });
+      strict = await startTestApp({ REDIS_URL: 'redis://127.0.0.1:1', HEALTH_READY_REQUIRES_REDIS: 'true' });
     });
-    afterAll(() => dead.close());
+    afterAll(async () => {
+      await dead.close();
+      await strict.close();
+    });
 
-    it('turns readiness to 503 in the error shape, naming redis', async () => {
+    it('stays ready by default (PostgreSQL-only routes keep their traffic), reporting redis down', async () => {
+      const res = await request(dead.url).get('/health/ready').expect(200);
+      expect(res.body.details.database.status).toBe('up');
+      expect(res.body.details.redis).toMatchObject({ status: 'down' });
+      expect(res.body.error.redis).toMatchObject({ status: 'down' });
+      const full = await request(dead.url).get('/health').expect(503);
+      expect(full.body).toMatchObject({ code: 'unhealthy', message: expect.stringContaining('redis') });
+    });
+
+    it('with HEALTH_READY_REQUIRES_REDIS, turns readiness to 503 in the error shape, naming redis', async () => {
+      const dead = strict;
       const res = await request(dead.url).get('/health/ready').expect(503);
       expect(res.body).toMatchObject({ statusCode: 503, error: 'Service Unavailable', code: 'not_ready' });
       expect(res.body.message).toContain('redis');

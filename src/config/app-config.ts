@@ -33,6 +33,7 @@ export class AppConfig {
       url: this.env.DATABASE_URL,
       autoMigrate: this.env.DB_AUTO_MIGRATE ?? !this.isProduction,
       poolSize: this.env.DB_POOL_SIZE,
+      connectTimeoutMs: this.env.DB_CONNECT_TIMEOUT_MS,
     };
   }
 
@@ -40,7 +41,12 @@ export class AppConfig {
     return {
       url: this.env.REDIS_URL ?? this.env.KV_URL ?? 'redis://127.0.0.1:6379',
       keyPrefix: this.env.REDIS_KEY_PREFIX,
+      commandTimeoutMs: this.env.REDIS_COMMAND_TIMEOUT_MS,
     };
+  }
+
+  get health() {
+    return { readyRequiresRedis: this.env.HEALTH_READY_REQUIRES_REDIS };
   }
 
   get jwt() {

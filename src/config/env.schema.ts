@@ -47,6 +47,8 @@ export const envSchema = z
     /** Create the database if missing and apply pending migrations at boot. Defaults to on outside production. */
     DB_AUTO_MIGRATE: bool.optional(),
     DB_POOL_SIZE: int(1, 200).default(10),
+    /** A request waits at most this long for a PostgreSQL connection (new, or free in the pool), then gets 503 database_unavailable. */
+    DB_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5000),
 
     REDIS_URL: url(['redis:', 'rediss:']).optional(),
     /** The church app's name for a hosted Redis; used when REDIS_URL is not set. */
@@ -56,6 +58,13 @@ export const envSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only, at most 64')
       .default('tether'),
+    /**
+     * A Redis command on a request path (not BullMQ workers, not pub/sub subscriptions) fails after
+     * this long without an answer; the request then gets 503 redis_unavailable.
+     */
+    REDIS_COMMAND_TIMEOUT_MS: int(100, 60_000).default(2000),
+    /** Readiness also fails while Redis is unreachable (off: PostgreSQL-only routes keep their traffic; see README). */
+    HEALTH_READY_REQUIRES_REDIS: bool.default(false),
 
     MOBILE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     JWT_ALGORITHM: z.enum(['HS256', 'RS256']).default('HS256'),

@@ -8,7 +8,7 @@ const root = join(__dirname, '..', '..', '..');
  * The one DataSource definition, shared by the app (TypeOrmModule) and the TypeORM CLI
  * (data-source.ts). Schema changes only ever happen through migrations/.
  */
-export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions {
+export function dataSourceOptions(url: string, poolSize = 10, connectTimeoutMs = 5000): DataSourceOptions {
   return {
     type: 'postgres',
     url,
@@ -16,6 +16,9 @@ export function dataSourceOptions(url: string, poolSize = 10): DataSourceOptions
     migrations: [join(root, 'migrations', '*.{ts,js}')],
     migrationsTableName: 'migrations',
     synchronize: false,
-    extra: { max: poolSize, application_name: 'tether' },
+    // connectionTimeoutMillis bounds both opening a connection and waiting for a free one in the
+    // pool: with PostgreSQL away a request fails (503 database_unavailable) instead of hanging.
+    // Broken connections leave the pool on their own (pg-pool), new ones are opened on demand.
+    extra: { max: poolSize, application_name: 'tether', connectionTimeoutMillis: connectTimeoutMs, keepAlive: true },
   };
 }

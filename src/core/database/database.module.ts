@@ -10,10 +10,10 @@ import { Tenant } from './entities/tenant.entity';
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
       useFactory: async (config: AppConfig) => {
-        const { url, autoMigrate, poolSize } = config.database;
+        const { url, autoMigrate, poolSize, connectTimeoutMs } = config.database;
         if (autoMigrate) await ensureDatabase(url);
         return {
-          ...dataSourceOptions(url, poolSize),
+          ...dataSourceOptions(url, poolSize, connectTimeoutMs),
           entities: undefined,
           autoLoadEntities: true,
           migrationsRun: autoMigrate,

@@ -4,10 +4,12 @@ import {
   HealthCheckResult,
   HealthCheckService,
   HealthIndicatorFunction,
+  HealthIndicatorResult,
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
+import { AppConfig } from '../../config/app-config';
 import { Public } from '../auth/auth.decorators';
 import { DomainError } from '../http/domain-error';
 import { ErrorResponse } from '../http/error-response.dto';
@@ -27,6 +29,7 @@ export class HealthController {
     private readonly indicator: HealthIndicatorService,
     private readonly redis: RedisService,
     private readonly registry: HealthRegistry,
+    private readonly config: AppConfig,
   ) {}
 
   @Get('live')
@@ -35,13 +38,31 @@ export class HealthController {
     return { status: 'ok' };
   }
 
+  /**
+   * Readiness fails on PostgreSQL, and on Redis only with HEALTH_READY_REQUIRES_REDIS: Redis being
+   * away is the same for every pod, and a pod out of rotation serves nothing, not even what needs
+   * PostgreSQL alone (reads, sync pulls, message sends through the outbox). Redis is reported either way.
+   */
   @Get('ready')
-  @ApiOperation({ summary: 'Readiness: PostgreSQL and Redis reachable and the pod not draining' })
-  @ApiOkResponse({ description: 'Ready' })
+  @ApiOperation({ summary: 'Readiness: PostgreSQL reachable (and Redis, if HEALTH_READY_REQUIRES_REDIS) and the pod not draining' })
+  @ApiOkResponse({ description: 'Ready; `details.redis` says whether Redis answers' })
   @ApiServiceUnavailableResponse({ type: ErrorResponse, description: 'code `not_ready`' })
-  ready() {
+  async ready(): Promise<HealthCheckResult> {
     if (this.registry.isDraining) throw new DomainError('not_ready', 'This instance is shutting down', 503);
-    return this.run([...this.core(), ...this.registry.indicators('readiness')]);
+    if (this.config.health.readyRequiresRedis) return this.run([this.database, this.redisCheck, ...this.registry.indicators('readiness')]);
+    const [report, redis] = await Promise.all([
+      this.run([this.database, ...this.registry.indicators('readiness')]),
+      // A down check resolves (terminus' attempt()), it does not throw.
+      this.redisCheck(),
+    ]);
+    // Reported beside the checks that gate readiness, without failing it.
+    const up = redis.redis?.status === 'up';
+    return {
+      ...report,
+      info: { ...report.info, ...(up ? redis : {}) },
+      error: { ...report.error, ...(up ? {} : redis) },
+      details: { ...report.details, ...redis },
+    };
   }
 
   @Get()
@@ -52,15 +73,15 @@ export class HealthController {
     return this.run([...this.core(), ...this.registry.indicators('all')], 'unhealthy');
   }
 
+  private readonly database: HealthIndicatorFunction = () => this.db.pingCheck('database').withTimeout(CHECK_TIMEOUT_MS);
+  private readonly redisCheck = (): PromiseLike<HealthIndicatorResult> =>
+    this.indicator
+      .check('redis')
+      .attempt(() => this.redis.ping(CHECK_TIMEOUT_MS))
+      .withTimeout(CHECK_TIMEOUT_MS);
+
   private core(): HealthIndicatorFunction[] {
-    return [
-      () => this.db.pingCheck('database').withTimeout(CHECK_TIMEOUT_MS),
-      () =>
-        this.indicator
-          .check('redis')
-          .attempt(() => this.redis.ping(CHECK_TIMEOUT_MS))
-          .withTimeout(CHECK_TIMEOUT_MS),
-    ];
+    return [this.database, this.redisCheck];
   }
 
   /** Terminus' report on success; on failure the one error shape, with each check in `details`. */

@@ -3,6 +3,7 @@ import { ThrottlerException } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { STATUS_CODES } from 'node:http';
 import { DomainError } from './domain-error';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS, unavailableDependency } from './unavailable';
 
 /** Codes for errors Nest or Express raise before our code runs. */
 const CODE_BY_STATUS: Record<number, string> = {
@@ -29,8 +30,9 @@ interface ErrorBody {
 }
 
 /**
- * Maps every error to DESIGN.md's shape. Unknown errors are logged with the request id and
- * answered as a bare 500: no stack, no SQL.
+ * Maps every error to DESIGN.md's shape. PostgreSQL or Redis being away is a 503
+ * (`database_unavailable`, `redis_unavailable`) with Retry-After, logged as a warning. Unknown
+ * errors are logged with the request id and answered as a bare 500: no stack, no SQL.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -43,7 +45,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const res = ctx.getResponse<Response>();
     const requestId = String(req.id ?? res.getHeader('x-request-id') ?? '');
     const { body, headers } = this.toBody(exception, requestId);
-    if (body.statusCode >= 500) this.logger.error({ err: exception, requestId }, body.message);
+    if (body.code === 'redis_unavailable' || body.code === 'database_unavailable')
+      this.logger.warn({ requestId, cause: (exception as Error).message }, body.message);
+    else if (body.statusCode >= 500) this.logger.error({ err: exception, requestId }, body.message);
     if (res.headersSent) return;
     for (const [k, v] of Object.entries(headers ?? {})) res.setHeader(k, v);
     res.status(body.statusCode).json(body);
@@ -74,6 +78,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
         typeof response === 'string' ? response : String((response as { message?: unknown }).message ?? exception.message);
       return { body: make(status, CODE_BY_STATUS[status] ?? 'http_error', message) };
     }
+    const away = unavailableDependency(exception);
+    if (away) return { body: make(503, away.code, away.message), headers: { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_SECONDS) } };
     return { body: make(HttpStatus.INTERNAL_SERVER_ERROR, 'internal_error', 'Internal server error') };
   }
 }

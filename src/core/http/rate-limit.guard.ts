@@ -15,13 +15,15 @@ import type { AuthUser } from '../auth/auth-user';
 /**
  * The throttler, counted in Redis so limits hold across pods. Authenticated callers are counted
  * per user (the church app's limits are per user), anonymous ones per IP. If Redis cannot count, the
- * request goes through: an outage of the limiter must not become an outage of the API.
+ * request goes through (fail open, logged once per outage): an outage of the limiter must not
+ * become an outage of the API, and its connection fails fast, so the request is not held up.
  * Callers with an exempt role (RATE_LIMIT_EXEMPT_ROLES, default SERVICE: backends publishing
  * through the server API at their own pace) are not counted by any limit.
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
   private readonly exemptRoles: Set<string>;
+  private counting = true;
 
   constructor(
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
@@ -44,10 +46,14 @@ export class RateLimitGuard extends ThrottlerGuard {
 
   protected async handleRequest(request: ThrottlerRequest): Promise<boolean> {
     try {
-      return await super.handleRequest(request);
+      const allowed = await super.handleRequest(request);
+      if (!this.counting) this.logger.log('rate limits are counted again');
+      this.counting = true;
+      return allowed;
     } catch (err) {
       if (err instanceof ThrottlerException) throw err;
-      this.logger.warn(`rate limit not counted: ${(err as Error).message}`);
+      if (this.counting) this.logger.warn(`rate limits not counted (requests go through) until Redis answers: ${(err as Error).message}`);
+      this.counting = false;
       return true;
     }
   }

@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule, ThrottlerStorage } from '@nestjs/throttler';
 import { AppConfig } from '../../config/app-config';
+import { RedisService } from '../redis/redis.service';
 import { RateLimitGuard } from './rate-limit.guard';
 
 /** Keeps every throttler key under the deployment's Redis prefix. */
@@ -14,22 +15,17 @@ class PrefixedStorage implements ThrottlerStorage {
   increment(key: string, ttl: number, limit: number, blockDuration: number, name: string) {
     return this.inner.increment(`${this.prefix}:throttle:${key}`, ttl, limit, blockDuration, name);
   }
-  onModuleDestroy() {
-    this.inner.onModuleDestroy();
-  }
 }
 
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
-      inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({
+      inject: [AppConfig, RedisService],
+      useFactory: (config: AppConfig, redis: RedisService) => ({
         throttlers: [{ name: 'default', ttl: 60_000, limit: config.http.rateLimitPerMinute }],
-        // A URL, not a client: the storage then owns the connection and closes it (STACK.md).
-        storage: new PrefixedStorage(
-          new ThrottlerStorageRedisService(config.redis.url, { maxRetriesPerRequest: 1, connectionName: 'tether:throttle' }),
-          config.redis.keyPrefix,
-        ),
+        // A fail-fast connection from RedisService (which closes it): with Redis away, counting
+        // fails at once and RateLimitGuard lets the request through (fail open, see README).
+        storage: new PrefixedStorage(new ThrottlerStorageRedisService(redis.create('throttle')), config.redis.keyPrefix),
       }),
     }),
   ],

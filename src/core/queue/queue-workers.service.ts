@@ -1,5 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { Job, Queue, Worker, WorkerOptions } from 'bullmq';
+import type Redis from 'ioredis';
 import { AppConfig } from '../../config/app-config';
 import { RedisService } from '../redis/redis.service';
 
@@ -18,6 +19,8 @@ export type JobHandler<T> = (job: Job<T>, worker: Worker<T>) => Promise<unknown>
 export class QueueWorkers implements BeforeApplicationShutdown {
   private readonly logger = new Logger('Queue');
   private readonly workers: Worker[] = [];
+  /** Workers' own connection: blocking commands that wait for Redis (queues' producer connection fails fast). */
+  private connection?: Redis;
 
   constructor(
     private readonly config: AppConfig,
@@ -28,11 +31,12 @@ export class QueueWorkers implements BeforeApplicationShutdown {
     return this.config.runsWorkers;
   }
 
-  /** Starts a worker on the queue's connection and prefix; undefined in a process that runs no workers. */
+  /** Starts a worker on the queue's prefix; undefined in a process that runs no workers. */
   start<T>(queue: Queue<T>, handle: JobHandler<T>, settings: WorkerSettings): Worker<T> | undefined {
     if (!this.enabled) return undefined;
+    this.connection ??= this.redis.bullmqConnection('workers', { worker: true }).connection;
     const worker: Worker<T> = new Worker<T>(queue.name, (job) => handle(job, worker), {
-      connection: queue.opts.connection,
+      connection: this.connection,
       prefix: queue.opts.prefix,
       ...settings,
     });

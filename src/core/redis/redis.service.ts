@@ -1,6 +1,21 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
 import { AppConfig } from '../../config/app-config';
+import { RedisUnavailableError } from './redis-errors';
+
+/**
+ * How a connection behaves while Redis is away.
+ * - `fail-fast` (request paths: commands, rate limits, queue producers, the adapter's publisher):
+ *   a command waits at most REDIS_COMMAND_TIMEOUT_MS, queued commands are dropped after one failed
+ *   reconnect, and once a reconnect has failed (Redis is really away, not a blip) new commands fail
+ *   at once, until the connection is ready again. The request answers 503 redis_unavailable.
+ * - `patient` (the adapter's subscriber, BullMQ workers' blocking connections): commands wait for
+ *   Redis however long it takes; subscriptions are renewed by ioredis on reconnect.
+ */
+export type RedisConnectionMode = 'fail-fast' | 'patient';
+
+/** Reconnect quickly (Redis back within a second is noticed within a second), at most every second. */
+const retryStrategy = (times: number) => Math.min(times * 100, 1000);
 
 /**
  * The one place that opens ioredis connections. `client` serves ordinary commands; `create()`
@@ -13,9 +28,11 @@ export class RedisService implements OnApplicationShutdown {
   private readonly connections = new Set<Redis>();
   readonly client: Redis;
   readonly prefix: string;
+  readonly commandTimeoutMs: number;
 
   constructor(private readonly config: AppConfig) {
     this.prefix = config.redis.keyPrefix;
+    this.commandTimeoutMs = config.redis.commandTimeoutMs;
     // Commands issued in the same tick go out in one write (one syscall instead of one each):
     // a burst of handshakes or publishes otherwise spends much of its CPU in write().
     this.client = this.create('commands', { enableAutoPipelining: true });
@@ -27,36 +44,62 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   /** A new connection, tracked and closed at shutdown. */
-  create(name: string, options: RedisOptions = {}): Redis {
-    const connection = new Redis(this.config.redis.url, {
-      connectionName: `tether:${name}`,
-      // Do not pile up commands forever while Redis is away; callers get an error instead.
-      maxRetriesPerRequest: 3,
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-      ...options,
+  create(name: string, options: RedisOptions = {}, mode: RedisConnectionMode = 'fail-fast'): Redis {
+    const defaults: RedisOptions =
+      mode === 'fail-fast'
+        ? { maxRetriesPerRequest: 1, commandTimeout: this.commandTimeoutMs }
+        : { maxRetriesPerRequest: null };
+    const connection = new Redis(this.config.redis.url, { connectionName: `tether:${name}`, retryStrategy, ...defaults, ...options });
+    let failedAttempts = 0;
+    connection.on('error', (err) => {
+      // One line per outage and connection, not one per reconnect attempt.
+      if (failedAttempts <= 1) this.logger.warn(`redis ${name}: ${err.message}`);
     });
-    connection.on('error', (err) => this.logger.warn(`redis ${name}: ${err.message}`));
+    connection.on('reconnecting', () => {
+      failedAttempts++;
+      // The first reconnect may be a blip (commands wait for it); after a failed one, fail at once.
+      if (mode === 'fail-fast' && failedAttempts >= 2) connection.options.enableOfflineQueue = false;
+    });
+    connection.on('ready', () => {
+      if (failedAttempts > 1) this.logger.log(`redis ${name}: connected again`);
+      failedAttempts = 0;
+      connection.options.enableOfflineQueue = options.enableOfflineQueue ?? true;
+    });
     this.connections.add(connection);
     connection.once('end', () => this.connections.delete(connection));
     return connection;
   }
 
-  /** Options for BullMQ queues and workers (they need maxRetriesPerRequest: null). */
-  bullmqConnection(name: string): { connection: Redis; prefix: string } {
-    return { connection: this.create(`bullmq:${name}`, { maxRetriesPerRequest: null }), prefix: this.key('bull') };
+  /**
+   * BullMQ's connection for queues (producers: `add` on request paths), which fails fast, and for
+   * workers (`worker: true`), whose blocking commands need maxRetriesPerRequest: null.
+   */
+  bullmqConnection(name: string, { worker = false } = {}): { connection: Redis; prefix: string } {
+    const connection = this.create(`bullmq:${name}`, {}, worker ? 'patient' : 'fail-fast');
+    return { connection, prefix: this.key('bull') };
+  }
+
+  /** True while the command connection is up; false while Redis is away (or not reached yet). */
+  get isReady(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  /** Waits for `promise`, but at most `timeoutMs`: then fails with RedisUnavailableError. */
+  async within<T>(promise: Promise<T>, timeoutMs = this.commandTimeoutMs, what = 'Redis'): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RedisUnavailableError(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** PING with a deadline, for health checks: a dead Redis must not hang the probe. */
   async ping(timeoutMs = 1000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      await Promise.race([this.client.ping(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await this.within(this.client.ping(), timeoutMs, 'PING');
   }
 
   async onApplicationShutdown(): Promise<void> {

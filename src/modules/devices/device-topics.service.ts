@@ -1,8 +1,10 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { AppConfig } from '../../config/app-config';
 import { retryOptions } from '../../core/queue/backoff';
+import { isRedisUnavailableError } from '../../core/redis/redis-errors';
+import { RedisService } from '../../core/redis/redis.service';
 import { deviceTopics } from './device-topics';
 import { DeviceMetrics } from './devices.metrics';
 import { DevicesRepository, RemovedSubscriptions, TopicWork } from './devices.repository';
@@ -18,6 +20,9 @@ export interface TopicCallsResult {
   more: boolean;
 }
 
+/** While Redis is away, how often a pending topic sync is tried again. */
+const RETRY_EVERY_MS = 5000;
+
 interface DeviceState {
   work: TopicWork;
   current: Set<string>;
@@ -31,8 +36,9 @@ interface DeviceState {
  * calls, grouped by topic, at most 1000 tokens per call.
  */
 @Injectable()
-export class DeviceTopicsService {
+export class DeviceTopicsService implements OnApplicationShutdown {
   private readonly logger = new Logger(DeviceTopicsService.name);
+  private retryTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly repo: DevicesRepository,
@@ -40,7 +46,39 @@ export class DeviceTopicsService {
     private readonly metrics: DeviceMetrics,
     private readonly config: AppConfig,
     @InjectQueue(DEVICES_QUEUE) private readonly queue: Queue,
+    private readonly redis: RedisService,
   ) {}
+
+  /**
+   * scheduleSync for a request (a registration): with Redis away the request still succeeds, as
+   * its device row is written and flagged; the job is enqueued once Redis answers again (tried
+   * here every few seconds; the maintenance job is the backstop if this process ends first).
+   */
+  async scheduleSyncSoon(): Promise<void> {
+    try {
+      await this.redis.within(this.scheduleSync(), undefined, 'topic sync enqueue');
+    } catch (err) {
+      if (!isRedisUnavailableError(err)) throw err;
+      this.retryLater();
+    }
+  }
+
+  private retryLater(): void {
+    if (this.retryTimer) return;
+    this.logger.warn('Redis is away: topic subscriptions of new registrations are scheduled once it answers');
+    this.retryTimer = setInterval(() => {
+      this.scheduleSync().then(
+        () => this.onApplicationShutdown(),
+        () => undefined,
+      );
+    }, RETRY_EVERY_MS);
+    this.retryTimer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
+  }
 
   /** Registrations within TOPIC_SYNC_DELAY_MS share one job, which runs after the window closes. */
   async scheduleSync(delay = TOPIC_SYNC_DELAY_MS): Promise<void> {

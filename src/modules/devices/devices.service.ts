@@ -68,7 +68,7 @@ export class DevicesService {
       usesTopics,
     });
     this.metrics.registered.inc({ platform, created: String(result.created) });
-    if (result.device.topicsPending) await this.topics.scheduleSync();
+    if (result.device.topicsPending) await this.topics.scheduleSyncSoon();
     return result;
   }
 

@@ -94,6 +94,7 @@ export class ChannelSubscriptions {
     const unique = [...new Set(channels)];
     const decisions = await Promise.all(unique.map((c) => this.policies.authorize(session.user, c, { token: tokenFor(tokens, c) })));
     const ack: SubscribeAck = { subscribed: [], rejected: [], offsets: {} };
+    const joinedBefore = new Set(session.channels);
     const plain: string[] = [];
     const recovering: string[] = [];
     for (const d of decisions) {
@@ -112,14 +113,22 @@ export class ChannelSubscriptions {
       }
     }
 
-    await Promise.all(plain.map((c) => this.join(socket, roomOf(tenantId, c))));
-    // Read positions after joining: anything newer than them is delivered live.
-    Object.assign(ack.offsets, await this.log.currentOffsets(tenantId, plain));
-    if (recovering.length) ack.recovered = {};
-    for (const channel of recovering) {
-      const { recovered, offset } = await this.recover(socket, channel, since![channel]);
-      ack.recovered![channel] = recovered;
-      ack.offsets[channel] = offset;
+    const added = [...plain, ...recovering].filter((c) => !joinedBefore.has(c));
+    try {
+      await Promise.all(plain.map((c) => this.join(socket, roomOf(tenantId, c))));
+      // Read positions after joining: anything newer than them is delivered live.
+      Object.assign(ack.offsets, await this.log.currentOffsets(tenantId, plain));
+      if (recovering.length) ack.recovered = {};
+      for (const channel of recovering) {
+        const { recovered, offset } = await this.recover(socket, channel, since![channel]);
+        ack.recovered![channel] = recovered;
+        ack.offsets[channel] = offset;
+      }
+    } catch (err) {
+      // All or nothing (Redis away: no offsets, no recovery): the channels this request added are
+      // left again, so the client's retry subscribes, and recovers, from scratch.
+      await this.unsubscribe(socket, added).catch(() => undefined);
+      throw err;
     }
     return ack;
   }

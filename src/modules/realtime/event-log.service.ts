@@ -70,12 +70,16 @@ return {epoch, 1, last, first, entries, trimmed}`;
  * The bounded per-channel event log: a Redis Stream per (tenant, channel), trimmed to a maximum
  * length and expiring after the maximum age of silence. Offsets are `<epoch>.<stream id>`: the
  * epoch changes when Redis loses its data, so an offset from before a flush never recovers.
+ * Every call offers a fresh candidate epoch (SET NX keeps the stored one): a per-process candidate
+ * would come back unchanged when the process that set the epoch sets it again after Redis
+ * restarted empty, and old offsets would then "recover" an empty log: a silent gap.
  */
 @Injectable()
 export class EventLogService implements OnModuleInit {
   private readonly redis: Redis;
   private readonly epochKey: string;
-  private readonly candidateEpoch = randomBytes(4).toString('hex');
+  private readonly epochSeed = randomBytes(4).toString('hex');
+  private epochCounter = 0;
   private readonly maxLength: number;
   private readonly maxAgeMs: number;
 
@@ -94,6 +98,12 @@ export class EventLogService implements OnModuleInit {
     this.redis.defineCommand('tetherLogRead', { numberOfKeys: 2, lua: READ });
   }
 
+  /** A candidate epoch no other call offers (this process's random seed and a counter). */
+  private candidateEpoch(): string {
+    this.epochCounter = (this.epochCounter + 1) % Number.MAX_SAFE_INTEGER;
+    return `${this.epochSeed}${this.epochCounter.toString(36)}`;
+  }
+
   private streamKey(tenantId: string, channel: string): string {
     return this.redisService.key('rt', 'log', tenantId, channel);
   }
@@ -103,7 +113,7 @@ export class EventLogService implements OnModuleInit {
     const [epoch, id] = (await (this.redis as RedisWithLog).tetherLogAppend(
       this.streamKey(tenantId, channel),
       this.epochKey,
-      this.candidateEpoch,
+      this.candidateEpoch(),
       this.maxLength,
       this.maxAgeMs,
       event,
@@ -122,7 +132,7 @@ export class EventLogService implements OnModuleInit {
     const [epoch, exists, lastId, firstId, entries, trimmed] = (await (this.redis as RedisWithLog).tetherLogRead(
       this.streamKey(tenantId, channel),
       this.epochKey,
-      this.candidateEpoch,
+      this.candidateEpoch(),
       after ? `${after.id[0]}-${after.id[1]}` : 'latest',
       limit,
       Number.MAX_SAFE_INTEGER,
@@ -157,12 +167,18 @@ export class EventLogService implements OnModuleInit {
    */
   async currentOffsets(tenantId: string, channels: string[]): Promise<Record<string, string>> {
     const pipeline = this.redis.pipeline();
+    // SET NX first: an offset handed out must carry the epoch later appends are stamped with.
+    pipeline.set(this.epochKey, this.candidateEpoch(), 'NX');
     pipeline.get(this.epochKey);
     pipeline.time();
     for (const c of channels) pipeline.xrevrange(this.streamKey(tenantId, c), '+', '-', 'COUNT', 1);
-    const results = (await pipeline.exec()) ?? [];
-    const epoch = (results[0]?.[1] as string | null) ?? this.candidateEpoch;
-    const [seconds, micros] = (results[1]?.[1] as [string, string] | undefined) ?? [String(Math.floor(Date.now() / 1000)), '0'];
+    const all = (await pipeline.exec()) ?? [];
+    // A pipeline resolves with per-command errors (Redis away): never make offsets up from them.
+    const failed = all.find(([err]) => err);
+    if (failed) throw failed[0];
+    const results = all.slice(1);
+    const epoch = results[0][1] as string;
+    const [seconds, micros] = results[1][1] as [string, string];
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const empty = `${now - 1}-${Number.MAX_SAFE_INTEGER}`;
     return Object.fromEntries(

@@ -5,6 +5,7 @@ import { bearerToken } from '../../core/auth/auth.guards';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { TokenVerifier } from '../../core/auth/token-verifier.service';
 import { DomainError } from '../../core/http/domain-error';
+import { unavailableDependency } from '../../core/http/unavailable';
 import { ChannelSubscriptions } from './channel-subscriptions';
 import { ClientEventRegistry, SocketContext } from './client-event.registry';
 import { ConnectionLimiter } from './connection-limiter';
@@ -73,6 +74,8 @@ export class RealtimeGateway implements OnGatewayInit {
       if (err instanceof DomainError) throw this.handshakeError(err.code, err.message);
       throw err;
     }
+    // Fails open: with Redis away (its connection fails fast) connections are not counted, and a
+    // client whose socket dropped with Redis can come back.
     const retryAfter = await this.limiter.hit(clientIp(socket), user.tenantId, user.userId).catch(() => 0);
     if (retryAfter) throw this.handshakeError('rate_limited', `Too many connections; retry in ${retryAfter} s`, { retryAfter });
     // The credential is not kept around in the handshake for the socket's lifetime.
@@ -99,10 +102,14 @@ export class RealtimeGateway implements OnGatewayInit {
 
     const { user } = socket.data;
     // Counted before anything awaits, so a quick disconnect's decrement can never overtake it
-    // (both go through one Redis connection, in order).
-    const counted = this.presence.connected(user.tenantId, user.userId);
+    // (both go through one Redis connection, in order). Best effort: with Redis away the socket
+    // is not counted (presence heals with the pods' heartbeats once Redis is back).
+    // Handled at once: awaited only later, a rejection left alone meanwhile would end the process.
+    const counted = this.presence.connected(user.tenantId, user.userId).catch((err: Error) => this.logger.warn(`presence on connect: ${err.message}`));
     void (async () => {
-      await this.subscriptions.joinUserChannel(socket);
+      // With Redis away the user channel is joined on this pod; its cross-pod subscription
+      // follows when Redis is back. The session is announced either way.
+      await this.subscriptions.joinUserChannel(socket).catch((err: Error) => this.logger.warn(`user channel of ${socket.id}: ${err.message}`));
       socket.emit('session', {
         userId: user.userId,
         tenantId: user.tenantId,
@@ -147,6 +154,8 @@ export class RealtimeGateway implements OnGatewayInit {
         (result) => ack?.(result ?? { ok: true }),
         (err: Error) => {
           if (err instanceof DomainError) return ack?.(errorAck(err.code, err.message));
+          const away = unavailableDependency(err);
+          if (away) return ack?.(errorAck(away.code, away.message));
           this.logger.error(`socket handler failed: ${err.stack ?? err.message}`);
           ack?.(errorAck('internal_error', 'Internal server error'));
         },

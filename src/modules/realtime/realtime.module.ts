@@ -86,9 +86,15 @@ export class RealtimeModule implements OnModuleInit {
       void publish().catch(() => undefined);
     });
 
-    this.health.register(async () => {
-      const cluster = await this.presence.clusterSockets();
-      return this.indicator.check('realtime').up({ podSockets: this.realtime.localSockets, clusterSockets: cluster.sockets, pods: cluster.pods });
-    });
+    // Down (not an exception) while Redis is away, so /health reports every check.
+    this.health.register(() =>
+      this.indicator
+        .check('realtime')
+        .attempt(async () => {
+          const cluster = await this.presence.clusterSockets();
+          return { podSockets: this.realtime.localSockets, clusterSockets: cluster.sockets, pods: cluster.pods };
+        })
+        .withTimeout(1500),
+    );
   }
 }

@@ -1,12 +1,31 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import type Redis from 'ioredis';
 import type { Server, ServerOptions } from 'socket.io';
 import { AppConfig } from '../../config/app-config';
+import { RedisUnavailableError } from '../../core/redis/redis-errors';
 import { RedisService } from '../../core/redis/redis.service';
 import { deliveryGate } from './delivery-gate';
 import { attachPlainWebSocket } from './plain-ws/plain-websocket';
 import { RealtimeMetrics } from './realtime.metrics';
+
+/**
+ * The classic adapter publishes without awaiting or catching: with a publisher that fails fast,
+ * each of those rejections would go unhandled (and end the process). They are dropped here, as
+ * the cluster adapter drops its own.
+ */
+function handledPublishes(pub: Redis): Redis {
+  for (const name of ['publish', 'spublish'] as const) {
+    const original = pub[name].bind(pub) as (...args: unknown[]) => Promise<number>;
+    (pub as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      const sent = original(...args);
+      sent.catch(() => undefined);
+      return sent;
+    };
+  }
+  return pub;
+}
 
 /** What ChannelSubscriptions needs from the adapter beyond Socket.IO's own API. */
 export interface RoomSubscriptions {
@@ -57,15 +76,20 @@ export class RedisIoAdapter extends IoAdapter {
     } as ServerOptions);
     if (this.httpServer)
       attachPlainWebSocket(this.httpServer, server, { maxPayload: realtime.maxMessageBytes, socketIoPath: '/socket.io' });
-    // ioredis resubscribes after a reconnect (node-redis does not); never give up on commands.
-    const pub = this.redis.create('socket.io:pub', { maxRetriesPerRequest: null, enableAutoPipelining: true });
-    const sub = this.redis.create('socket.io:sub', { maxRetriesPerRequest: null });
+    // The publisher fails fast: with Redis away a broadcast still reaches this pod's sockets at
+    // once (the cluster adapter awaits the publish before local delivery) and nothing piles up;
+    // durable events are in the channel log, and live ones may be lost. The subscriber waits:
+    // ioredis renews its subscriptions after a reconnect (node-redis does not), so cross-pod
+    // delivery resumes by itself when Redis is back.
+    const pub = handledPublishes(this.redis.create('socket.io:pub', { enableAutoPipelining: true }));
+    const sub = this.redis.create('socket.io:sub', {}, 'patient');
     const key = this.redis.key('sio');
     const factory: (nsp: unknown) => object =
       realtime.adapter === 'sharded'
         ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: 'dynamic' })
         : createAdapter(pub, sub, { key });
     const metrics = this.app.get(RealtimeMetrics);
+    const redis = this.redis;
     const gated = deliveryGate(factory, (n) => metrics.delivered.inc(n));
     // Socket.IO calls this with `new`, so it must be a function, not an arrow.
     server.adapter(function tetherAdapter(nsp: { name: string }) {
@@ -74,10 +98,15 @@ export class RedisIoAdapter extends IoAdapter {
       // joins; SSUBSCRIBE is asynchronous. Awaiting the same SSUBSCRIBE again returns once Redis has
       // acknowledged it (commands on one connection are ordered), so a subscribe ack, or a replay
       // of missed events, never runs ahead of live delivery.
-      adapter.whenSubscribed =
-        realtime.adapter === 'sharded'
-          ? (room) => sub.ssubscribe(`${key}#${nsp.name}#${room}#`).then(() => undefined)
-          : () => Promise.resolve();
+      // With Redis away this fails (RedisUnavailableError) at once, or after the command timeout
+      // if Redis stops answering; the SSUBSCRIBE stays queued and goes out on reconnect.
+      const subscribed = (room: string) => {
+        const sent = sub.ssubscribe(`${key}#${nsp.name}#${room}#`);
+        sent.catch(() => undefined); // rejected only at shutdown; never left unhandled
+        if (sub.status !== 'ready') return Promise.reject(new RedisUnavailableError('Redis is away: room subscription pending'));
+        return redis.within(sent, undefined, 'SSUBSCRIBE').then(() => undefined);
+      };
+      adapter.whenSubscribed = realtime.adapter === 'sharded' ? subscribed : () => Promise.resolve();
       return adapter;
     } as unknown as Parameters<Server['adapter']>[0]);
     return server;
