@@ -82,7 +82,9 @@ export class RedisIoAdapter extends IoAdapter {
     // ioredis renews its subscriptions after a reconnect (node-redis does not), so cross-pod
     // delivery resumes by itself when Redis is back.
     const pub = handledPublishes(this.redis.create('socket.io:pub', { enableAutoPipelining: true }));
-    const sub = this.redis.create('socket.io:sub', {}, 'patient');
+    // No ready check (INFO) on the subscriber: (S)SUBSCRIBE may be written during the connection's
+    // handshake, and an INFO sent after it is refused in subscriber mode, failing the connection.
+    const sub = this.redis.create('socket.io:sub', { enableReadyCheck: false }, 'patient');
     const key = this.redis.key('sio');
     const factory: (nsp: unknown) => object =
       realtime.adapter === 'sharded'
