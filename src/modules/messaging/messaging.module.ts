@@ -1,15 +1,14 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { OutboxService } from '../../core/outbox';
 import { NotificationsModule } from '../notifications';
-import { ChannelPolicyRegistry } from '../realtime/channels/channel-policy.registry';
-import { ClientEventRegistry } from '../realtime/client-event.registry';
-import { RealtimeModule } from '../realtime/realtime.module';
+import { ChannelPolicyRegistry, ClientEventRegistry, RealtimeModule } from '../realtime';
 import { Conversation } from './entities/conversation.entity';
 import { Message } from './entities/message.entity';
 import { Participant } from './entities/participant.entity';
 import { MessagingController } from './messaging.controller';
 import { MessagingRepository } from './messaging.repository';
-import { MessagingService } from './messaging.service';
+import { MESSAGE_PUSH, MessagingService } from './messaging.service';
 
 /**
  * Messaging: conversations, messages, read pointers, typing. Owns the `conversation:` channel
@@ -26,10 +25,12 @@ export class MessagingModule implements OnModuleInit {
     private readonly policies: ChannelPolicyRegistry,
     private readonly clientEvents: ClientEventRegistry,
     private readonly messaging: MessagingService,
+    private readonly outbox: OutboxService,
   ) {}
 
   onModuleInit(): void {
     this.policies.register('conversation:', (user, channel) => this.messaging.authorizeChannel(user, channel));
+    this.outbox.register(MESSAGE_PUSH, (row) => this.messaging.pushRecorded(row));
     this.clientEvents.register('message:send', async (ctx, data) => {
       const { message, duplicate } = await this.messaging.sendFromSocket(ctx.user, data);
       return { message, duplicate };
