@@ -12,10 +12,7 @@ import { CurrentUser } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError } from '../../core/http/domain-error';
 import { ErrorResponse } from '../../core/http/error-response.dto';
-import { BulkSizeGuard } from '../sync/bulk-size.guard';
-import { BulkResponse } from '../sync/dto/sync.dto';
-import { BulkItemResult, SyncMutationService } from '../sync/sync-mutation.service';
-import { SyncThrottle } from '../sync/sync-throttle.guard';
+import { BulkItemResult, BulkResponse, BulkSizeGuard, SyncMutationService, SyncThrottle } from '../sync';
 import { CheckinsBulkDto, RsvpsBulkDto } from './dto/community-bulk.dto';
 
 /** Exactly one of the two names carries the items. */

@@ -1,4 +1,4 @@
-import { jsonObjectSql } from '../sync/sync.sql';
+import { jsonObjectSql } from '../sync';
 
 /**
  * The JSON documents clients receive, built by PostgreSQL from a row aliased `r`. The change feed,

@@ -1,7 +1,6 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { NotificationsModule } from '../notifications';
-import { ClientEventRegistry } from '../realtime/client-event.registry';
-import { RealtimeModule } from '../realtime/realtime.module';
+import { ClientEventRegistry, RealtimeModule } from '../realtime';
 import { RoomEvents } from './room-events';
 import { WebsocketControlController } from './websocket-control.controller';
 

@@ -1,10 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { DomainError } from '../../core/http/domain-error';
-import { ChannelPolicyRegistry } from '../realtime/channels/channel-policy.registry';
-import { channelOfRoom } from '../realtime/channels/channel';
-import { tokenFor } from '../realtime/channel-subscriptions';
-import { parsePayload, SocketContext } from '../realtime/client-event.registry';
+import { ChannelPolicyRegistry, channelOfRoom, parsePayload, SocketContext, tokenFor } from '../realtime';
 
 const stringMap = z.record(z.string(), z.string());
 /** `{roomId, token?, tokens?, since?}`, or a bare room id. */

@@ -12,11 +12,7 @@ import { CurrentUser, Roles } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { ErrorResponse } from '../../core/http/error-response.dto';
 import { CATEGORIES, Category, NotificationsService } from '../notifications';
-import { ChannelPolicyRegistry } from '../realtime/channels/channel-policy.registry';
-import { channelOfRoom, parseChannel } from '../realtime/channels/channel';
-import { PresenceService } from '../realtime/presence.service';
-import { externalEvent } from '../realtime/realtime.events';
-import { RealtimeService } from '../realtime/realtime.service';
+import { ChannelPolicyRegistry, channelOfRoom, externalEvent, parseChannel, PresenceService, RealtimeService } from '../realtime';
 import { DomainError } from '../../core/http/domain-error';
 import { WebsocketControlDto, WebsocketStatusResponse } from './dto/websocket-control.dto';
 

@@ -6,6 +6,7 @@ export { RealtimeModule } from './realtime.module';
 export { RealtimeService, realtimeEvent, REALTIME_EVENT } from './realtime.service';
 export type { LiveOptions, RealtimeEventPayload } from './realtime.service';
 export { channelOfRoom, parseChannel, presenceChannel, userChannel } from './channels/channel';
+export { externalEvent } from './realtime.events';
 export type { Channel } from './channels/channel';
 export { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 export type { ChannelContext, ChannelPolicy, PolicyDecision } from './channels/channel-policy.registry';
