@@ -102,6 +102,14 @@ export class OutboxRepository {
     );
   }
 
+  async isFirstOfChannel(key: string, seq: string): Promise<boolean> {
+    const rows: { first: boolean }[] = await this.ds.query(
+      `SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE channel_key = $1 AND channel_seq < $2) AS first`,
+      [key, seq],
+    );
+    return rows[0].first;
+  }
+
   /** Undone rows and the age of the oldest (0 when none). */
   async stats(): Promise<{ depth: number; oldestAgeSeconds: number }> {
     const rows = rowsOf<{ depth: number; age: number }>(

@@ -167,6 +167,11 @@ export class OutboxService {
     });
   }
 
+  /** Whether no earlier row of this row's channel is still waiting to be published. */
+  isFirstOfChannel(row: RecordedRow): Promise<boolean> {
+    return this.repo.isFirstOfChannel(row.channelKey!, row.channelSeq!);
+  }
+
   /** Undone rows and the age of the oldest, within `timeoutMs` (health, GET /admin/queues). */
   stats(timeoutMs = 1500): Promise<{ depth: number; oldestAgeSeconds: number }> {
     return this.withDeadline(this.repo.stats(), timeoutMs);

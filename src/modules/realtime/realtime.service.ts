@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { channelKey, type OutboxEntry, type RecordedRow } from '../../core/outbox';
+import { channelKey, type OutboxEntry, OutboxService, type RecordedRow } from '../../core/outbox';
 import { EventLogService } from './event-log.service';
 import { EventMeta, ExternalEventName, RealtimeNamespace, ServerEventName, ServerEvents, untyped } from './realtime.events';
 import { RealtimeMetrics } from './realtime.metrics';
@@ -60,6 +60,7 @@ export class RealtimeService {
   constructor(
     private readonly log: EventLogService,
     private readonly metrics: RealtimeMetrics,
+    private readonly outbox: OutboxService,
   ) {}
 
   /** Set by the gateway once Socket.IO is up; until then events are logged but reach no socket. */
@@ -94,8 +95,11 @@ export class RealtimeService {
   async publishRecorded(row: RecordedRow): Promise<'done' | 'gap'> {
     const { channel, event, data, live } = row.payload as RealtimeEventPayload;
     const stop = this.metrics.publishLatency.startTimer();
-    const offset = await this.log.appendSequenced(row.tenantId, channel, Number(row.channelSeq), event, data);
-    if (offset === 'gap') return 'gap';
+    const seq = Number(row.channelSeq);
+    let offset = await this.log.appendSequenced(row.tenantId, channel, seq, event, data);
+    // The log lost track of the channel (expired, or Redis lost its data): append once no earlier row waits.
+    if (offset === 'unknown') offset = (await this.outbox.isFirstOfChannel(row)) ? await this.log.appendSequenced(row.tenantId, channel, seq, event, data, true) : 'gap';
+    if (offset === 'gap' || offset === 'unknown') return 'gap';
     if (offset === 'duplicate') return 'done';
     const meta: EventMeta = { channel, offset };
     if (this.namespace) untyped(this.namespace.to(roomOf(row.tenantId, channel))).emit(event, data, meta);
