@@ -5,6 +5,12 @@ import { OutboxService } from './outbox.service';
 
 /** Channels relayed at once per round (each holds a PostgreSQL connection while it publishes). */
 const PARALLEL_CHANNELS = 4;
+/**
+ * After Redis comes back, the relay waits this long before publishing the backlog: other pods'
+ * pub/sub connections reconnect on their own backoff (up to 2 s, see RedisService), and a backlog
+ * emitted before they are back reaches their sockets only through the log, not live.
+ */
+const REDIS_SETTLE_MS = 2500;
 
 /**
  * Publishes what the fast path left behind, on processes that run workers, on a plain timer (a
@@ -21,6 +27,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private round?: Promise<void>;
   private stopped = false;
   private redisAway = false;
+  private redisBackAt = 0;
   private failing = false;
 
   constructor(
@@ -65,8 +72,12 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       this.redisAway = true;
       return 0;
     }
-    if (this.redisAway) this.logger.log('Redis is back: relaying the outbox');
-    this.redisAway = false;
+    if (this.redisAway) {
+      this.logger.log(`Redis is back: relaying the outbox in ${REDIS_SETTLE_MS} ms`);
+      this.redisBackAt = Date.now();
+      this.redisAway = false;
+    }
+    if (Date.now() - this.redisBackAt < REDIS_SETTLE_MS) return 0;
     const { relayDelayMs, relayBatch } = this.config.outbox;
     let published = 0;
     const channels = await this.repo.dueChannels(relayDelayMs, relayBatch);
