@@ -136,11 +136,15 @@ describe('outbox: a Redis outage under several app processes', () => {
       const res = await call(pod, 'ops', 'post', '/admin/notify', { userIds: ['dora'], title: key, category: 'system', idempotencyKey: key }, ['SERVICE']);
       expect([202, 503]).toContain(res.status);
     };
+    // Open loop: a send every 100 ms through either process, whatever the previous ones take.
     const traffic = async (ms: number) => {
       const until = Date.now() + ms;
+      const inFlight = [];
       for (let i = 0; Date.now() < until; i++) {
-        await Promise.all([send(pods[i % 2]), sleep(120)]);
+        inFlight.push(send(pods[i % 2]));
+        await sleep(100);
       }
+      await Promise.all(inFlight);
     };
 
     // Before.
