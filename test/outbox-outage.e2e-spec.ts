@@ -37,8 +37,8 @@ interface Pod {
 const statuses: { what: string; status: number }[] = [];
 
 async function call(pod: Pod, user: string, method: 'get' | 'post', path: string, body?: object, roles?: string[]) {
-  const res = await request(pod.url)
-    [method](`${API}${path}`)
+  const agent = request(pod.url);
+  const res = await (method === 'get' ? agent.get(`${API}${path}`) : agent.post(`${API}${path}`))
     .set('Authorization', `Bearer ${await token(user, roles)}`)
     .send(body)
     .timeout(15_000);
