@@ -18,7 +18,6 @@ export class CreateOutbox1763880000000 implements MigrationInterface {
         "last_error" text
       )`);
     await q.query(`CREATE INDEX "IDX_outbox_channel" ON "outbox" ("channel_key", "channel_seq")`);
-    await q.query(`CREATE INDEX "IDX_outbox_next_attempt" ON "outbox" ("next_attempt_at")`);
     await q.query(`
       CREATE TABLE "outbox_channels" (
         "channel_key" text PRIMARY KEY,

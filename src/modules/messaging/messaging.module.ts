@@ -8,7 +8,7 @@ import { Message } from './entities/message.entity';
 import { Participant } from './entities/participant.entity';
 import { MessagingController } from './messaging.controller';
 import { MessagingRepository } from './messaging.repository';
-import { MESSAGE_PUSH, MessagingService } from './messaging.service';
+import { MESSAGE_NEW, MessagingService } from './messaging.service';
 
 /**
  * Messaging: conversations, messages, read pointers, typing. Owns the `conversation:` channel
@@ -30,7 +30,7 @@ export class MessagingModule implements OnModuleInit {
 
   onModuleInit(): void {
     this.policies.register('conversation:', (user, channel) => this.messaging.authorizeChannel(user, channel));
-    this.outbox.register(MESSAGE_PUSH, (row) => this.messaging.pushRecorded(row));
+    this.outbox.register(MESSAGE_NEW, (row) => this.messaging.publishMessage(row));
     this.clientEvents.register('message:send', async (ctx, data) => {
       const { message, duplicate } = await this.messaging.sendFromSocket(ctx.user, data);
       return { message, duplicate };

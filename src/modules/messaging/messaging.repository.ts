@@ -206,8 +206,8 @@ export class MessagingRepository {
    * conversation's last_seq under its row lock (only for an active participant), inserts the
    * message with that seq, moves the sender's pointers to it (posting counts as reading), records
    * its outbox rows (`message:new` on the conversation channel, with live copies to the
-   * participants' user rooms, and the push check for unmuted recipients: see MessagingService) and
-   * returns the recipients and those rows. A clientMessageId the sender already used violates the
+   * participants' user rooms, and the push check for unmuted recipients, in one row: see
+   * MessagingService.publishMessage) and returns the recipients and that row. A clientMessageId the sender already used violates the
    * unique index, which undoes the whole statement (no gap in seq, no outbox row); the stored
    * message is returned instead. Neither result nor duplicate: not an active participant.
    */
@@ -216,23 +216,21 @@ export class MessagingRepository {
     conversationId: string,
     senderId: string,
     message: { id: string; clientMessageId: string; kind: string; content: string },
-    outbox: { channel: string; channelKey: string; userChannelPrefix: string; eventKind: string; pushKind: string },
+    outbox: { channel: string; channelKey: string; userChannelPrefix: string; kind: string },
   ): Promise<{ result?: SendResult & { outbox: RecordedRow[] }; duplicate?: MessageRow }> {
     let rows: (MessageRow & { recipients: Recipient[] | null; outbox: RecordedRow[] })[];
-    // The event's payload is the message as messageView() shows it (createdAt in ISO milliseconds, UTC).
+    // One row: `message:new` (the message as messageView() shows it, createdAt in ISO milliseconds,
+    // UTC) with its live copies to the participants' user rooms, and the unmuted recipients to push to.
     const source = `
       SELECT 1 AS ord, $2::varchar AS tenant_id, $11::varchar AS kind, $9::text AS channel_key,
              jsonb_build_object('channel', $8::text, 'event', 'message:new', 'data', v.view, 'live', jsonb_build_object(
                'channels', (SELECT jsonb_agg($10::text || a.user_id ORDER BY a.user_id <> $3, a.user_id) FROM conversation_participants a
                              WHERE a.conversation_id = $1 AND a.left_at IS NULL),
-               'exceptChannels', jsonb_build_array($8::text))) AS payload
-        FROM v
-      UNION ALL
-      SELECT 2, $2, $12, NULL, jsonb_build_object('message', v.view, 'userIds', r.ids)
-        FROM v, (SELECT jsonb_agg(r.user_id ORDER BY r.user_id) AS ids FROM conversation_participants r
-                  WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3
-                    AND NOT COALESCE(r.muted_until > now(), false)) r
-       WHERE r.ids IS NOT NULL`;
+               'exceptChannels', jsonb_build_array($8::text)),
+             'push', COALESCE((SELECT jsonb_agg(r.user_id ORDER BY r.user_id) FROM conversation_participants r
+                                WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3
+                                  AND NOT COALESCE(r.muted_until > now(), false)), '[]'::jsonb)) AS payload
+        FROM v`;
     try {
       rows = await this.ds.query(
         `WITH c AS (
@@ -273,8 +271,7 @@ export class MessagingRepository {
           outbox.channel,
           outbox.channelKey,
           outbox.userChannelPrefix,
-          outbox.eventKind,
-          outbox.pushKind,
+          outbox.kind,
         ],
       );
     } catch (err) {

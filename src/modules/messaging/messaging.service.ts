@@ -10,7 +10,7 @@ import {
   type Channel,
   type PolicyDecision,
   PresenceService,
-  REALTIME_EVENT,
+  type RealtimeEventPayload,
   realtimeEvent,
   RealtimeService,
   TypingRelay,
@@ -36,14 +36,11 @@ import { MembershipRow, MessageRow, MessagingRepository } from './messaging.repo
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Outbox kind of a new message's push check (MessagingModule registers pushRecorded for it). */
-export const MESSAGE_PUSH = 'messaging.push';
+/** Outbox kind of a new message: its `message:new` and then its push check (MessagingModule registers publishMessage). */
+export const MESSAGE_NEW = 'messaging.message';
 
-/** Payload of a MESSAGE_PUSH outbox row: the message and its unmuted recipients. */
-interface MessagePushPayload {
-  message: MessageView;
-  userIds: string[];
-}
+/** Payload of a MESSAGE_NEW outbox row: a realtime event, plus the unmuted recipients to push to if offline. */
+type MessageNewPayload = RealtimeEventPayload & { data: MessageView; push: string[] };
 
 export interface SendOutcome {
   message: MessageView;
@@ -234,8 +231,7 @@ export class MessagingService {
       channel,
       channelKey: channelKey(user.tenantId, channel),
       userChannelPrefix: userChannel(''),
-      eventKind: REALTIME_EVENT,
-      pushKind: MESSAGE_PUSH,
+      kind: MESSAGE_NEW,
     });
     if (duplicate) {
       if (duplicate.conversationId !== conversationId)
@@ -246,7 +242,7 @@ export class MessagingService {
     // Recorded by the same statement: `message:new` on the channel, then live copies to each
     // participant's user room, so conversation lists update without subscribing to every
     // conversation (they reload over REST after a reconnect; sockets that have the conversation
-    // open get it once, on its channel); and the push check for the unmuted recipients.
+    // open get it once, on its channel); then the push check for the unmuted recipients.
     await this.outbox.publish(result.outbox);
     return { message: messageView(result.message), duplicate: false };
   }
@@ -356,14 +352,18 @@ export class MessagingService {
   }
 
   /**
-   * Publishes a MESSAGE_PUSH outbox row: one notify() for the recipients who have no live socket on
-   * any pod now. The sender is named by user id (Tether holds no profiles). The idempotency key is
-   * the message id, so a row published twice, or a resend, never pushes twice.
+   * Publishes a MESSAGE_NEW outbox row: `message:new` through realtime (once, in the channel's
+   * order), then one notify() for the recipients who have no live socket on any pod now. The sender
+   * is named by user id (Tether holds no profiles). The idempotency key is the message id, so a row
+   * published twice (the event then counts as a duplicate, the push is asked for again), or a
+   * resend, never pushes twice.
    */
-  async pushRecorded(row: RecordedRow): Promise<'done'> {
-    const { message, userIds } = row.payload as MessagePushPayload;
-    const online = await this.presence.onlineUsers(row.tenantId, userIds);
-    const offline = userIds.filter((u) => !online.has(u));
+  async publishMessage(row: RecordedRow): Promise<'done' | 'gap'> {
+    if ((await this.realtime.publishRecorded(row)) === 'gap') return 'gap';
+    const { data: message, push } = row.payload as MessageNewPayload;
+    if (!push.length) return 'done';
+    const online = await this.presence.onlineUsers(row.tenantId, push);
+    const offline = push.filter((u) => !online.has(u));
     if (!offline.length) return 'done';
     const content = message.content ?? '';
     await this.notifications.notify({

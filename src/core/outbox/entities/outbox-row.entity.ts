@@ -6,7 +6,6 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 
  */
 @Entity('outbox')
 @Index('IDX_outbox_channel', ['channelKey', 'channelSeq'])
-@Index('IDX_outbox_next_attempt', ['nextAttemptAt'])
 export class OutboxRow {
   @PrimaryGeneratedColumn('increment', { type: 'bigint' })
   id: string;
