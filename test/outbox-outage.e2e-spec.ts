@@ -124,7 +124,10 @@ describe('outbox: a Redis outage under several app processes', () => {
     const send = async (pod: Pod) => {
       const i = n++;
       const conversation = i % 2 ? ab : ac;
-      const res = await call(pod, 'alice', 'post', `/conversations/${conversation}/messages`, { content: `m${i}`, clientMessageId: `m${i}` });
+      const res = await call(pod, 'alice', 'post', `/conversations/${conversation}/messages`, {
+        content: `m${i}`,
+        clientMessageId: `m${i}`,
+      });
       sends.push({ conversation, clientMessageId: `m${i}`, status: res.status });
     };
     let checkins = 0;
@@ -133,7 +136,14 @@ describe('outbox: a Redis outage under several app processes', () => {
       expect([201, 503]).toContain(res.status);
     };
     const notifyDora = async (pod: Pod, key: string) => {
-      const res = await call(pod, 'ops', 'post', '/admin/notify', { userIds: ['dora'], title: key, category: 'system', idempotencyKey: key }, ['SERVICE']);
+      const res = await call(
+        pod,
+        'ops',
+        'post',
+        '/admin/notify',
+        { userIds: ['dora'], title: key, category: 'system', idempotencyKey: key },
+        ['SERVICE'],
+      );
       expect([202, 503]).toContain(res.status);
     };
     // Open loop: a send every 100 ms through either process, whatever the previous ones take.
@@ -170,7 +180,10 @@ describe('outbox: a Redis outage under several app processes', () => {
     await notifyDora(a, 'after');
     // A client retries whatever answered 503, with the same clientMessageId.
     for (const s of sends.filter((x) => x.status !== 201)) {
-      const res = await call(a, 'alice', 'post', `/conversations/${s.conversation}/messages`, { content: 'retry', clientMessageId: s.clientMessageId });
+      const res = await call(a, 'alice', 'post', `/conversations/${s.conversation}/messages`, {
+        content: 'retry',
+        clientMessageId: s.clientMessageId,
+      });
       expect([200, 201]).toContain(res.status);
     }
     await eventually(() => outboxDepth().then((d) => d === 0), { timeoutMs: 20_000, what: 'outbox drained after the outage' });
@@ -184,7 +197,9 @@ describe('outbox: a Redis outage under several app processes', () => {
       [ab, 'bob'],
       [ac, 'carol'],
     ]) {
-      const stored = (await db.query(`SELECT seq FROM messages WHERE conversation_id = $1 ORDER BY seq`, [conversation])).rows.map((r) => r.seq);
+      const stored = (await db.query(`SELECT seq FROM messages WHERE conversation_id = $1 ORDER BY seq`, [conversation])).rows.map(
+        (r) => r.seq,
+      );
       const logged = (await readLog(b, user, `conversation:${conversation}`)).events.filter((e) => e.event === 'message:new');
       expect(logged.map((e) => e.data.seq)).toEqual(stored);
     }
@@ -209,19 +224,38 @@ describe('outbox: a Redis outage under several app processes', () => {
 
     // Pushes: each message to offline Bob once, Dora's notifications once each (and the announcement once per device).
     const abIds = (await db.query(`SELECT id FROM messages WHERE conversation_id = $1`, [ab])).rows.map((r) => r.id).sort();
-    await eventually(() => new Set(expo.messagesTo(expoToken('bob')).map((m) => m.data?.messageId).filter(Boolean)).size === abIds.length, {
-      timeoutMs: 15_000,
-      what: 'a push to Bob for every message',
-    });
+    await eventually(
+      () =>
+        new Set(
+          expo
+            .messagesTo(expoToken('bob'))
+            .map((m) => m.data?.messageId)
+            .filter(Boolean),
+        ).size === abIds.length,
+      {
+        timeoutMs: 15_000,
+        what: 'a push to Bob for every message',
+      },
+    );
     await eventually(() => expo.messagesTo(expoToken('dora')).length >= 4, { timeoutMs: 15_000, what: 'Dora’s pushes' });
     await sleep(500);
     const toBob = expo.messagesTo(expoToken('bob'));
-    expect(toBob.filter((m) => m.data?.messageId).map((m) => m.data!.messageId).sort()).toEqual(abIds);
+    expect(
+      toBob
+        .filter((m) => m.data?.messageId)
+        .map((m) => m.data!.messageId)
+        .sort(),
+    ).toEqual(abIds);
     for (const user of ['bob', 'dora']) {
       const ids = expo.messagesTo(expoToken(user)).map((m) => m.data?.notificationId);
       expect(new Set(ids).size).toBe(ids.length);
     }
-    expect(expo.messagesTo(expoToken('dora')).map((m) => m.title).sort()).toEqual(['Outage', 'after', 'before', 'during']);
+    expect(
+      expo
+        .messagesTo(expoToken('dora'))
+        .map((m) => m.title)
+        .sort(),
+    ).toEqual(['Outage', 'after', 'before', 'during']);
   }, 90_000);
 
   it('publishes, through another process’s relay, what a process killed right after its commits left behind', async () => {
@@ -247,7 +281,10 @@ describe('outbox: a Redis outage under several app processes', () => {
     expect(await outboxDepth()).toBeGreaterThanOrEqual(5);
     redisBack();
 
-    await eventually(() => outboxDepth().then((d) => d === 0), { timeoutMs: 15_000, what: 'the other processes relayed the dead one’s rows' });
+    await eventually(() => outboxDepth().then((d) => d === 0), {
+      timeoutMs: 15_000,
+      what: 'the other processes relayed the dead one’s rows',
+    });
     const logged = (await readLog(b, 'lee', `conversation:${id}`)).events.filter((e) => e.event === 'message:new');
     expect(logged.map((e) => e.data.seq)).toEqual(sent);
     // Lee's socket: each once, live or (what pod B's pub/sub missed while it reconnected) from the log.

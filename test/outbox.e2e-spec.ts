@@ -33,7 +33,8 @@ describe('the transactional outbox', () => {
   const logged = async (channel: string) => (await log.read(TENANT, channel, undefined, 1000)).events;
   const depth = async () => (await ds.query(`SELECT count(*)::int AS n FROM outbox WHERE tenant_id = $1`, [TENANT]))[0].n as number;
   /** Records rows and commits without publishing them: what a pod that died right after its commit leaves. */
-  const leftBehind = (entries: ReturnType<typeof realtimeEvent>[]): Promise<RecordedRow[]> => ds.transaction((em) => outbox.record(em, entries));
+  const leftBehind = (entries: ReturnType<typeof realtimeEvent>[]): Promise<RecordedRow[]> =>
+    ds.transaction((em) => outbox.record(em, entries));
   const countEvent = (channel: string, n: number) =>
     realtimeEvent(TENANT, channel, 'service:count_update', { serviceId: channel, totalCheckins: n, currentAttendance: n, timestamp: 'x' });
   const metric = async (name: string) => {
@@ -75,7 +76,8 @@ describe('the transactional outbox', () => {
     expect(await depth()).toBe(6);
     expect(await relay.runOnce()).toBe(6);
     expect(await depth()).toBe(0);
-    for (const channel of [a, b]) expect((await logged(channel)).map((e) => (e.data as { totalCheckins: number }).totalCheckins)).toEqual([1, 2, 3]);
+    for (const channel of [a, b])
+      expect((await logged(channel)).map((e) => (e.data as { totalCheckins: number }).totalCheckins)).toEqual([1, 2, 3]);
     expect((await metric('tether_outbox_published_total{path="relay"}'))[0]).toMatch(/ [1-9]\d*$/);
   });
 
@@ -112,7 +114,13 @@ describe('the transactional outbox', () => {
       await Promise.all(
         Array.from({ length: 5 }, (_, i) =>
           leftBehind([
-            realtimeEvent(TENANT, channel, 'announcement:new', { id: `a${i}`, title: 't', content: 'c', priority: 'normal', createdAt: 'x' }),
+            realtimeEvent(TENANT, channel, 'announcement:new', {
+              id: `a${i}`,
+              title: 't',
+              content: 'c',
+              priority: 'normal',
+              createdAt: 'x',
+            }),
           ]),
         ),
       )
@@ -123,7 +131,9 @@ describe('the transactional outbox', () => {
     await outbox.flush();
     expect(await depth()).toBe(0);
     const inLog = (await logged(channel)).filter((e) => e.event === 'announcement:new');
-    const order = [...rows].sort((x, y) => Number(x.channelSeq) - Number(y.channelSeq)).map((r) => (r.payload as { data: { id: string } }).data.id);
+    const order = [...rows]
+      .sort((x, y) => Number(x.channelSeq) - Number(y.channelSeq))
+      .map((r) => (r.payload as { data: { id: string } }).data.id);
     expect(inLog.map((e) => (e.data as { id: string }).id)).toEqual(order);
     await eventually(() => seen.length >= 5);
     await sleep(200);
@@ -137,7 +147,9 @@ describe('the transactional outbox', () => {
     const id = (await x.post('/conversations', { type: 'group', participantIds: ['ob-y'], title: 'race' }).expect(201)).body.id;
     const y = await as('ob-y');
     const sends = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => (i % 2 ? x : y).post(`/conversations/${id}/messages`, { content: `m${i}`, clientMessageId: `r${i}` })),
+      Array.from({ length: 30 }, (_, i) =>
+        (i % 2 ? x : y).post(`/conversations/${id}/messages`, { content: `m${i}`, clientMessageId: `r${i}` }),
+      ),
     );
     expect(sends.map((r) => r.status)).toEqual(Array(30).fill(201));
     await relay.runOnce(); // whatever waited on a gap
@@ -154,7 +166,9 @@ describe('the transactional outbox', () => {
       title: 'once',
       category: 'system',
     });
-    await eventually(async () => (await ds.query(`SELECT status FROM notifications WHERE id = $1`, [notificationId]))[0].status === 'dispatched');
+    await eventually(
+      async () => (await ds.query(`SELECT status FROM notifications WHERE id = $1`, [notificationId]))[0].status === 'dispatched',
+    );
     const first = (await queue.getJob(fanoutJobId(notificationId)))!;
     expect(first.finishedOn).toBeDefined();
     // The same row published again (a crash between publish and delete): no second job runs.

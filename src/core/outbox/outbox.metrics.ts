@@ -24,7 +24,12 @@ export class OutboxMetrics {
       help: 'Outbox rows not yet published (events and jobs committed changes still owe Redis)',
       registers,
       async collect() {
-        this.set(await stats().then((s) => s.depth, () => -1));
+        this.set(
+          await stats().then(
+            (s) => s.depth,
+            () => -1,
+          ),
+        );
       },
     });
     new Gauge({
@@ -32,7 +37,12 @@ export class OutboxMetrics {
       help: 'Age of the oldest unpublished outbox row (0 when none)',
       registers,
       async collect() {
-        this.set(await stats().then((s) => s.oldestAgeSeconds, () => -1));
+        this.set(
+          await stats().then(
+            (s) => s.oldestAgeSeconds,
+            () => -1,
+          ),
+        );
       },
     });
     this.published = new Counter({
@@ -41,7 +51,11 @@ export class OutboxMetrics {
       labelNames: ['path'],
       registers,
     });
-    this.failures = new Counter({ name: 'tether_outbox_publish_failures_total', help: 'Outbox publishes that failed (retried)', registers });
+    this.failures = new Counter({
+      name: 'tether_outbox_publish_failures_total',
+      help: 'Outbox publishes that failed (retried)',
+      registers,
+    });
     this.fastPath = new Histogram({
       name: 'tether_outbox_fast_path_seconds',
       help: 'Publishing the rows a write just committed, from the commit to the last row published',

@@ -57,7 +57,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
             this.failing = false;
           },
           (err: Error) => {
-            if (!this.failing) this.logger.warn(`relay round failed (retrying every ${this.config.outbox.relayIntervalMs} ms): ${err.message}`);
+            if (!this.failing)
+              this.logger.warn(`relay round failed (retrying every ${this.config.outbox.relayIntervalMs} ms): ${err.message}`);
             this.failing = true;
           },
         )

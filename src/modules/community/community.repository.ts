@@ -284,7 +284,14 @@ export class CommunityRepository {
     return rows.map((r) => ({ id: r.id, name: r.name, startsAt: r.starts_at, endsAt: r.ends_at, total: r.total, present: r.present }));
   }
 
-  async insertAnnouncement(em: EntityManager, tenantId: string, userId: string, title: string, content: string, priority: string): Promise<Doc> {
+  async insertAnnouncement(
+    em: EntityManager,
+    tenantId: string,
+    userId: string,
+    title: string,
+    content: string,
+    priority: string,
+  ): Promise<Doc> {
     const rows = await em.query(
       `INSERT INTO community_announcements AS r (id, tenant_id, title, content, priority, created_by)
        VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${ANNOUNCEMENT_DOC}::text AS doc`,

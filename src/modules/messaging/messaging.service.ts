@@ -149,7 +149,9 @@ export class MessagingService {
       const event = { conversationId, change: 'participants_added' as const, userIds: added };
       // The new participants are not in the channel yet: they hear it in their user rooms.
       await tx.record([
-        realtimeEvent(user.tenantId, conversationChannel(conversationId), 'conversation:updated', event, { channels: added.map(userChannel) }),
+        realtimeEvent(user.tenantId, conversationChannel(conversationId), 'conversation:updated', event, {
+          channels: added.map(userChannel),
+        }),
       ]);
     });
     return this.get(user, conversationId);
@@ -302,7 +304,8 @@ export class MessagingService {
       if (moved?.moved) {
         const upToSeq = dto.status === 'read' ? moved.lastReadSeq : moved.lastDeliveredSeq;
         const event = dto.status === 'read' ? 'message:read' : 'message:delivered';
-        await tx.record([realtimeEvent(user.tenantId, conversationChannel(conversationId), event, { conversationId, userId: user.userId, upToSeq })]);
+        const payload = { conversationId, userId: user.userId, upToSeq };
+        await tx.record([realtimeEvent(user.tenantId, conversationChannel(conversationId), event, payload)]);
       }
       return moved;
     });

@@ -103,7 +103,8 @@ export class NotificationsService {
     const entries = created || notification.status === 'pending' ? [this.fanoutJob(input.tenantId, notification.id)] : [];
     if (created) {
       const createdAt = new Date(notification.createdAt).toISOString();
-      const payload = { id: notification.id, title: notification.title, body: notification.body, category: input.category, data: notification.data, createdAt };
+      const { id, title, body, data } = notification;
+      const payload = { id, title, body, category: input.category, data, createdAt };
       for (const userId of userIds) entries.push(realtimeEvent(input.tenantId, userChannel(userId), 'notification:new', payload));
     }
     await tx.record(entries);

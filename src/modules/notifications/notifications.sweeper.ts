@@ -21,15 +21,18 @@ export class NotificationsSweeper implements OnApplicationBootstrap, BeforeAppli
   onApplicationBootstrap(): void {
     if (!this.config.runsWorkers) return;
     const after = this.config.push.sweepAfterMs;
-    this.timer = setInterval(() => {
-      this.running ??= this.notifications
-        .sweepPending(after)
-        .then((n) => {
-          if (n) this.logger.warn(`${n} pending notifications had lost their fan-out job: enqueued again`);
-        })
-        .catch((err: Error) => this.logger.debug(`sweep of pending notifications failed: ${err.message}`))
-        .finally(() => (this.running = undefined));
-    }, Math.max(1000, Math.round(after / 2)));
+    this.timer = setInterval(
+      () => {
+        this.running ??= this.notifications
+          .sweepPending(after)
+          .then((n) => {
+            if (n) this.logger.warn(`${n} pending notifications had lost their fan-out job: enqueued again`);
+          })
+          .catch((err: Error) => this.logger.debug(`sweep of pending notifications failed: ${err.message}`))
+          .finally(() => (this.running = undefined));
+      },
+      Math.max(1000, Math.round(after / 2)),
+    );
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -98,14 +98,18 @@ export class RealtimeService {
     const seq = Number(row.channelSeq);
     let offset = await this.log.appendSequenced(row.tenantId, channel, seq, event, data);
     // The log lost track of the channel (expired, or Redis lost its data): append once no earlier row waits.
-    if (offset === 'unknown') offset = (await this.outbox.isFirstOfChannel(row)) ? await this.log.appendSequenced(row.tenantId, channel, seq, event, data, true) : 'gap';
+    if (offset === 'unknown') {
+      const first = await this.outbox.isFirstOfChannel(row);
+      offset = first ? await this.log.appendSequenced(row.tenantId, channel, seq, event, data, true) : 'gap';
+    }
     if (offset === 'gap' || offset === 'unknown') return 'gap';
     if (offset === 'duplicate') return 'done';
     const meta: EventMeta = { channel, offset };
     if (this.namespace) untyped(this.namespace.to(roomOf(row.tenantId, channel))).emit(event, data, meta);
     stop();
     this.metrics.published.inc();
-    if (live?.channels.length) this.emitLive(row.tenantId, live.channels, event as ServerEventName, data as never, { exceptChannels: live.exceptChannels });
+    if (live?.channels.length)
+      this.emitLive(row.tenantId, live.channels, event as ServerEventName, data as never, { exceptChannels: live.exceptChannels });
     return 'done';
   }
 
