@@ -13,7 +13,10 @@
  *   with `pg` (one statement) and emit to the room (baseline-server.ts).
  * Per rate and target: messages received per second by the other side, send-to-receive latency
  * p50/p99 (sender and receiver clocks are this process's), and `late`: messages not received within
- * 3 s of the step's end, or whose send failed.
+ * 3 s of the step's end, or whose send failed. For Tether also the outbox's share of a send: the
+ * mean time of its fast path (publishing the rows the send committed: log append, emit, live
+ * copies, push check) against the mean send-to-ack time, from the processes' /metrics. (The outbox
+ * rows themselves are written by the send's one SQL statement and cannot be timed apart.)
  * The two targets take turns at each rate. Everything this run creates (a database, a Redis key
  * prefix, child processes) is removed at the end, also on failure or Ctrl-C.
  */
@@ -77,6 +80,27 @@ interface Pair {
 interface Target {
   name: 'Tether' | 'baseline';
   pairs: Pair[];
+  /** Tether's processes, whose /metrics tell the outbox's share of a send. */
+  urls?: string[];
+}
+
+/** The outbox's counters summed over a target's processes. */
+interface OutboxFigures {
+  fastSeconds: number;
+  fastCount: number;
+  relayed: number;
+}
+
+async function outboxFigures(urls: string[] = []): Promise<OutboxFigures> {
+  const sum: OutboxFigures = { fastSeconds: 0, fastCount: 0, relayed: 0 };
+  for (const url of urls) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    sum.fastSeconds += value('tether_outbox_fast_path_seconds_sum');
+    sum.fastCount += value('tether_outbox_fast_path_seconds_count');
+    sum.relayed += value('tether_outbox_published_total\\{path="relay"\\}');
+  }
+  return sum;
 }
 
 const token = (sub: string) => signDevToken(jwtSecret, { sub, tid: TENANT, roles: ['MEMBER'] }, 7200);
@@ -139,7 +163,7 @@ async function startTether(): Promise<Target> {
     )) as [Socket, Socket];
     pairs[i] = { conversationId: id, users, sockets, turn: i % 2 };
   });
-  return { name: 'Tether', pairs };
+  return { name: 'Tether', pairs, urls };
 }
 
 async function startBaseline(): Promise<Target> {
@@ -200,12 +224,20 @@ interface StepResult {
   p99: number;
   lost: number;
   errors: number;
+  /** Send to the sender's ack (the server's whole send path plus a round trip), mean ms. */
+  ackMean: number;
+  /** The outbox's fast path (publishing after the commit) per send, mean ms; Tether only. */
+  fastPathMean?: number;
+  /** Rows the relay published in the step (0 while Redis is fine). */
+  relayed?: number;
 }
 
 /** Sends at `rate` for STEP_SECONDS (open loop), then waits for stragglers. */
 async function runStep(target: Target, rate: number): Promise<StepResult> {
   const pending = new Map<string, { at: number; receiver: Socket }>();
   const latencies: number[] = [];
+  const ackLatencies: number[] = [];
+  const before = target.urls ? await outboxFigures(target.urls) : undefined;
   let errors = 0;
   let firstReceived = Infinity;
   let lastReceived = 0;
@@ -236,13 +268,15 @@ async function runStep(target: Target, rate: number): Promise<StepResult> {
       const pair = target.pairs[next++ % target.pairs.length];
       const from = pair.turn++ % 2;
       const clientMessageId = `${step}-${sent}`;
-      pending.set(clientMessageId, { at: performance.now(), receiver: pair.sockets[1 - from] });
+      const at = performance.now();
+      pending.set(clientMessageId, { at, receiver: pair.sockets[1 - from] });
       pair.sockets[from]
         .timeout(10_000)
         .emitWithAck('message:send', { conversationId: pair.conversationId, clientMessageId, content: `message ${sent} of step ${step}` })
         .then(
           (ack: { error?: unknown }) => {
             if (ack?.error) errors++;
+            else ackLatencies.push(performance.now() - at);
           },
           () => errors++,
         );
@@ -252,6 +286,11 @@ async function runStep(target: Target, rate: number): Promise<StepResult> {
   const deadline = performance.now() + DRAIN_MS;
   while (pending.size && performance.now() < deadline) await sleep(20);
   for (const [socket, fn] of listeners) socket.off('message:new', fn);
+  const after = target.urls ? await outboxFigures(target.urls) : undefined;
+  const fastPathMean =
+    before && after && after.fastCount > before.fastCount
+      ? ((after.fastSeconds - before.fastSeconds) / (after.fastCount - before.fastCount)) * 1000
+      : undefined;
   const window = Math.max((lastReceived - Math.min(firstReceived, started)) / 1000, STEP_SECONDS);
   return {
     rate,
@@ -262,6 +301,9 @@ async function runStep(target: Target, rate: number): Promise<StepResult> {
     p99: quantile(latencies, 0.99),
     lost: pending.size,
     errors,
+    ackMean: ackLatencies.reduce((a, b) => a + b, 0) / Math.max(1, ackLatencies.length),
+    fastPathMean,
+    relayed: before && after ? after.relayed - before.relayed : undefined,
   };
 }
 
@@ -299,7 +341,9 @@ async function main(): Promise<void> {
     results.push({ tether: t, baseline: b });
     log(
       `${rate}/s: Tether ${t.perSecond.toFixed(0)}/s p50 ${ms(t.p50)} p99 ${ms(t.p99)} late ${t.lost + t.errors}; ` +
-        `baseline ${b.perSecond.toFixed(0)}/s p50 ${ms(b.p50)} p99 ${ms(b.p99)} late ${b.lost + b.errors}`,
+        `baseline ${b.perSecond.toFixed(0)}/s p50 ${ms(b.p50)} p99 ${ms(b.p99)} late ${b.lost + b.errors}; ` +
+        `outbox fast path ${ms(t.fastPathMean ?? NaN)} ms of a ${ms(t.ackMean)} ms send-to-ack ` +
+        `(${t.fastPathMean === undefined ? '-' : ((100 * t.fastPathMean) / t.ackMean).toFixed(0)}%), relayed ${t.relayed ?? '-'}`,
     );
   }
 

@@ -132,6 +132,16 @@ export class AppConfig {
     };
   }
 
+  get outbox() {
+    const e = this.env;
+    return {
+      relayDelayMs: e.OUTBOX_RELAY_DELAY_MS,
+      relayIntervalMs: e.OUTBOX_RELAY_INTERVAL_MS,
+      relayBatch: e.OUTBOX_RELAY_BATCH,
+      publishTimeoutMs: e.OUTBOX_PUBLISH_TIMEOUT_MS,
+    };
+  }
+
   get firebase() {
     return {
       projectId: this.env.FIREBASE_PROJECT_ID,
@@ -157,6 +167,7 @@ export class AppConfig {
       retryAttempts: this.env.PUSH_RETRY_ATTEMPTS,
       retryBaseMs: this.env.PUSH_RETRY_BASE_MS,
       lockMs: this.env.PUSH_LOCK_MS,
+      sweepAfterMs: this.env.NOTIFICATIONS_SWEEP_AFTER_MS,
     };
   }
 }

@@ -143,6 +143,19 @@ export const envSchema = z
     SYNC_READS_PER_MINUTE: int(1, 1_000_000).default(30),
     SYNC_BULK_PER_MINUTE: int(1, 1_000_000).default(10),
 
+    /**
+     * Transactional outbox: events and jobs recorded with the change that causes them, published
+     * right after the commit by the same process, else by the relay on worker processes: rows older
+     * than RELAY_DELAY, looked for every RELAY_INTERVAL, RELAY_BATCH at a time.
+     */
+    OUTBOX_RELAY_DELAY_MS: int(0, 600_000).default(1000),
+    OUTBOX_RELAY_INTERVAL_MS: int(50, 600_000).default(500),
+    OUTBOX_RELAY_BATCH: int(1, 10_000).default(200),
+    /** A publish after the commit that takes longer than this is left to the relay (the request answers). */
+    OUTBOX_PUBLISH_TIMEOUT_MS: int(50, 60_000).default(1000),
+    /** A notification still `pending` this long after its creation has its fan-out job enqueued again (its job was lost). */
+    NOTIFICATIONS_SWEEP_AFTER_MS: int(1000, 24 * 3600 * 1000).default(60_000),
+
     FIREBASE_PROJECT_ID: z.string().min(1).optional(),
     FIREBASE_CLIENT_EMAIL: z.string().email().optional(),
     FIREBASE_PRIVATE_KEY: z.string().min(1).optional(),

@@ -1,6 +1,8 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NotificationsModule } from '../notifications';
+import { RealtimeModule } from '../realtime';
+import { SyncModule, SyncRegistry } from '../sync';
 import { CommunitySyncController } from './community-sync.controller';
 import { CommunityController } from './community.controller';
 import { CommunityRepository } from './community.repository';
@@ -14,8 +16,6 @@ import { Member } from './entities/member.entity';
 import { Rsvp } from './entities/rsvp.entity';
 import { ScheduledService } from './entities/service.entity';
 import { MemberEnrollmentInterceptor } from './member-enrollment.interceptor';
-import { RealtimeModule } from '../realtime';
-import { SyncModule, SyncRegistry } from '../sync';
 
 /**
  * The reference domain: members, events, RSVPs, services, check-ins, announcements. Registers its

@@ -223,6 +223,7 @@ export class CommunityRepository {
   /**
    * Checks a member in unless they already are (then the existing check-in is returned). The
    * service is share-locked so that its deletion cannot slip between the check and the insert.
+   * In the caller's transaction.
    */
   async checkIn(
     tenantId: string,
@@ -231,31 +232,30 @@ export class CommunityRepository {
     recordedBy: string,
     checkinTime: Date,
     offlineId: string | null,
+    em: EntityManager,
   ): Promise<{ doc: Doc; created: boolean } | undefined> {
-    return this.transaction(async (em) => {
-      const service = await em.query(`SELECT 1 FROM community_services WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL FOR SHARE`, [
-        serviceId,
-        tenantId,
-      ]);
-      if (!service.length) return undefined;
-      const inserted = await em.query(
-        `INSERT INTO community_checkins AS r (id, tenant_id, service_id, user_id, checkin_time, offline_id, recorded_by, client_updated_at)
-         VALUES ($1, $2, $3, $4, LEAST($5::timestamptz, now()), $6, $7, LEAST($5::timestamptz, now()))
-         ON CONFLICT (service_id, user_id) WHERE deleted_at IS NULL DO NOTHING
-         RETURNING ${CHECKIN_DOC}::text AS doc`,
-        [randomUUID(), tenantId, serviceId, userId, checkinTime, offlineId, recordedBy],
-      );
-      if (inserted.length) return { doc: parse(inserted)!, created: true };
-      const existing = await em.query(
-        `SELECT ${CHECKIN_DOC}::text AS doc FROM community_checkins r WHERE r.service_id = $1 AND r.user_id = $2 AND r.deleted_at IS NULL`,
-        [serviceId, userId],
-      );
-      return { doc: parse(existing)!, created: false };
-    });
+    const service = await em.query(`SELECT 1 FROM community_services WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL FOR SHARE`, [
+      serviceId,
+      tenantId,
+    ]);
+    if (!service.length) return undefined;
+    const inserted = await em.query(
+      `INSERT INTO community_checkins AS r (id, tenant_id, service_id, user_id, checkin_time, offline_id, recorded_by, client_updated_at)
+       VALUES ($1, $2, $3, $4, LEAST($5::timestamptz, now()), $6, $7, LEAST($5::timestamptz, now()))
+       ON CONFLICT (service_id, user_id) WHERE deleted_at IS NULL DO NOTHING
+       RETURNING ${CHECKIN_DOC}::text AS doc`,
+      [randomUUID(), tenantId, serviceId, userId, checkinTime, offlineId, recordedBy],
+    );
+    if (inserted.length) return { doc: parse(inserted)!, created: true };
+    const existing = await em.query(
+      `SELECT ${CHECKIN_DOC}::text AS doc FROM community_checkins r WHERE r.service_id = $1 AND r.user_id = $2 AND r.deleted_at IS NULL`,
+      [serviceId, userId],
+    );
+    return { doc: parse(existing)!, created: false };
   }
 
-  async counts(tenantId: string, serviceIds: string[]): Promise<Map<string, Counts>> {
-    const rows: { service_id: string; total: number; present: number }[] = await this.db.query(
+  async counts(tenantId: string, serviceIds: string[], em?: EntityManager): Promise<Map<string, Counts>> {
+    const rows: { service_id: string; total: number; present: number }[] = await (em ?? this.db).query(
       `SELECT s.id::text AS service_id, count(c.id)::int AS total, (count(c.id) FILTER (WHERE c.checkout_time IS NULL))::int AS present
          FROM community_services s
          LEFT JOIN community_checkins c ON c.service_id = s.id AND c.deleted_at IS NULL
@@ -280,8 +280,15 @@ export class CommunityRepository {
     return rows.map((r) => ({ id: r.id, name: r.name, startsAt: r.starts_at, endsAt: r.ends_at, total: r.total, present: r.present }));
   }
 
-  async insertAnnouncement(tenantId: string, userId: string, title: string, content: string, priority: string): Promise<Doc> {
-    const rows = await this.db.query(
+  async insertAnnouncement(
+    em: EntityManager,
+    tenantId: string,
+    userId: string,
+    title: string,
+    content: string,
+    priority: string,
+  ): Promise<Doc> {
+    const rows = await em.query(
       `INSERT INTO community_announcements AS r (id, tenant_id, title, content, priority, created_by)
        VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${ANNOUNCEMENT_DOC}::text AS doc`,
       [randomUUID(), tenantId, title, content, priority, userId],

@@ -2,9 +2,10 @@ import { Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
+import { channelKey, OutboxService, type OutboxTransaction } from '../../core/outbox';
 import { NotificationsService } from '../notifications';
+import { realtimeEvent } from '../realtime';
 import { ANNOUNCEMENT_ROLES } from './dto/community.dto';
-import { RealtimeService } from '../realtime';
 import { CommunityRepository, Doc, EventFields, MemberFields, ServiceFields } from './community.repository';
 import type {
   CheckinDto,
@@ -39,8 +40,8 @@ export class CommunityService {
 
   constructor(
     private readonly repo: CommunityRepository,
-    private readonly realtime: RealtimeService,
     private readonly notifications: NotificationsService,
+    private readonly outbox: OutboxService,
   ) {}
 
   /**
@@ -150,24 +151,21 @@ export class CommunityService {
     return `{"services":[${docs.join(',')}]}`;
   }
 
-  /** Online check-in. Publishes the new counts on `service:counts` after the commit. */
+  /** Online check-in. The new counts go out on `service:counts` through the outbox. */
   async checkIn(user: AuthUser, serviceId: string, dto: CheckinDto): Promise<{ checkin: Doc; created: boolean; counts: ServiceCounts }> {
     const member = dto.userId ?? user.userId;
     if (member !== user.userId) {
       if (!isPrivileged(user)) throw new ForbiddenError('forbidden', 'Only leaders and admins may check in someone else');
       if (!(await this.repo.memberExists(user.tenantId, member))) throw new NotFoundError('member_not_found', 'No such member');
     }
-    const result = await this.repo.checkIn(
-      user.tenantId,
-      serviceId,
-      member,
-      user.userId,
-      dto.checkinTime ? new Date(dto.checkinTime) : new Date(),
-      dto.offlineId ?? null,
-    );
+    const checkinTime = dto.checkinTime ? new Date(dto.checkinTime) : new Date();
+    const result = await this.outbox.transaction(async (tx) => {
+      const done = await this.repo.checkIn(user.tenantId, serviceId, member, user.userId, checkinTime, dto.offlineId ?? null, tx.em);
+      if (!done?.created) return done && { ...done, counts: undefined };
+      return { ...done, counts: (await this.recordCounts(tx, user.tenantId, [serviceId]))[0] };
+    });
     if (!result) throw new NotFoundError('service_not_found', 'No such service');
-    const counts = result.created ? (await this.publishCounts(user.tenantId, [serviceId]))[0] : await this.counts(user, serviceId);
-    return { checkin: result.doc, created: result.created, counts };
+    return { checkin: result.doc, created: result.created, counts: result.counts ?? (await this.counts(user, serviceId)) };
   }
 
   async counts(user: AuthUser, serviceId: string): Promise<ServiceCounts> {
@@ -193,35 +191,37 @@ export class CommunityService {
     };
   }
 
-  /** Reads the counts of these services and publishes `service:count_update` for each (after a commit). */
-  async publishCounts(tenantId: string, serviceIds: string[]): Promise<ServiceCounts[]> {
-    const counts = await this.repo.counts(tenantId, serviceIds);
+  /**
+   * In a write's transaction: records `service:count_update` for each of these services with its
+   * counts as of that write. The channel's sequence lock is taken first, so the counts read after it
+   * include every earlier writer's check-ins and the updates reach the log in order, never stale.
+   */
+  async recordCounts(tx: OutboxTransaction, tenantId: string, serviceIds: string[]): Promise<ServiceCounts[]> {
+    await tx.lockChannels([channelKey(tenantId, 'service:counts')]);
+    const counts = await this.repo.counts(tenantId, serviceIds, tx.em);
     const timestamp = new Date().toISOString();
     const payloads = [...counts].map(([serviceId, c]) => ({ serviceId, totalCheckins: c.total, currentAttendance: c.present, timestamp }));
-    await Promise.all(
-      payloads.map((p) =>
-        this.realtime
-          .publish(tenantId, 'service:counts', 'service:count_update', p)
-          .catch((err: Error) => this.logger.warn(`service:count_update not published: ${err.message}`)),
-      ),
-    );
+    await tx.record(payloads.map((p) => realtimeEvent(tenantId, 'service:counts', 'service:count_update', p)));
     return payloads;
   }
 
-  /** Stores the announcement and publishes `announcement:new` on the tenant's `announcements` channel. */
+  /**
+   * Stores the announcement with, in the same transaction, `announcement:new` on the tenant's
+   * `announcements` channel and the push to the roles named (the church community app's createAnnouncement).
+   */
   async announce(user: AuthUser, dto: CreateAnnouncementDto): Promise<Doc> {
-    const doc = await this.repo.insertAnnouncement(user.tenantId, user.userId, dto.title, dto.content, dto.priority ?? 'normal');
-    await this.realtime.publish(user.tenantId, 'announcements', 'announcement:new', {
-      id: doc.id as string,
-      title: doc.title as string,
-      content: doc.content as string,
-      priority: doc.priority as string,
-      createdAt: doc.createdAt as string,
-    });
-    // The church community app's createAnnouncement: a push to the roles named. The announcement is stored and
-    // live already; a push that cannot be queued is logged, not turned into a failed request.
-    await this.notifications
-      .notify({
+    return this.outbox.transaction(async (tx) => {
+      const doc = await this.repo.insertAnnouncement(tx.em, user.tenantId, user.userId, dto.title, dto.content, dto.priority ?? 'normal');
+      await tx.record([
+        realtimeEvent(user.tenantId, 'announcements', 'announcement:new', {
+          id: doc.id as string,
+          title: doc.title as string,
+          content: doc.content as string,
+          priority: doc.priority as string,
+          createdAt: doc.createdAt as string,
+        }),
+      ]);
+      await this.notifications.notifyIn(tx, {
         tenantId: user.tenantId,
         recipients: { roles: [...(dto.roles ?? ANNOUNCEMENT_ROLES)] },
         title: dto.title,
@@ -230,9 +230,9 @@ export class CommunityService {
         priority: dto.priority === 'high' || dto.priority === 'urgent' ? 'high' : 'normal',
         data: { announcementId: doc.id as string },
         idempotencyKey: `announcement:${doc.id as string}`,
-      })
-      .catch((err: Error) => this.logger.warn(`announcement push not queued: ${err.message}`));
-    return doc;
+      });
+      return doc;
+    });
   }
 }
 

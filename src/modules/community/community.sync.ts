@@ -1,5 +1,5 @@
 import type { AuthUser } from '../../core/auth/auth-user';
-import { type PreparedItem, type SyncRegistry } from '../sync';
+import type { PreparedItem, SyncRegistry } from '../sync';
 import {
   CHECKIN_COLUMNS,
   CHECKIN_DOC,
@@ -65,8 +65,8 @@ export function registerCommunitySync(registry: SyncRegistry, community: Communi
     handler: 'community_apply_checkin',
     item: CheckinItemDto,
     prepare: (item, caller) => prepareCheckin(item, caller),
-    afterCommit: async (caller, applied) => {
-      await community.publishCounts(caller.tenantId, [...new Set(applied.map((a) => a.item.serviceId))]);
+    record: async (tx, caller, applied) => {
+      await community.recordCounts(tx, caller.tenantId, [...new Set(applied.map((a) => a.item.serviceId))]);
     },
   });
   registry.registerMutation<RsvpItemDto>({

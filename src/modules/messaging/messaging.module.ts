@@ -1,5 +1,6 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { OutboxService } from '../../core/outbox';
 import { NotificationsModule } from '../notifications';
 import { ChannelPolicyRegistry, ClientEventRegistry, RealtimeModule } from '../realtime';
 import { Conversation } from './entities/conversation.entity';
@@ -7,7 +8,7 @@ import { Message } from './entities/message.entity';
 import { Participant } from './entities/participant.entity';
 import { MessagingController } from './messaging.controller';
 import { MessagingRepository } from './messaging.repository';
-import { MessagingService } from './messaging.service';
+import { MESSAGE_NEW, MessagingService } from './messaging.service';
 
 /**
  * Messaging: conversations, messages, read pointers, typing. Owns the `conversation:` channel
@@ -24,10 +25,12 @@ export class MessagingModule implements OnModuleInit {
     private readonly policies: ChannelPolicyRegistry,
     private readonly clientEvents: ClientEventRegistry,
     private readonly messaging: MessagingService,
+    private readonly outbox: OutboxService,
   ) {}
 
   onModuleInit(): void {
     this.policies.register('conversation:', (user, channel) => this.messaging.authorizeChannel(user, channel));
+    this.outbox.register(MESSAGE_NEW, (row) => this.messaging.publishMessage(row));
     this.clientEvents.register('message:send', async (ctx, data) => {
       const { message, duplicate } = await this.messaging.sendFromSocket(ctx.user, data);
       return { message, duplicate };

@@ -1,7 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { rowsOf } from '../../core/database/rows';
+import { recordCtes, recordedJson, type RecordedRow } from '../../core/outbox';
+
+/** What runs a statement: the pool, or a transaction's EntityManager. */
+type Db = Pick<EntityManager, 'query'>;
 
 export interface MessageRow {
   id: string;
@@ -123,8 +127,8 @@ export class MessagingRepository {
   }
 
   /** Adds users, or brings back those who had left; returns the users who were not active before. */
-  async addParticipants(tenantId: string, conversationId: string, userIds: string[]): Promise<string[]> {
-    const rows: { userId: string }[] = await this.ds.query(
+  async addParticipants(tenantId: string, conversationId: string, userIds: string[], db: Db = this.ds): Promise<string[]> {
+    const rows: { userId: string }[] = await db.query(
       `WITH before AS (
          SELECT user_id FROM conversation_participants WHERE conversation_id = $1 AND left_at IS NULL),
        up AS (
@@ -140,9 +144,9 @@ export class MessagingRepository {
   }
 
   /** Soft delete: true if the user was an active participant. */
-  async leave(tenantId: string, conversationId: string, userId: string): Promise<boolean> {
+  async leave(tenantId: string, conversationId: string, userId: string, db: Db = this.ds): Promise<boolean> {
     const rows = rowsOf(
-      await this.ds.query(
+      await db.query(
         `UPDATE conversation_participants SET left_at = now()
         WHERE conversation_id = $1 AND user_id = $2 AND tenant_id = $3 AND left_at IS NULL RETURNING 1`,
         [conversationId, userId, tenantId],
@@ -160,8 +164,8 @@ export class MessagingRepository {
     );
   }
 
-  async setMute(tenantId: string, conversationId: string, userId: string, until: Date | null): Promise<void> {
-    await this.ds.query(
+  async setMute(tenantId: string, conversationId: string, userId: string, until: Date | null, db: Db = this.ds): Promise<void> {
+    await db.query(
       `UPDATE conversation_participants SET muted_until = $4
         WHERE conversation_id = $1 AND user_id = $2 AND tenant_id = $3 AND left_at IS NULL`,
       [conversationId, userId, tenantId, until],
@@ -201,18 +205,33 @@ export class MessagingRepository {
   /**
    * Sends one message in one statement (one transaction, one round trip): bumps the
    * conversation's last_seq under its row lock (only for an active participant), inserts the
-   * message with that seq, moves the sender's pointers to it (posting counts as reading) and
-   * returns the recipients. A clientMessageId the sender already used violates the unique index,
-   * which undoes the whole statement (no gap in seq); the stored message is returned instead.
-   * Neither result nor duplicate: not an active participant of this conversation.
+   * message with that seq, moves the sender's pointers to it (posting counts as reading), records
+   * its outbox rows (`message:new` on the conversation channel, with live copies to the
+   * participants' user rooms, and the push check for unmuted recipients, in one row: see
+   * MessagingService.publishMessage) and returns the recipients and that row. A clientMessageId the sender already used violates the
+   * unique index, which undoes the whole statement (no gap in seq, no outbox row); the stored
+   * message is returned instead. Neither result nor duplicate: not an active participant.
    */
   async send(
     tenantId: string,
     conversationId: string,
     senderId: string,
     message: { id: string; clientMessageId: string; kind: string; content: string },
-  ): Promise<{ result?: SendResult; duplicate?: MessageRow }> {
-    let rows: (MessageRow & { recipients: Recipient[] | null })[];
+    outbox: { channel: string; channelKey: string; userChannelPrefix: string; kind: string },
+  ): Promise<{ result?: SendResult & { outbox: RecordedRow[] }; duplicate?: MessageRow }> {
+    let rows: (MessageRow & { recipients: Recipient[] | null; outbox: RecordedRow[] })[];
+    // One row: `message:new` (the message as messageView() shows it, createdAt in ISO milliseconds,
+    // UTC) with its live copies to the participants' user rooms, and the unmuted recipients to push to.
+    const source = `
+      SELECT 1 AS ord, $2::varchar AS tenant_id, $11::varchar AS kind, $9::text AS channel_key,
+             jsonb_build_object('channel', $8::text, 'event', 'message:new', 'data', v.view, 'live', jsonb_build_object(
+               'channels', (SELECT jsonb_agg($10::text || a.user_id ORDER BY a.user_id <> $3, a.user_id) FROM conversation_participants a
+                             WHERE a.conversation_id = $1 AND a.left_at IS NULL),
+               'exceptChannels', jsonb_build_array($8::text)),
+             'push', COALESCE((SELECT jsonb_agg(r.user_id ORDER BY r.user_id) FROM conversation_participants r
+                                WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3
+                                  AND NOT COALESCE(r.muted_until > now(), false)), '[]'::jsonb)) AS payload
+        FROM v`;
     try {
       rows = await this.ds.query(
         `WITH c AS (
@@ -228,21 +247,41 @@ export class MessagingRepository {
          s AS (
            UPDATE conversation_participants p
               SET last_read_seq = GREATEST(p.last_read_seq, m.seq), last_delivered_seq = GREATEST(p.last_delivered_seq, m.seq)
-             FROM m WHERE p.conversation_id = m.conversation_id AND p.user_id = m.sender_id RETURNING 1)
+             FROM m WHERE p.conversation_id = m.conversation_id AND p.user_id = m.sender_id RETURNING 1),
+         v AS (
+           SELECT jsonb_build_object('id', m.id, 'conversationId', m.conversation_id, 'seq', m.seq, 'senderId', m.sender_id,
+                    'clientMessageId', m.client_message_id, 'kind', m.kind, 'content', m.content,
+                    'createdAt', to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                    'editedAt', NULL, 'deletedAt', NULL) AS view
+             FROM m),
+         ${recordCtes('o', source)}
          SELECT ${MESSAGE_COLUMNS},
                 (SELECT json_agg(json_build_object('userId', r.user_id, 'muted', COALESCE(r.muted_until > now(), false)))
                    FROM conversation_participants r
-                  WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3) AS recipients
+                  WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3) AS recipients,
+                ${recordedJson('o')} AS outbox
            FROM m`,
-        [conversationId, tenantId, senderId, message.id, message.clientMessageId, message.kind, message.content],
+        [
+          conversationId,
+          tenantId,
+          senderId,
+          message.id,
+          message.clientMessageId,
+          message.kind,
+          message.content,
+          outbox.channel,
+          outbox.channelKey,
+          outbox.userChannelPrefix,
+          outbox.kind,
+        ],
       );
     } catch (err) {
       if (!isUniqueViolation(err, 'IDX_messages_sender_client_id')) throw err;
       return { duplicate: await this.messageByClientId(tenantId, senderId, message.clientMessageId) };
     }
     if (!rows.length) return {};
-    const { recipients, ...stored } = rows[0];
-    return { result: { message: stored, recipients: recipients ?? [] } };
+    const { recipients, outbox: recorded, ...stored } = rows[0];
+    return { result: { message: stored, recipients: recipients ?? [], outbox: recorded } };
   }
 
   async messageByClientId(tenantId: string, senderId: string, clientMessageId: string): Promise<MessageRow | undefined> {
@@ -277,9 +316,9 @@ export class MessagingRepository {
   }
 
   /** Edits the text of a live message; undefined if it is deleted or not there. */
-  async edit(conversationId: string, messageId: string, content: string): Promise<MessageRow | undefined> {
+  async edit(conversationId: string, messageId: string, content: string, db: Db = this.ds): Promise<MessageRow | undefined> {
     const rows = rowsOf<MessageRow>(
-      await this.ds.query(
+      await db.query(
         `UPDATE messages m SET content = $3, edited_at = now()
         WHERE m.conversation_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING ${MESSAGE_COLUMNS}`,
         [conversationId, messageId, content],
@@ -289,9 +328,9 @@ export class MessagingRepository {
   }
 
   /** Leaves a tombstone; undefined if already deleted or not there. */
-  async tombstone(conversationId: string, messageId: string): Promise<MessageRow | undefined> {
+  async tombstone(conversationId: string, messageId: string, db: Db = this.ds): Promise<MessageRow | undefined> {
     const rows = rowsOf<MessageRow>(
-      await this.ds.query(
+      await db.query(
         `UPDATE messages m SET content = NULL, deleted_at = now()
         WHERE m.conversation_id = $1 AND m.id = $2 AND m.deleted_at IS NULL RETURNING ${MESSAGE_COLUMNS}`,
         [conversationId, messageId],
@@ -309,6 +348,7 @@ export class MessagingRepository {
     userId: string,
     status: 'delivered' | 'read',
     upToSeq: number,
+    db: Db = this.ds,
   ): Promise<
     | {
         lastDeliveredSeq: number;
@@ -328,7 +368,7 @@ export class MessagingRepository {
       lastReadSeq: number;
       lastSeq: number;
     }>(
-      await this.ds.query(
+      await db.query(
         `WITH t AS (SELECT LEAST($3::int, c.last_seq) AS target, c.last_seq FROM conversations c WHERE c.id = $1)
        UPDATE conversation_participants p SET ${moved} FROM t
         WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL AND p.${column} < t.target
@@ -341,7 +381,7 @@ export class MessagingRepository {
       lastDeliveredSeq: number;
       lastReadSeq: number;
       lastSeq: number;
-    }[] = await this.ds.query(
+    }[] = await db.query(
       `SELECT p.last_delivered_seq AS "lastDeliveredSeq", p.last_read_seq AS "lastReadSeq", c.last_seq AS "lastSeq"
          FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
         WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL`,

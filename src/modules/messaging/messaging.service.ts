@@ -1,11 +1,21 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
+import { channelKey, OutboxService, type RecordedRow } from '../../core/outbox';
 import { NotificationsService } from '../notifications';
-import { PresenceService, RealtimeService, TypingRelay, userChannel, type Channel, type PolicyDecision } from '../realtime';
+import {
+  type Channel,
+  type PolicyDecision,
+  PresenceService,
+  type RealtimeEventPayload,
+  realtimeEvent,
+  RealtimeService,
+  TypingRelay,
+  userChannel,
+} from '../realtime';
 import {
   AddParticipantsDto,
   ConversationPage,
@@ -22,9 +32,15 @@ import {
   StatusDto,
 } from './dto/messaging.dto';
 import { conversationChannel, DEFAULT_PAGE, PREVIEW_LENGTH } from './messaging.constants';
-import { MembershipRow, MessageRow, MessagingRepository, Recipient } from './messaging.repository';
+import { MembershipRow, MessageRow, MessagingRepository } from './messaging.repository';
 import { isUuid } from '../../core/http/validators';
 
+
+/** Outbox kind of a new message: its `message:new` and then its push check (MessagingModule registers publishMessage). */
+export const MESSAGE_NEW = 'messaging.message';
+
+/** Payload of a MESSAGE_NEW outbox row: a realtime event, plus the unmuted recipients to push to if offline. */
+type MessageNewPayload = RealtimeEventPayload & { data: MessageView; push: string[] };
 
 export interface SendOutcome {
   message: MessageView;
@@ -34,19 +50,20 @@ export interface SendOutcome {
 
 /**
  * Conversations, messages and read state. Only active participants see a conversation; anyone
- * else gets 404 `conversation_not_found`, never 403, so ids do not leak. Events go out after the
- * database commit; pushes go to recipients who are neither muted nor connected on any pod.
+ * else gets 404 `conversation_not_found`, never 403, so ids do not leak. Every event and push is
+ * recorded in the outbox with the change that causes it and goes out after the commit (at once, or
+ * through the relay when Redis is away); pushes go to recipients who are neither muted nor connected
+ * on any pod when the push is published. Typing and the conversation-created hint are live only.
  */
 @Injectable()
 export class MessagingService {
-  private readonly logger = new Logger(MessagingService.name);
-
   constructor(
     private readonly repo: MessagingRepository,
     private readonly realtime: RealtimeService,
     private readonly presence: PresenceService,
     private readonly notifications: NotificationsService,
     private readonly typingRelay: TypingRelay,
+    private readonly outbox: OutboxService,
   ) {}
 
   // ---- conversations -----------------------------------------------------------------------
@@ -126,21 +143,18 @@ export class MessagingService {
     const membership = await this.member(user, conversationId);
     if (membership.type !== 'group') throw new DomainError('not_a_group', 'Participants can only be added to a group', 400);
     if (membership.role !== 'admin') throw new ForbiddenError('not_conversation_admin', 'Only group admins can add participants');
-    const added = await this.repo.addParticipants(user.tenantId, conversationId, [...new Set(dto.userIds)]);
-    const conversation = await this.get(user, conversationId);
-    if (added.length) {
-      await this.realtime.publish(user.tenantId, conversationChannel(conversationId), 'conversation:updated', {
-        conversationId,
-        change: 'participants_added',
-        userIds: added,
-      });
-      this.realtime.emitLive(user.tenantId, added.map(userChannel), 'conversation:updated', {
-        conversationId,
-        change: 'participants_added',
-        userIds: added,
-      });
-    }
-    return conversation;
+    await this.outbox.transaction(async (tx) => {
+      const added = await this.repo.addParticipants(user.tenantId, conversationId, [...new Set(dto.userIds)], tx.em);
+      if (!added.length) return;
+      const event = { conversationId, change: 'participants_added' as const, userIds: added };
+      // The new participants are not in the channel yet: they hear it in their user rooms.
+      await tx.record([
+        realtimeEvent(user.tenantId, conversationChannel(conversationId), 'conversation:updated', event, {
+          channels: added.map(userChannel),
+        }),
+      ]);
+    });
+    return this.get(user, conversationId);
   }
 
   /**
@@ -153,27 +167,29 @@ export class MessagingService {
       if (membership.type !== 'group' || membership.role !== 'admin')
         throw new ForbiddenError('not_conversation_admin', 'Only group admins can remove other participants');
     }
-    if (!(await this.repo.leave(user.tenantId, conversationId, userId)))
-      throw new NotFoundError('participant_not_found', 'That user is not a participant');
     const channel = conversationChannel(conversationId);
-    await this.realtime.removeFromChannel(user.tenantId, userId, channel);
-    const event = {
-      conversationId,
-      change: 'participant_left' as const,
-      userIds: [userId],
-    };
-    await this.realtime.publish(user.tenantId, channel, 'conversation:updated', event);
-    this.realtime.emitLive(user.tenantId, [userChannel(userId)], 'conversation:updated', event);
+    await this.outbox.transaction(async (tx) => {
+      if (!(await this.repo.leave(user.tenantId, conversationId, userId, tx.em)))
+        throw new NotFoundError('participant_not_found', 'That user is not a participant');
+      const event = { conversationId, change: 'participant_left' as const, userIds: [userId] };
+      await tx.record([realtimeEvent(user.tenantId, channel, 'conversation:updated', event, { channels: [userChannel(userId)] })]);
+      // Out of the channel on every pod before the event goes out on it (they hear it in their user room).
+      await this.realtime.removeFromChannel(user.tenantId, userId, channel);
+    });
   }
 
   async mute(user: AuthUser, conversationId: string, until: string | null): Promise<ConversationView> {
     await this.member(user, conversationId);
     const at = until === null ? null : new Date(until);
-    await this.repo.setMute(user.tenantId, conversationId, user.userId, at);
-    await this.realtime.publish(user.tenantId, userChannel(user.userId), 'conversation:updated', {
-      conversationId,
-      change: 'muted',
-      mutedUntil: at?.toISOString() ?? null,
+    await this.outbox.transaction(async (tx) => {
+      await this.repo.setMute(user.tenantId, conversationId, user.userId, at, tx.em);
+      await tx.record([
+        realtimeEvent(user.tenantId, userChannel(user.userId), 'conversation:updated', {
+          conversationId,
+          change: 'muted',
+          mutedUntil: at?.toISOString() ?? null,
+        }),
+      ]);
     });
     return this.get(user, conversationId);
   }
@@ -211,11 +227,13 @@ export class MessagingService {
   async send(user: AuthUser, conversationId: string, dto: SendMessageDto): Promise<SendOutcome> {
     if (!isUuid(conversationId)) throw notFound();
     const clientMessageId = dto.clientMessageId ?? randomUUID();
-    const { result, duplicate } = await this.repo.send(user.tenantId, conversationId, user.userId, {
-      id: randomUUID(),
-      clientMessageId,
-      kind: dto.kind ?? 'text',
-      content: dto.content,
+    const channel = conversationChannel(conversationId);
+    const message = { id: randomUUID(), clientMessageId, kind: dto.kind ?? 'text', content: dto.content };
+    const { result, duplicate } = await this.repo.send(user.tenantId, conversationId, user.userId, message, {
+      channel,
+      channelKey: channelKey(user.tenantId, channel),
+      userChannelPrefix: userChannel(''),
+      kind: MESSAGE_NEW,
     });
     if (duplicate) {
       if (duplicate.conversationId !== conversationId)
@@ -223,18 +241,12 @@ export class MessagingService {
       return { message: messageView(duplicate), duplicate: true };
     }
     if (!result) throw notFound();
-    const view = messageView(result.message);
-    const channel = conversationChannel(conversationId);
-    // Each participant's user room too, live only, so conversation lists update without subscribing
-    // to every conversation (they reload over REST after a reconnect); sockets that have the
-    // conversation open get it once, on its channel.
-    await this.realtime.publish(user.tenantId, channel, 'message:new', view);
-    const audience = [user.userId, ...result.recipients.map((r) => r.userId)].map(userChannel);
-    this.realtime.emitLive(user.tenantId, audience, 'message:new', view, { exceptChannels: [channel] });
-    void this.pushOffline(user, conversationId, view, result.recipients).catch((err: Error) =>
-      this.logger.warn(`push for message ${view.id} not requested: ${err.message}`),
-    );
-    return { message: view, duplicate: false };
+    // Recorded by the same statement: `message:new` on the channel, then live copies to each
+    // participant's user room, so conversation lists update without subscribing to every
+    // conversation (they reload over REST after a reconnect; sockets that have the conversation
+    // open get it once, on its channel); then the push check for the unmuted recipients.
+    await this.outbox.publish(result.outbox);
+    return { message: messageView(result.message), duplicate: false };
   }
 
   /** `message:send` over the socket: the same validation and idempotency as POST. */
@@ -257,45 +269,47 @@ export class MessagingService {
 
   async edit(user: AuthUser, conversationId: string, messageId: string, dto: EditMessageDto): Promise<MessageView> {
     await this.ownMessage(user, conversationId, messageId);
-    const row = await this.repo.edit(conversationId, messageId, dto.content);
-    if (!row) throw new DomainError('message_deleted', 'A deleted message cannot be edited', 409);
-    const view = messageView(row);
-    await this.realtime.publish(user.tenantId, conversationChannel(conversationId), 'message:updated', view);
-    return view;
+    return this.outbox.transaction(async (tx) => {
+      const row = await this.repo.edit(conversationId, messageId, dto.content, tx.em);
+      if (!row) throw new DomainError('message_deleted', 'A deleted message cannot be edited', 409);
+      const view = messageView(row);
+      await tx.record([realtimeEvent(user.tenantId, conversationChannel(conversationId), 'message:updated', view)]);
+      return view;
+    });
   }
 
   async remove(user: AuthUser, conversationId: string, messageId: string): Promise<MessageView> {
     const existing = await this.ownMessage(user, conversationId, messageId);
-    const row = await this.repo.tombstone(conversationId, messageId);
-    if (!row) return messageView(existing); // already a tombstone: deleting again changes nothing
-    await this.realtime.publish(user.tenantId, conversationChannel(conversationId), 'message:deleted', {
-      id: row.id,
-      conversationId,
-      seq: row.seq,
-      deletedAt: new Date(row.deletedAt!).toISOString(),
+    return this.outbox.transaction(async (tx) => {
+      const row = await this.repo.tombstone(conversationId, messageId, tx.em);
+      if (!row) return messageView(existing); // already a tombstone: deleting again changes nothing
+      await tx.record([
+        realtimeEvent(user.tenantId, conversationChannel(conversationId), 'message:deleted', {
+          id: row.id,
+          conversationId,
+          seq: row.seq,
+          deletedAt: new Date(row.deletedAt!).toISOString(),
+        }),
+      ]);
+      return messageView(row);
     });
-    return messageView(row);
   }
 
   // ---- read state, typing ------------------------------------------------------------------
 
   async status(user: AuthUser, conversationId: string, dto: StatusDto): Promise<ReadStateView> {
     await this.member(user, conversationId);
-    const state = await this.repo.advance(conversationId, user.userId, dto.status, dto.upToSeq);
+    const state = await this.outbox.transaction(async (tx) => {
+      const moved = await this.repo.advance(conversationId, user.userId, dto.status, dto.upToSeq, tx.em);
+      if (moved?.moved) {
+        const upToSeq = dto.status === 'read' ? moved.lastReadSeq : moved.lastDeliveredSeq;
+        const event = dto.status === 'read' ? 'message:read' : 'message:delivered';
+        const payload = { conversationId, userId: user.userId, upToSeq };
+        await tx.record([realtimeEvent(user.tenantId, conversationChannel(conversationId), event, payload)]);
+      }
+      return moved;
+    });
     if (!state) throw notFound();
-    if (state.moved) {
-      const upToSeq = dto.status === 'read' ? state.lastReadSeq : state.lastDeliveredSeq;
-      await this.realtime.publish(
-        user.tenantId,
-        conversationChannel(conversationId),
-        dto.status === 'read' ? 'message:read' : 'message:delivered',
-        {
-          conversationId,
-          userId: user.userId,
-          upToSeq,
-        },
-      );
-    }
     return {
       conversationId,
       lastDeliveredSeq: state.lastDeliveredSeq,
@@ -341,34 +355,38 @@ export class MessagingService {
   }
 
   /**
-   * After the commit: one notify() for the recipients who are not muted and have no live socket
-   * on any pod. The sender is named by user id (Tether holds no profiles). The idempotency key is
-   * the message id, so a resend never pushes twice.
+   * Publishes a MESSAGE_NEW outbox row: `message:new` through realtime (once, in the channel's
+   * order), then one notify() for the recipients who have no live socket on any pod now. The sender
+   * is named by user id (Tether holds no profiles). The idempotency key is the message id, so a row
+   * published twice (the event then counts as a duplicate, the push is asked for again), or a
+   * resend, never pushes twice.
    */
-  private async pushOffline(user: AuthUser, conversationId: string, message: MessageView, recipients: Recipient[]): Promise<void> {
-    const candidates = recipients.filter((r) => !r.muted).map((r) => r.userId);
-    if (!candidates.length) return;
-    const online = await this.presence.onlineUsers(user.tenantId, candidates);
-    const offline = candidates.filter((u) => !online.has(u));
-    if (!offline.length) return;
+  async publishMessage(row: RecordedRow): Promise<'done' | 'gap'> {
+    if ((await this.realtime.publishRecorded(row)) === 'gap') return 'gap';
+    const { data: message, push } = row.payload as MessageNewPayload;
+    if (!push.length) return 'done';
+    const online = await this.presence.onlineUsers(row.tenantId, push);
+    const offline = push.filter((u) => !online.has(u));
+    if (!offline.length) return 'done';
     const content = message.content ?? '';
     await this.notifications.notify({
-      tenantId: user.tenantId,
+      tenantId: row.tenantId,
       recipients: { userIds: offline },
       category: 'message',
       priority: 'high',
-      title: user.userId.slice(0, 200),
+      title: message.senderId.slice(0, 200),
       body: content.length > PREVIEW_LENGTH ? `${content.slice(0, PREVIEW_LENGTH - 1)}…` : content,
       data: {
         type: 'message',
-        conversationId,
+        conversationId: message.conversationId,
         messageId: message.id,
         seq: String(message.seq),
-        senderId: user.userId,
+        senderId: message.senderId,
       },
-      collapseKey: `conversation-${conversationId}`,
+      collapseKey: `conversation-${message.conversationId}`,
       idempotencyKey: `message:${message.id}`,
     });
+    return 'done';
   }
 }
 

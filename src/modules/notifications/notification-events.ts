@@ -18,10 +18,11 @@ export interface NotificationCreated {
 export type NotificationListener = (event: NotificationCreated) => void | Promise<void>;
 
 /**
- * Lets code react to new notifications without notify() knowing it: NotificationSocketsListener
- * (this module, through realtime) tells the users' sockets `notification:new`; a module that
- * imports NotificationsModule may listen too (realtime does not: it knows no domain). A listener's
- * failure is logged and never fails notify().
+ * Lets code react to new notifications without notify() knowing it, in this process, after the
+ * commit: best effort, so nothing that must not be lost belongs here (the users' sockets get
+ * `notification:new` through the outbox instead). A module that imports NotificationsModule may
+ * listen (realtime does not: it knows no domain). A listener's failure is logged and never fails
+ * notify().
  */
 @Injectable()
 export class NotificationEvents {

@@ -8,13 +8,13 @@ import { InboxEntry } from './entities/inbox-entry.entity';
 import { NotificationPreferences } from './entities/notification-preferences.entity';
 import { Notification } from './entities/notification.entity';
 import { NotificationEvents } from './notification-events';
-import { NotificationSocketsListener } from './notification-sockets.listener';
 import { DELIVERY_QUEUE, NOTIFICATIONS_QUEUE } from './notifications.jobs';
 import { NotificationMetrics } from './notifications.metrics';
 import { NotificationsController } from './notifications.controller';
 import { NotificationsProcessor } from './notifications.processor';
 import { NotificationsRepository } from './notifications.repository';
 import { NotificationsService } from './notifications.service';
+import { NotificationsSweeper } from './notifications.sweeper';
 import { PushDeliveryProcessor } from './push-delivery.processor';
 
 @Module({
@@ -30,7 +30,7 @@ import { PushDeliveryProcessor } from './push-delivery.processor';
     NotificationsRepository,
     NotificationsService,
     NotificationEvents,
-    NotificationSocketsListener,
+    NotificationsSweeper,
     NotificationMetrics,
     NotificationsProcessor,
     PushDeliveryProcessor,

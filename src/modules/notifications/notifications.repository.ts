@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { PreferenceRules } from './preferences';
 import { rowsOf } from '../../core/database/rows';
 
@@ -47,10 +47,11 @@ export class NotificationsRepository {
 
   /**
    * Writes the notification and its inbox entries in one statement (so both or neither). With an
-   * idempotency key already used in the tenant, writes nothing and returns the existing one.
+   * idempotency key already used in the tenant, writes nothing and returns the existing one. In the
+   * caller's transaction (the outbox rows of its fan-out go with it).
    */
-  async create(n: NewNotification): Promise<{ notification: StoredNotification; created: boolean; inboxCount: number }> {
-    const rows: { id: string | null; inbox: number }[] = await this.ds.query(
+  async create(em: EntityManager, n: NewNotification): Promise<{ notification: StoredNotification; created: boolean; inboxCount: number }> {
+    const rows: { id: string | null; inbox: number }[] = await em.query(
       `WITH n AS (
          INSERT INTO notifications (id, tenant_id, category, priority, title, body, data, collapse_key, ttl_seconds,
            recipients, idempotency_key, status)
@@ -77,21 +78,34 @@ export class NotificationsRepository {
         n.inboxUserIds,
       ],
     );
-    if (rows[0].id) return { notification: (await this.find(n.id))!, created: true, inboxCount: rows[0].inbox };
-    const existing: StoredNotification[] = await this.ds.query(
+    if (rows[0].id) return { notification: (await this.find(n.id, em))!, created: true, inboxCount: rows[0].inbox };
+    const existing: StoredNotification[] = await em.query(
       `SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE tenant_id = $1 AND idempotency_key = $2`,
       [n.tenantId, n.idempotencyKey],
     );
     return { notification: existing[0], created: false, inboxCount: 0 };
   }
 
-  async find(id: string): Promise<StoredNotification | null> {
-    const rows: StoredNotification[] = await this.ds.query(`SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1`, [id]);
+  async find(id: string, em?: EntityManager): Promise<StoredNotification | null> {
+    const rows: StoredNotification[] = await (em ?? this.ds).query(`SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1`, [id]);
     return rows[0] ?? null;
   }
 
   async markDispatched(id: string): Promise<void> {
     await this.ds.query(`UPDATE notifications SET status = 'dispatched', dispatched_at = now() WHERE id = $1`, [id]);
+  }
+
+  /**
+   * Notifications still `pending` though created more than `olderThanMs` ago (and within a day: an
+   * older one's job failed for good and was removed, not lost), oldest first.
+   */
+  async stalePending(olderThanMs: number, limit: number): Promise<{ id: string; tenantId: string }[]> {
+    return this.ds.query(
+      `SELECT id, tenant_id AS "tenantId" FROM notifications
+        WHERE status = 'pending' AND created_at < now() - $1 * interval '1 millisecond' AND created_at > now() - interval '1 day'
+        ORDER BY created_at LIMIT $2`,
+      [olderThanMs, limit],
+    );
   }
 
   /** Preferences of these users; users without a row have the defaults and are left out. */

@@ -2,12 +2,14 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
+import { OutboxService, type OutboxTransaction } from '../../core/outbox';
 import { AppConfig } from '../../config/app-config';
 import type { AuthUser, Role } from '../../core/auth/auth-user';
-import { DomainError, FieldProblem, invalidField, NotFoundError, validationFailed } from '../../core/http/domain-error';
+import { FieldProblem, invalidField, NotFoundError, validationFailed } from '../../core/http/domain-error';
 import { retryOptions } from '../../core/queue/backoff';
-import { QueueRegistry } from '../../core/queue/queue-registry.service';
+import { QueueRegistry, queueJob } from '../../core/queue/queue-registry.service';
 import type { PushPriority } from '../devices';
+import { realtimeEvent, userChannel } from '../realtime';
 import { InboxItem, InboxPage, ReadResponse } from './dto/inbox.dto';
 import { PreferencesDto, PreferencesResponse } from './dto/preferences.dto';
 import { stringMapProblem } from './dto/string-map.validator';
@@ -50,7 +52,6 @@ export interface NotifyResult {
 
 const MAX_PAYLOAD_BYTES = 3800; // FCM allows 4096 with its own envelope
 const MAX_TOPIC_PAYLOAD_BYTES = 1900; // topic messages: 2048
-const ENQUEUE_TIMEOUT_MS = 5000;
 
 /** Notifications: the one notify() entry point, the inbox and the preferences. */
 @Injectable()
@@ -60,6 +61,7 @@ export class NotificationsService {
     private readonly events: NotificationEvents,
     private readonly metrics: NotificationMetrics,
     private readonly config: AppConfig,
+    private readonly outbox: OutboxService,
     @InjectQueue(NOTIFICATIONS_QUEUE) private readonly queue: Queue,
     queues: QueueRegistry,
   ) {
@@ -67,14 +69,22 @@ export class NotificationsService {
   }
 
   /**
-   * Writes the notification (and an inbox entry per user recipient) and enqueues one fan-out job
-   * whose id is derived from the notification id, so the same notification is never sent twice;
-   * an idempotency key already used in the tenant returns that notification and sends nothing.
+   * Writes the notification (and an inbox entry per user recipient) and, in the same transaction,
+   * the outbox rows of its fan-out job (job id derived from the notification id, so the same
+   * notification is never sent twice) and of `notification:new` to each inbox owner's sockets; they
+   * go out right after the commit, or later through the outbox relay when Redis is away. An
+   * idempotency key already used in the tenant returns that notification and sends nothing.
    */
-  async notify(input: NotifyInput): Promise<NotifyResult> {
+  notify(input: NotifyInput): Promise<NotifyResult> {
+    this.validate(input);
+    return this.outbox.transaction((tx) => this.notifyIn(tx, input));
+  }
+
+  /** notify() inside the caller's outbox transaction (e.g. an announcement and its push commit together). */
+  async notifyIn(tx: OutboxTransaction, input: NotifyInput): Promise<NotifyResult> {
     this.validate(input);
     const userIds = 'userIds' in input.recipients ? [...new Set(input.recipients.userIds)] : [];
-    const { notification, created, inboxCount } = await this.repo.create({
+    const { notification, created, inboxCount } = await this.repo.create(tx.em, {
       id: randomUUID(),
       tenantId: input.tenantId,
       category: input.category,
@@ -88,12 +98,19 @@ export class NotificationsService {
       idempotencyKey: input.idempotencyKey ?? null,
       inboxUserIds: userIds,
     });
-    // A replay enqueues again only while the first fan-out has not run (e.g. the first call died
-    // between the insert and the enqueue); the job id makes a still-queued job a no-op.
-    if (created || notification.status === 'pending') await this.enqueue(notification.id);
+    // A replay enqueues again while the fan-out has not run (its job may have been lost with Redis's
+    // data); the job id makes a still-queued job a no-op.
+    const entries = created || notification.status === 'pending' ? [this.fanoutJob(input.tenantId, notification.id)] : [];
     if (created) {
-      this.metrics.notifications.inc({ category: input.category });
-      await this.events.emitCreated({
+      const createdAt = new Date(notification.createdAt).toISOString();
+      const { id, title, body, data } = notification;
+      const payload = { id, title, body, category: input.category, data, createdAt };
+      for (const userId of userIds) entries.push(realtimeEvent(input.tenantId, userChannel(userId), 'notification:new', payload));
+    }
+    await tx.record(entries);
+    if (created) {
+      tx.afterCommit(() => this.metrics.notifications.inc({ category: input.category }));
+      tx.afterCommit(() => this.events.emitCreated({
         notificationId: notification.id,
         tenantId: input.tenantId,
         userIds,
@@ -103,7 +120,7 @@ export class NotificationsService {
         body: notification.body,
         data: notification.data,
         createdAt: new Date(notification.createdAt),
-      });
+      }));
     }
     return { notificationId: notification.id, duplicate: !created, inboxCount };
   }
@@ -170,24 +187,26 @@ export class NotificationsService {
     return toResponse(rules);
   }
 
-  private async enqueue(notificationId: string): Promise<void> {
+  private fanoutJob(tenantId: string, notificationId: string) {
     const { retryAttempts, retryBaseMs } = this.config.push;
-    const add = this.queue.add(JOB_FANOUT, { notificationId } satisfies FanoutJob, {
+    return queueJob(tenantId, NOTIFICATIONS_QUEUE, JOB_FANOUT, { notificationId } satisfies FanoutJob, {
       jobId: fanoutJobId(notificationId),
       ...retryOptions(retryAttempts, retryBaseMs),
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new DomainError('queue_unavailable', 'The push queue is unreachable; retry with the same idempotencyKey', 503)),
-        ENQUEUE_TIMEOUT_MS,
-      );
-    });
-    try {
-      await Promise.race([add, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  }
+
+  /**
+   * Enqueues again the fan-out of notifications still `pending` long after their creation whose job
+   * is gone (Redis lost its data after the outbox had enqueued it). Returns how many were enqueued.
+   */
+  async sweepPending(olderThanMs: number, limit = 200): Promise<number> {
+    const stale = await this.repo.stalePending(olderThanMs, limit);
+    if (!stale.length) return 0;
+    const jobs = await Promise.all(stale.map((n) => this.queue.getJob(fanoutJobId(n.id))));
+    const lost = stale.filter((_, i) => !jobs[i]);
+    if (!lost.length) return 0;
+    await this.outbox.transaction((tx) => tx.record(lost.map((n) => this.fanoutJob(n.tenantId, n.id))));
+    return lost.length;
   }
 
   /** Checks what the DTO cannot: for callers inside the app as much as for HTTP. */

@@ -33,6 +33,30 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[4]
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {epoch, id}`;
 
+// The same for an event from the outbox, which carries its channel sequence number: appended only if
+// it is the next one after the last appended (kept in a companion key with the stream's TTL), so the
+// log holds each outbox event once and in commit order. No companion key (a new or expired log, or
+// Redis lost its data): the first of a channel is appended; a later one only with `force` (the caller
+// made sure no earlier one is still waiting), else 'unknown'.
+// Returns {epoch, id}, {epoch, 'duplicate'}, {epoch, 'gap'} or {epoch, 'unknown'}.
+// KEYS: stream, epoch, last sequence. ARGV: candidate epoch, max length, ttl ms, event, payload, sequence, force (1/0).
+const APPEND_SEQUENCED = `
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+local epoch = redis.call('GET', KEYS[2])
+local seq = tonumber(ARGV[6])
+local last = redis.call('GET', KEYS[3])
+if last then
+  last = tonumber(last)
+  if seq <= last then return {epoch, 'duplicate'} end
+  if seq > last + 1 then return {epoch, 'gap'} end
+elseif seq ~= 1 and ARGV[7] ~= '1' then
+  return {epoch, 'unknown'}
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[4], 'd', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[3])
+return {epoch, id}`;
+
 // Everything after an id, plus what is needed to prove nothing between was trimmed.
 // KEYS: stream, epoch. ARGV: candidate epoch, after-id (or 'latest': the newest, newest first), count,
 // the largest sequence number (for the position of a channel with no stream).
@@ -96,6 +120,7 @@ export class EventLogService implements OnModuleInit {
   onModuleInit(): void {
     this.redis.defineCommand('tetherLogAppend', { numberOfKeys: 2, lua: APPEND });
     this.redis.defineCommand('tetherLogRead', { numberOfKeys: 2, lua: READ });
+    this.redis.defineCommand('tetherLogAppendSequenced', { numberOfKeys: 3, lua: APPEND_SEQUENCED });
   }
 
   /** A candidate epoch no other call offers (this process's random seed and a counter). */
@@ -120,6 +145,35 @@ export class EventLogService implements OnModuleInit {
       JSON.stringify(data ?? null),
     )) as [string, string];
     return `${epoch}.${id}`;
+  }
+
+  /**
+   * Appends an outbox event whose channel sequence number is `seq` (1, 2, ... per channel in commit
+   * order): its offset, or `duplicate` (already in the log: not appended again), `gap` (an earlier
+   * one is not in the log yet: not appended, so the log stays in commit order) or `unknown` (the log
+   * does not know the channel's last sequence: append with `force` once no earlier event waits).
+   */
+  async appendSequenced(
+    tenantId: string,
+    channel: string,
+    seq: number,
+    event: string,
+    data: unknown,
+    force = false,
+  ): Promise<string | 'duplicate' | 'gap' | 'unknown'> {
+    const [epoch, id] = (await (this.redis as RedisWithLog).tetherLogAppendSequenced(
+      this.streamKey(tenantId, channel),
+      this.epochKey,
+      this.redisService.key('rt', 'logseq', tenantId, channel),
+      this.candidateEpoch(),
+      this.maxLength,
+      this.maxAgeMs,
+      event,
+      JSON.stringify(data ?? null),
+      seq,
+      force ? 1 : 0,
+    )) as [string, string];
+    return id === 'duplicate' || id === 'gap' || id === 'unknown' ? id : `${epoch}.${id}`;
   }
 
   /**
@@ -222,4 +276,5 @@ export class InvalidOffsetError extends Error {
 type RedisWithLog = Redis & {
   tetherLogAppend(...args: (string | number)[]): Promise<unknown>;
   tetherLogRead(...args: (string | number)[]): Promise<unknown>;
+  tetherLogAppendSequenced(...args: (string | number)[]): Promise<unknown>;
 };

@@ -1,6 +1,7 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { HealthRegistry } from '../../core/health/health.registry';
+import { OutboxService } from '../../core/outbox';
 import { AppConfig } from '../../config/app-config';
 import { ChannelSubscriptions, parseSubscribeRequest } from './channel-subscriptions';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
@@ -14,7 +15,7 @@ import { PresenceService } from './presence.service';
 import { RealtimeController } from './realtime.controller';
 import { RealtimeGateway } from './realtime.gateway';
 import { RealtimeMetrics } from './realtime.metrics';
-import { RealtimeService } from './realtime.service';
+import { REALTIME_EVENT, RealtimeService } from './realtime.service';
 import { presenceChannel } from './channels/channel';
 import { parseRefreshToken, SocketSupervisor } from './socket-supervisor';
 import { parseTypingChannel, TypingRelay } from './typing-relay';
@@ -56,6 +57,7 @@ export class RealtimeModule implements OnModuleInit {
     private readonly config: AppConfig,
     private readonly channelTokens: ChannelTokenVerifier,
     private readonly subscribeProxy: SubscribeProxyClient,
+    private readonly outbox: OutboxService,
   ) {}
 
   onModuleInit(): void {
@@ -67,6 +69,9 @@ export class RealtimeModule implements OnModuleInit {
     // Channels the host app owns: its subscription tokens or its subscribe proxy decide.
     for (const { prefix, modes } of this.config.hostChannels.prefixes)
       this.policies.register(`${prefix}:`, hostChannelPolicy(modes, this.channelTokens, this.subscribeProxy));
+
+    // Durable events other modules record in the outbox (realtimeEvent) reach the log and sockets here.
+    this.outbox.register(REALTIME_EVENT, (row) => this.realtime.publishRecorded(row));
 
     // Client events realtime itself answers; other modules register theirs the same way.
     const events = this.clientEvents;

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { channelKey, type OutboxEntry, OutboxService, type RecordedRow } from '../../core/outbox';
 import { EventLogService } from './event-log.service';
 import { EventMeta, ExternalEventName, RealtimeNamespace, ServerEventName, ServerEvents, untyped } from './realtime.events';
 import { RealtimeMetrics } from './realtime.metrics';
@@ -14,9 +15,38 @@ export interface LiveOptions {
   volatile?: boolean;
 }
 
+/** Kind of the outbox rows that carry a logged event (RealtimeModule registers its handler). */
+export const REALTIME_EVENT = 'realtime.event';
+
+/** The payload of a `realtime.event` outbox row. */
+export interface RealtimeEventPayload {
+  channel: string;
+  event: string;
+  data: unknown;
+  /** Live-only copies emitted right after the logged event is, e.g. to participants' user rooms. */
+  live?: { channels: string[]; exceptChannels?: string[] };
+}
+
 /**
- * What other modules call to reach clients, from any pod, through the Redis adapter. Two verbs,
- * named by what they guarantee:
+ * An event to record in the outbox with the write that causes it (OutboxService): once committed,
+ * it is published as `publish` would, exactly once and in the channel's commit order.
+ */
+export function realtimeEvent<E extends ServerEventName>(
+  tenantId: string,
+  channel: string,
+  event: E,
+  data: ServerEvents[E],
+  live?: RealtimeEventPayload['live'],
+): OutboxEntry {
+  const payload: RealtimeEventPayload = { channel, event, data, ...(live ? { live } : {}) };
+  return { tenantId, kind: REALTIME_EVENT, channelKey: channelKey(tenantId, channel), payload };
+}
+
+/**
+ * What other modules call to reach clients, from any pod, through the Redis adapter. Durable
+ * events (those that follow a committed change) are recorded in the outbox with the change
+ * (`realtimeEvent`) and published from there through `publishRecorded`. Two verbs, named by what
+ * they guarantee:
  * - `publish`: logged and recoverable. Appended to the channel's log, then emitted to every
  *   socket in the channel as `(payload, {channel, offset})`; a client that reconnects with
  *   `since`, or polls GET /realtime/events, gets it. The one entry point for durable events.
@@ -30,6 +60,7 @@ export class RealtimeService {
   constructor(
     private readonly log: EventLogService,
     private readonly metrics: RealtimeMetrics,
+    private readonly outbox: OutboxService,
   ) {}
 
   /** Set by the gateway once Socket.IO is up; until then events are logged but reach no socket. */
@@ -54,6 +85,32 @@ export class RealtimeService {
     stop();
     this.metrics.published.inc();
     return offset;
+  }
+
+  /**
+   * Publishes an outbox row made by `realtimeEvent`: logged unless the log holds it already (then
+   * nothing is emitted: each event reaches a socket once), then its live copies. `gap`: an earlier
+   * event of the channel is not logged yet; nothing was done.
+   */
+  async publishRecorded(row: RecordedRow): Promise<'done' | 'gap'> {
+    const { channel, event, data, live } = row.payload as RealtimeEventPayload;
+    const stop = this.metrics.publishLatency.startTimer();
+    const seq = Number(row.channelSeq);
+    let offset = await this.log.appendSequenced(row.tenantId, channel, seq, event, data);
+    // The log lost track of the channel (expired, or Redis lost its data): append once no earlier row waits.
+    if (offset === 'unknown') {
+      const first = await this.outbox.isFirstOfChannel(row);
+      offset = first ? await this.log.appendSequenced(row.tenantId, channel, seq, event, data, true) : 'gap';
+    }
+    if (offset === 'gap' || offset === 'unknown') return 'gap';
+    if (offset === 'duplicate') return 'done';
+    const meta: EventMeta = { channel, offset };
+    if (this.namespace) untyped(this.namespace.to(roomOf(row.tenantId, channel))).emit(event, data, meta);
+    stop();
+    this.metrics.published.inc();
+    if (live?.channels.length)
+      this.emitLive(row.tenantId, live.channels, event as ServerEventName, data as never, { exceptChannels: live.exceptChannels });
+    return 'done';
   }
 
   /**

@@ -1,14 +1,22 @@
 /**
- * The sync module's public surface: what other modules may import. The registry a domain adds its
- * collections and offline mutations to, the bulk-mutation service and its envelope, the guards of
- * sync routes, and the SQL helper for a collection's JSON documents.
+ * The sync module's public surface: what other modules may import. Registering collections and
+ * offline mutations (SyncRegistry), applying bulk mutations (SyncMutationService) and the pieces of
+ * a bulk route (guards, response shape); the SQL helpers a collection's documents are built with.
  */
 export { SyncModule } from './sync.module';
 export { SyncRegistry } from './sync.registry';
-export type { PreparedItem } from './sync.registry';
+export type {
+  AppliedMutation,
+  ConflictStrategy,
+  PreparedItem,
+  SyncAccessRule,
+  SyncCollectionDefinition,
+  SyncMutationDefinition,
+} from './sync.registry';
 export { SyncMutationService } from './sync-mutation.service';
 export type { BulkItemResult } from './sync-mutation.service';
-export { BulkEnvelope, BulkItemBase, BulkResponse } from './dto/sync.dto';
 export { BulkSizeGuard } from './bulk-size.guard';
 export { SyncThrottle } from './sync-throttle.guard';
-export { jsonObjectSql } from './sync.sql';
+export { BulkEnvelope, BulkItemBase, BulkResponse } from './dto/sync.dto';
+export { isoSql, jsonObjectSql } from './sync.sql';
+export type { JsonField, JsonKind } from './sync.sql';

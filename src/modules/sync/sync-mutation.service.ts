@@ -3,6 +3,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { createHash } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
+import { OutboxService } from '../../core/outbox';
 import { DomainError } from '../../core/http/domain-error';
 import { flattenValidationErrors } from '../../core/http/validation';
 import { AppliedMutation, ConflictStrategy, SyncRegistry } from './sync.registry';
@@ -34,6 +35,7 @@ export class SyncMutationService {
   constructor(
     private readonly registry: SyncRegistry,
     private readonly repo: SyncRepository,
+    private readonly outbox: OutboxService,
   ) {}
 
   async apply(kind: string, caller: AuthUser, strategy: ConflictStrategy, rawItems: unknown[]): Promise<{ results: BulkItemResult[] }> {
@@ -67,19 +69,26 @@ export class SyncMutationService {
     });
     if (!batch.length) return { results };
 
-    const handled = await this.repo.applyBatch(
-      caller.tenantId,
-      caller.userId,
-      kind,
-      m.handler,
-      strategy,
-      batch.map(({ offlineId, hash, data }) => ({ offlineId, hash, data })),
-    );
-    const applied: AppliedMutation<object>[] = [];
+    // The items and the events they cause (the domain's `record`) commit together; the events go out after.
+    const handled = await this.outbox.transaction(async (tx) => {
+      const rows = await this.repo.applyBatch(
+        caller.tenantId,
+        caller.userId,
+        kind,
+        m.handler,
+        strategy,
+        batch.map(({ offlineId, hash, data }) => ({ offlineId, hash, data })),
+        tx.em,
+      );
+      const applied = rows.flatMap((r, j): AppliedMutation<object>[] =>
+        r.status === 'created' || r.status === 'updated' ? [{ item: batch[j].item, id: r.id!, status: r.status }] : [],
+      );
+      if (applied.length && m.record) await m.record(tx, caller, applied);
+      return rows;
+    });
     handled.forEach((r, j) => {
-      const { index, offlineId, item } = batch[j];
+      const { index, offlineId } = batch[j];
       results[index] = toResult(offlineId, r);
-      if (r.status === 'created' || r.status === 'updated') applied.push({ item, id: r.id!, status: r.status });
       if (r.error?.code === 'item_failed') this.logger.warn(`${kind} item ${offlineId} failed: ${r.error.message}`);
     });
 
@@ -92,8 +101,6 @@ export class SyncMutationService {
         r.server = doc ? (JSON.parse(doc) as Record<string, unknown>) : null;
       }
     }
-    if (applied.length && m.afterCommit)
-      await m.afterCommit(caller, applied).catch((err: Error) => this.logger.error(`after ${kind}: ${err.message}`));
     return { results };
   }
 }

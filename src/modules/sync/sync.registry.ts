@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ClassConstructor } from 'class-transformer';
 import type { AuthUser } from '../../core/auth/auth-user';
+import type { OutboxTransaction } from '../../core/outbox';
 import { NotFoundError } from '../../core/http/domain-error';
 import { docsByIdSql, pageSql } from './sync.sql';
 
@@ -59,8 +60,11 @@ export interface SyncMutationDefinition<T extends object> {
   /** class-validator class of one item (offlineId included). */
   item: ClassConstructor<T>;
   prepare(item: T, caller: AuthUser): PreparedItem;
-  /** After the batch committed (publish events...). Errors are logged, never returned. */
-  afterCommit?(caller: AuthUser, applied: AppliedMutation<T>[]): Promise<void>;
+  /**
+   * In the batch's transaction, after its items: record the events the applied items cause in the
+   * outbox (published after the commit). An error here undoes the whole batch.
+   */
+  record?(tx: OutboxTransaction, caller: AuthUser, applied: AppliedMutation<T>[]): Promise<void>;
 }
 
 export interface CompiledCollection extends SyncCollectionDefinition {

@@ -97,7 +97,7 @@ export class SyncRepository {
     return rows[0] && { x: rows[0].x, id: rows[0].row_id };
   }
 
-  /** One statement, hence one transaction: each item in its own savepoint inside sync_apply_batch(). */
+  /** One statement (in the caller's transaction, if any): each item in its own savepoint inside sync_apply_batch(). */
   async applyBatch(
     tenantId: string,
     userId: string,
@@ -105,8 +105,9 @@ export class SyncRepository {
     handler: string,
     strategy: ConflictStrategy,
     items: BatchItem[],
+    em?: EntityManager,
   ): Promise<HandlerResult[]> {
-    const rows: { result: HandlerResult }[] = await this.db.query(
+    const rows: { result: HandlerResult }[] = await (em ?? this.db).query(
       `SELECT b.result FROM sync_apply_batch($1, $2, $3, $4::regproc, $5, $6::jsonb) b ORDER BY b.ord`,
       [tenantId, userId, kind, handler, strategy, JSON.stringify(items)],
     );

@@ -3,6 +3,7 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm'
 /** One notify() call: what was sent, to whom, and whether its fan-out has run. */
 @Entity('notifications')
 @Index('IDX_notifications_idempotency', ['tenantId', 'idempotencyKey'], { unique: true })
+@Index('IDX_notifications_pending', ['createdAt'], { where: `"status" = 'pending'` })
 export class Notification {
   @PrimaryColumn({ type: 'uuid' })
   id: string;
