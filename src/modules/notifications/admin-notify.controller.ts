@@ -35,7 +35,7 @@ export class AdminNotifyController {
   })
   @ApiAcceptedResponse({ type: NotifyResponse })
   @ApiBadRequestResponse({ type: ErrorResponse, description: 'code `validation_failed`' })
-  @ApiServiceUnavailableResponse({ type: ErrorResponse, description: 'code `queue_unavailable`' })
+  @ApiServiceUnavailableResponse({ type: ErrorResponse, description: 'code `database_unavailable` (retry after Retry-After); with Redis away the notification waits in the outbox' })
   notify(@CurrentUser() user: AuthUser, @Body() dto: AdminNotifyDto): Promise<NotifyResponse> {
     return this.notifications.notify({
       tenantId: user.tenantId,
