@@ -63,7 +63,9 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
         END IF;
         RETURN NEW;
       END $$`);
-    await q.query(`CREATE TRIGGER "community_members_access" BEFORE INSERT OR UPDATE ON "community_members" FOR EACH ROW EXECUTE FUNCTION community_members_access()`);
+    await q.query(
+      `CREATE TRIGGER "community_members_access" BEFORE INSERT OR UPDATE ON "community_members" FOR EACH ROW EXECUTE FUNCTION community_members_access()`,
+    );
 
     await q.query(`
       CREATE TABLE "community_events" (
@@ -90,7 +92,9 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
         CONSTRAINT "community_event_invites_pk" PRIMARY KEY ("event_id", "user_id"),
         CONSTRAINT "community_event_invites_event_fk" FOREIGN KEY ("event_id") REFERENCES "community_events" ("id")
       )`);
-    await q.query(`CREATE INDEX "community_event_invites_user_idx" ON "community_event_invites" ("tenant_id", "user_id", "sync_xid", "event_id")`);
+    await q.query(
+      `CREATE INDEX "community_event_invites_user_idx" ON "community_event_invites" ("tenant_id", "user_id", "sync_xid", "event_id")`,
+    );
 
     await q.query(`
       CREATE TABLE "community_rsvps" (
@@ -104,7 +108,9 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
         CONSTRAINT "community_rsvps_pk" PRIMARY KEY ("id"),
         CONSTRAINT "community_rsvps_event_fk" FOREIGN KEY ("event_id") REFERENCES "community_events" ("id")
       )`);
-    await q.query(`CREATE UNIQUE INDEX "community_rsvps_member_uq" ON "community_rsvps" ("event_id", "user_id") WHERE "deleted_at" IS NULL`);
+    await q.query(
+      `CREATE UNIQUE INDEX "community_rsvps_member_uq" ON "community_rsvps" ("event_id", "user_id") WHERE "deleted_at" IS NULL`,
+    );
     await q.query(`CREATE INDEX "community_rsvps_sync_idx" ON "community_rsvps" ("tenant_id", "sync_xid", "id")`);
     await q.query(`CREATE INDEX "community_rsvps_tenant_idx" ON "community_rsvps" ("tenant_id", "id")`);
 
@@ -135,7 +141,9 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
         CONSTRAINT "community_checkins_pk" PRIMARY KEY ("id"),
         CONSTRAINT "community_checkins_service_fk" FOREIGN KEY ("service_id") REFERENCES "community_services" ("id")
       )`);
-    await q.query(`CREATE UNIQUE INDEX "community_checkins_member_uq" ON "community_checkins" ("service_id", "user_id") WHERE "deleted_at" IS NULL`);
+    await q.query(
+      `CREATE UNIQUE INDEX "community_checkins_member_uq" ON "community_checkins" ("service_id", "user_id") WHERE "deleted_at" IS NULL`,
+    );
     await q.query(`CREATE INDEX "community_checkins_sync_idx" ON "community_checkins" ("tenant_id", "sync_xid", "id")`);
     await q.query(`CREATE INDEX "community_checkins_tenant_idx" ON "community_checkins" ("tenant_id", "id")`);
 
@@ -294,7 +302,15 @@ export class CreateCommunity1763851000000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await q.query(`DROP FUNCTION community_apply_rsvp(text, text, jsonb, text)`);
     await q.query(`DROP FUNCTION community_apply_checkin(text, text, jsonb, text)`);
-    for (const table of ['community_announcements', 'community_checkins', 'community_services', 'community_rsvps', 'community_event_invites', 'community_events', 'community_members'])
+    for (const table of [
+      'community_announcements',
+      'community_checkins',
+      'community_services',
+      'community_rsvps',
+      'community_event_invites',
+      'community_events',
+      'community_members',
+    ])
       await q.query(`DROP TABLE "${table}"`);
     await q.query(`DROP FUNCTION community_members_access()`);
     await q.query(`DROP FUNCTION community_privileged(text[], text, timestamptz)`);

@@ -51,9 +51,7 @@ export class CreateMessaging1763860000000 implements MigrationInterface {
           REFERENCES "conversations" ("id") ON DELETE CASCADE
       )`);
     await q.query(`CREATE UNIQUE INDEX "IDX_messages_conversation_seq" ON "messages" ("conversation_id", "seq")`);
-    await q.query(
-      `CREATE UNIQUE INDEX "IDX_messages_sender_client_id" ON "messages" ("tenant_id", "sender_id", "client_message_id")`,
-    );
+    await q.query(`CREATE UNIQUE INDEX "IDX_messages_sender_client_id" ON "messages" ("tenant_id", "sender_id", "client_message_id")`);
   }
 
   async down(q: QueryRunner): Promise<void> {

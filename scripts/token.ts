@@ -18,7 +18,10 @@ async function main() {
   if (algorithm !== 'HS256' || !secret) throw new Error('npm run token signs HS256 tokens only (JWT_ALGORITHM=HS256)');
   const ttl = Number(values.ttl);
   if (!Number.isInteger(ttl) || ttl <= 0) throw new Error('--ttl must be a positive number of seconds');
-  const roles = values.roles.split(',').map((r) => r.trim().toUpperCase()).filter(Boolean);
+  const roles = values.roles
+    .split(',')
+    .map((r) => r.trim().toUpperCase())
+    .filter(Boolean);
   process.stdout.write((await signDevToken(secret, { sub: values.sub, tid: values.tid, roles }, ttl)) + '\n');
 }
 

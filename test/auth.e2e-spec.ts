@@ -17,7 +17,13 @@ async function expect401(t: TestApp, authorization: string | undefined, code: st
   const req = request(t.url).get(ME);
   if (authorization !== undefined) req.set('Authorization', authorization);
   const res = await req.expect(401);
-  expect(res.body).toMatchObject({ statusCode: 401, error: 'Unauthorized', code, message: expect.any(String), requestId: expect.any(String) });
+  expect(res.body).toMatchObject({
+    statusCode: 401,
+    error: 'Unauthorized',
+    code,
+    message: expect.any(String),
+    requestId: expect.any(String),
+  });
 }
 
 describe('auth with HS256 (MOBILE_JWT_SECRET)', () => {
@@ -117,7 +123,10 @@ describe('auth with RS256', () => {
     const pem = (await exportSPKI(keys.publicKey)).replace(/\n/g, '\\n'); // as it sits in an env file
     const t = await startTestApp({ JWT_ALGORITHM: 'RS256', JWT_PUBLIC_KEY: pem });
     try {
-      await request(t.url).get(ME).set('Authorization', `Bearer ${await sign({ sub: 'u9', tid: 't9' })}`).expect(200);
+      await request(t.url)
+        .get(ME)
+        .set('Authorization', `Bearer ${await sign({ sub: 'u9', tid: 't9' })}`)
+        .expect(200);
       const hs = await hs256('x'.repeat(40), { sub: 'u9', tid: 't9', exp: now() + 60 });
       await expect401(t, `Bearer ${hs}`, 'token_invalid');
     } finally {
@@ -126,7 +135,12 @@ describe('auth with RS256', () => {
   });
 
   it('verifies against a JWKS URL with issuer and audience checks', async () => {
-    const t = await startTestApp({ JWT_ALGORITHM: 'RS256', JWT_JWKS_URL: jwksUrl, JWT_ISSUER: 'https://id.example.com', JWT_AUDIENCE: 'tether' });
+    const t = await startTestApp({
+      JWT_ALGORITHM: 'RS256',
+      JWT_JWKS_URL: jwksUrl,
+      JWT_ISSUER: 'https://id.example.com',
+      JWT_AUDIENCE: 'tether',
+    });
     try {
       const good = await sign({ sub: 'u9', tid: 't9', iss: 'https://id.example.com', aud: 'tether' });
       const res = await request(t.url).get(ME).set('Authorization', `Bearer ${good}`).expect(200);
@@ -134,7 +148,11 @@ describe('auth with RS256', () => {
       await expect401(t, `Bearer ${await sign({ sub: 'u9', tid: 't9', iss: 'https://evil.example.com', aud: 'tether' })}`, 'token_invalid');
       await expect401(t, `Bearer ${await sign({ sub: 'u9', tid: 't9', iss: 'https://id.example.com', aud: 'other' })}`, 'token_invalid');
       const stranger = await generateKeyPair('RS256');
-      await expect401(t, `Bearer ${await sign({ sub: 'u9', tid: 't9', iss: 'https://id.example.com', aud: 'tether' }, 'k1', stranger.privateKey)}`, 'token_invalid');
+      await expect401(
+        t,
+        `Bearer ${await sign({ sub: 'u9', tid: 't9', iss: 'https://id.example.com', aud: 'tether' }, 'k1', stranger.privateKey)}`,
+        'token_invalid',
+      );
     } finally {
       await t.close();
     }

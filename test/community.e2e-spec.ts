@@ -66,7 +66,7 @@ describe('community', () => {
         params.append('limit', '50');
 
         const response = await fetch(`/api/mobile/v1/sync/events?${params}`, {
-          headers: { 'Authorization': `Bearer ${authToken}` }
+          headers: { Authorization: `Bearer ${authToken}` },
         });
 
         const data = await response.json();
@@ -84,11 +84,11 @@ describe('community', () => {
         const response = await fetch('/api/mobile/v1/sync/checkins/bulk', {
           method: 'POST',
           headers: {
-            'Authorization': `Bearer ${authToken}`,
+            Authorization: `Bearer ${authToken}`,
             'Content-Type': 'application/json',
           },
           body: JSON.stringify({
-            checkins: checkins.map(c => ({
+            checkins: checkins.map((c) => ({
               serviceId: c.serviceId,
               checkinTime: c.checkinTime,
               offlineId: c.offlineId,
@@ -112,15 +112,14 @@ describe('community', () => {
     expect(lastSync).toEqual(expect.stringMatching(/^\d{4}-.*Z$/));
 
     const second = (await admin.send('POST', '/events', { title: 'Choir', startsAt: '2030-01-02T18:00:00Z' })).body;
-    const since = await eventually(
-      () => client.syncEvents(lastSync),
-      { until: (got) => got.length > 0, timeoutMs: 15_000 },
-    );
+    const since = await eventually(() => client.syncEvents(lastSync), { until: (got) => got.length > 0, timeoutMs: 15_000 });
     expect(since.map((e) => e.id)).toEqual([second.id]);
 
     const socket = await subscribe(authToken, ['service:counts']);
     const update = next<any>(socket, 'service:count_update');
-    const offline: OfflineCheckin[] = [{ serviceId: service.id, checkinTime: new Date(Date.now() - 30_000).toISOString(), offlineId: uuid() }];
+    const offline: OfflineCheckin[] = [
+      { serviceId: service.id, checkinTime: new Date(Date.now() - 30_000).toISOString(), offlineId: uuid() },
+    ];
     await client.syncOfflineCheckins(offline);
     expect(local.checkins).toEqual([{ offlineId: offline[0].offlineId, status: 'created', id: expect.any(String), serverVersion: 1 }]);
     const [payload, meta] = await update;
@@ -147,15 +146,18 @@ describe('community', () => {
     });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ title: 'Retreat', capacity: 40, visibility: 'public', version: 1, invitees: [] });
-    expect((await leader.send('POST', '/events', { title: 'x', startsAt: '2030-05-01T09:00:00Z', endsAt: '2030-04-01T09:00:00Z' })).body)
-      .toMatchObject({ code: 'validation_failed', details: [{ field: 'endsAt' }] });
+    expect(
+      (await leader.send('POST', '/events', { title: 'x', startsAt: '2030-05-01T09:00:00Z', endsAt: '2030-04-01T09:00:00Z' })).body,
+    ).toMatchObject({ code: 'validation_failed', details: [{ field: 'endsAt' }] });
     expect((await leader.send('POST', '/events', { title: 'x', startsAt: 'soon' })).body.code).toBe('validation_failed');
     expect((await leader.send('PATCH', `/events/${created.body.id}`, { title: null })).body.code).toBe('validation_failed');
     expect((await leader.send('PATCH', `/events/not-a-uuid`, { title: 'y' })).body.code).toBe('validation_failed');
 
     const patched = await leader.send('PATCH', `/events/${created.body.id}`, { location: null, capacity: 50 });
     expect(patched.body).toMatchObject({ location: null, capacity: 50, version: 2 });
-    const rsvp = await member.send('POST', '/sync/events/rsvp/bulk', { rsvps: [{ offlineId: uuid(), eventId: created.body.id, status: 'going' }] });
+    const rsvp = await member.send('POST', '/sync/events/rsvp/bulk', {
+      rsvps: [{ offlineId: uuid(), eventId: created.body.id, status: 'going' }],
+    });
     expect(rsvp.body.results[0].status).toBe('created');
 
     const events = new Replica(member, 'events');
@@ -204,7 +206,8 @@ describe('community', () => {
     const now = Date.now();
     const live = (await admin.send('POST', '/services', { name: 'Evening', startsAt: new Date(now - 600_000).toISOString() })).body;
     expect(live).toMatchObject({ name: 'Evening', endsAt: new Date(now - 600_000 + 7_200_000).toISOString() });
-    const later = (await admin.send('POST', '/services', { name: 'Next week', startsAt: new Date(now + 7 * 86_400_000).toISOString() })).body;
+    const later = (await admin.send('POST', '/services', { name: 'Next week', startsAt: new Date(now + 7 * 86_400_000).toISOString() }))
+      .body;
     const list = await member.get('/services');
     expect(list.body.services.map((s: any) => s.id)).toEqual([live.id, later.id]);
 
@@ -237,15 +240,32 @@ describe('community', () => {
     });
     const polled = await member.get('/live/service-counts');
     expect(polled.body).toEqual({
-      services: [{ serviceId: live.id, name: 'Evening', startsAt: live.startsAt, endsAt: live.endsAt, totalCheckins: 2, currentAttendance: 2, timestamp: polled.body.timestamp }],
+      services: [
+        {
+          serviceId: live.id,
+          name: 'Evening',
+          startsAt: live.startsAt,
+          endsAt: live.endsAt,
+          totalCheckins: 2,
+          currentAttendance: 2,
+          timestamp: polled.body.timestamp,
+        },
+      ],
       timestamp: expect.any(String),
     });
 
-    expect((await admin.send('PATCH', `/services/${live.id}`, { endsAt: new Date(now - 3_600_000).toISOString() })).body.code).toBe('validation_failed');
-    expect((await admin.send('PATCH', `/services/${live.id}`, { name: 'Evening service' })).body).toMatchObject({ name: 'Evening service', version: 2 });
+    expect((await admin.send('PATCH', `/services/${live.id}`, { endsAt: new Date(now - 3_600_000).toISOString() })).body.code).toBe(
+      'validation_failed',
+    );
+    expect((await admin.send('PATCH', `/services/${live.id}`, { name: 'Evening service' })).body).toMatchObject({
+      name: 'Evening service',
+      version: 2,
+    });
     expect((await admin.send('DELETE', `/services/${live.id}`)).status).toBe(204);
     expect((await member.get('/live/service-counts')).body.services).toEqual([]);
-    const { rows } = await db.query(`SELECT count(*)::int AS n FROM community_checkins WHERE service_id = $1 AND deleted_at IS NULL`, [live.id]);
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM community_checkins WHERE service_id = $1 AND deleted_at IS NULL`, [
+      live.id,
+    ]);
     expect(rows[0].n).toBe(0);
   });
 
@@ -262,22 +282,40 @@ describe('community', () => {
     const posted = await leader.send('POST', '/announcements', { title: 'Parking', content: 'Use the north lot', priority: 'high' });
     expect(posted.status).toBe(201);
     const [payload] = await got;
-    expect(payload).toEqual({ id: posted.body.id, title: 'Parking', content: 'Use the north lot', priority: 'high', createdAt: posted.body.createdAt });
+    expect(payload).toEqual({
+      id: posted.body.id,
+      title: 'Parking',
+      content: 'Use the north lot',
+      priority: 'high',
+      createdAt: posted.body.createdAt,
+    });
     const { rows } = await db.query(`SELECT tenant_id, created_by, priority FROM community_announcements WHERE id = $1`, [posted.body.id]);
     expect(rows).toEqual([{ tenant_id: tid, created_by: 'lou', priority: 'high' }]);
     // ...and pushed, through notifications, to the roles seed 000 names by default.
-    const push = await db.query(`SELECT category, priority, title, recipients, data FROM notifications WHERE tenant_id = $1 AND idempotency_key = $2`, [
-      tid,
-      `announcement:${posted.body.id}`,
-    ]);
+    const push = await db.query(
+      `SELECT category, priority, title, recipients, data FROM notifications WHERE tenant_id = $1 AND idempotency_key = $2`,
+      [tid, `announcement:${posted.body.id}`],
+    );
     expect(push.rows).toEqual([
-      { category: 'announcement', priority: 'high', title: 'Parking', recipients: { roles: ['MEMBER', 'LEADER', 'ADMIN'] }, data: { announcementId: posted.body.id } },
+      {
+        category: 'announcement',
+        priority: 'high',
+        title: 'Parking',
+        recipients: { roles: ['MEMBER', 'LEADER', 'ADMIN'] },
+        data: { announcementId: posted.body.id },
+      },
     ]);
     const leadersOnly = await leader.send('POST', '/announcements', { title: 'Leaders', content: 'Meet at 9', roles: ['LEADER'] });
-    const pushed = await db.query(`SELECT recipients FROM notifications WHERE idempotency_key = $1`, [`announcement:${leadersOnly.body.id}`]);
+    const pushed = await db.query(`SELECT recipients FROM notifications WHERE idempotency_key = $1`, [
+      `announcement:${leadersOnly.body.id}`,
+    ]);
     expect(pushed.rows).toEqual([{ recipients: { roles: ['LEADER'] } }]);
-    expect((await leader.send('POST', '/announcements', { title: 'x', content: 'y', roles: ['SERVICE'] })).body.code).toBe('validation_failed');
-    expect((await leader.send('POST', '/announcements', { title: 'x', content: 'y', priority: 'panic' })).body.code).toBe('validation_failed');
+    expect((await leader.send('POST', '/announcements', { title: 'x', content: 'y', roles: ['SERVICE'] })).body.code).toBe(
+      'validation_failed',
+    );
+    expect((await leader.send('POST', '/announcements', { title: 'x', content: 'y', priority: 'panic' })).body.code).toBe(
+      'validation_failed',
+    );
     expect(leaked).toBe(false);
   });
 
@@ -302,7 +340,7 @@ describe('community', () => {
     expect((await admin.send('PUT', '/members/rae', { roles: ['SUPERUSER'] })).body.code).toBe('validation_failed');
   });
 
-  it('enrolls members on community routes and sync pulls only, not on other modules\' routes', async () => {
+  it("enrolls members on community routes and sync pulls only, not on other modules' routes", async () => {
     const tid = freshTenant('scope');
     const enrolled = async (userId: string) =>
       (await db.query(`SELECT 1 FROM community_members WHERE tenant_id = $1 AND user_id = $2`, [tid, userId])).rowCount === 1;

@@ -76,7 +76,10 @@ describe('PostgreSQL connections cut under traffic', () => {
     // A client retries what got a 503 with the same clientMessageId: stored once, whether or not
     // the first attempt had committed.
     for (const [clientMessageId, status] of sent)
-      if (status === 503) expect([200, 201]).toContain((await alice.post(`/conversations/${conversation}/messages`, { clientMessageId, content: clientMessageId })).status);
+      if (status === 503)
+        expect([200, 201]).toContain(
+          (await alice.post(`/conversations/${conversation}/messages`, { clientMessageId, content: clientMessageId })).status,
+        );
 
     // Nothing half-written: one row per clientMessageId, seqs 1..n without a gap, the
     // conversation's counter at n.

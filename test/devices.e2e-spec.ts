@@ -34,7 +34,14 @@ describe('devices', () => {
     });
     expect(response.ok).toBe(true);
     const device = await response.json();
-    expect(device).toMatchObject({ id: expect.any(String), token: fcmToken, platform: 'android', provider: 'fcm', appVersion: '1.0.0', active: true });
+    expect(device).toMatchObject({
+      id: expect.any(String),
+      token: fcmToken,
+      platform: 'android',
+      provider: 'fcm',
+      appVersion: '1.0.0',
+      active: true,
+    });
 
     const list = await request(t.url).get(`${API}/devices`).set('Authorization', `Bearer ${authToken}`).expect(200);
     expect(list.body.devices).toEqual([device]);
@@ -43,7 +50,13 @@ describe('devices', () => {
   it('upserts on the token: registering again updates lastSeenAt and metadata, same device', async () => {
     const token = `fcm-${run}-again`;
     const a = await auth('again-user');
-    const first = (await request(t.url).post(`${API}/devices/register`).set('Authorization', a).send({ token, platform: 'ios', appVersion: '1.0.0' }).expect(200)).body;
+    const first = (
+      await request(t.url)
+        .post(`${API}/devices/register`)
+        .set('Authorization', a)
+        .send({ token, platform: 'ios', appVersion: '1.0.0' })
+        .expect(200)
+    ).body;
     await sleep(20);
     const second = (
       await request(t.url)
@@ -62,8 +75,12 @@ describe('devices', () => {
     const token = `fcm-${run}-shared-phone`;
     const alice = await auth('alice');
     const bob = await auth('bob');
-    const mine = (await request(t.url).post(`${API}/devices/register`).set('Authorization', alice).send({ token, platform: 'ios' }).expect(200)).body;
-    const theirs = (await request(t.url).post(`${API}/devices/register`).set('Authorization', bob).send({ token, platform: 'ios' }).expect(200)).body;
+    const mine = (
+      await request(t.url).post(`${API}/devices/register`).set('Authorization', alice).send({ token, platform: 'ios' }).expect(200)
+    ).body;
+    const theirs = (
+      await request(t.url).post(`${API}/devices/register`).set('Authorization', bob).send({ token, platform: 'ios' }).expect(200)
+    ).body;
     expect(theirs.id).toBe(mine.id);
     expect((await request(t.url).get(`${API}/devices`).set('Authorization', alice).expect(200)).body.devices).toEqual([]);
     expect((await request(t.url).get(`${API}/devices`).set('Authorization', bob).expect(200)).body.devices).toHaveLength(1);
@@ -73,7 +90,13 @@ describe('devices', () => {
 
   it('removes a device (logout), and answers 404 for unknown or malformed ids', async () => {
     const a = await auth('logout-user');
-    const { id } = (await request(t.url).post(`${API}/devices/register`).set('Authorization', a).send({ token: `fcm-${run}-logout`, platform: 'web' }).expect(200)).body;
+    const { id } = (
+      await request(t.url)
+        .post(`${API}/devices/register`)
+        .set('Authorization', a)
+        .send({ token: `fcm-${run}-logout`, platform: 'web' })
+        .expect(200)
+    ).body;
     await request(t.url).delete(`${API}/devices/${id}`).set('Authorization', a).expect(204);
     expect((await request(t.url).get(`${API}/devices`).set('Authorization', a).expect(200)).body.devices).toEqual([]);
     const again = await request(t.url).delete(`${API}/devices/${id}`).set('Authorization', a).expect(404);
@@ -81,10 +104,16 @@ describe('devices', () => {
     await request(t.url).delete(`${API}/devices/not-a-uuid`).set('Authorization', a).expect(404);
   });
 
-  it('never shows or removes another tenant\'s devices, even for the same user id', async () => {
+  it("never shows or removes another tenant's devices, even for the same user id", async () => {
     const inA = await auth('same-user', `${tenant}-a`);
     const inB = await auth('same-user', `${tenant}-b`);
-    const { id } = (await request(t.url).post(`${API}/devices/register`).set('Authorization', inA).send({ token: `fcm-${run}-tenant-a`, platform: 'ios' }).expect(200)).body;
+    const { id } = (
+      await request(t.url)
+        .post(`${API}/devices/register`)
+        .set('Authorization', inA)
+        .send({ token: `fcm-${run}-tenant-a`, platform: 'ios' })
+        .expect(200)
+    ).body;
     expect((await request(t.url).get(`${API}/devices`).set('Authorization', inB).expect(200)).body.devices).toEqual([]);
     const res = await request(t.url).delete(`${API}/devices/${id}`).set('Authorization', inB).expect(404);
     expect(res.body.code).toBe('device_not_found');
@@ -105,7 +134,11 @@ describe('devices', () => {
     ];
     it.each(cases)('answers 400 validation_failed for %s', async (name, body, field) => {
       // One user per case: rejected registrations count toward the 5 per minute as well.
-      const res = await request(t.url).post(`${API}/devices/register`).set('Authorization', await auth(`validation-${name.replace(/\W+/g, "-")}`)).send(body).expect(400);
+      const res = await request(t.url)
+        .post(`${API}/devices/register`)
+        .set('Authorization', await auth(`validation-${name.replace(/\W+/g, '-')}`))
+        .send(body)
+        .expect(400);
       expect(res.body).toEqual(ERROR_SHAPE);
       expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field);
     });
@@ -121,13 +154,26 @@ describe('devices', () => {
 
   it('rate-limits registration to 5 per minute per user, counted in Redis', async () => {
     const a = await auth(`limited-${run}`);
-    for (let i = 0; i < 5; i++) await request(t.url).post(`${API}/devices/register`).set('Authorization', a).send({ token: `fcm-${run}-rl`, platform: 'ios' }).expect(200);
-    const res = await request(t.url).post(`${API}/devices/register`).set('Authorization', a).send({ token: `fcm-${run}-rl`, platform: 'ios' }).expect(429);
+    for (let i = 0; i < 5; i++)
+      await request(t.url)
+        .post(`${API}/devices/register`)
+        .set('Authorization', a)
+        .send({ token: `fcm-${run}-rl`, platform: 'ios' })
+        .expect(200);
+    const res = await request(t.url)
+      .post(`${API}/devices/register`)
+      .set('Authorization', a)
+      .send({ token: `fcm-${run}-rl`, platform: 'ios' })
+      .expect(429);
     expect(res.body.code).toBe('rate_limited');
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     // Listing is not limited by it, and other users still register.
     await request(t.url).get(`${API}/devices`).set('Authorization', a).expect(200);
-    await request(t.url).post(`${API}/devices/register`).set('Authorization', await auth(`other-${run}`)).send({ token: `fcm-${run}-rl2`, platform: 'ios' }).expect(200);
+    await request(t.url)
+      .post(`${API}/devices/register`)
+      .set('Authorization', await auth(`other-${run}`))
+      .send({ token: `fcm-${run}-rl2`, platform: 'ios' })
+      .expect(200);
   });
 
   it('documents the endpoints in OpenAPI with their error responses', async () => {

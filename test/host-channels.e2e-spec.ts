@@ -160,8 +160,14 @@ describe('host-owned channels', () => {
       const tid = freshTenant();
       const [ana, bob] = [await open('ana', tid), await open('bob', tid)];
       const channel = 'booking:b-77';
-      const anaAck = await ask(ana, 'subscribe', { channels: [channel], tokens: { [channel]: await channelToken(secret, { sub: 'ana', tid, channel }) } });
-      const bobAck = await ask(bob, 'subscribe', { channels: [channel], tokens: { [channel]: await channelToken(secret, { sub: 'ana', tid, channel }) } });
+      const anaAck = await ask(ana, 'subscribe', {
+        channels: [channel],
+        tokens: { [channel]: await channelToken(secret, { sub: 'ana', tid, channel }) },
+      });
+      const bobAck = await ask(bob, 'subscribe', {
+        channels: [channel],
+        tokens: { [channel]: await channelToken(secret, { sub: 'ana', tid, channel }) },
+      });
       expect(anaAck.subscribed).toEqual([channel]);
       expect(bobAck.rejected).toEqual([{ channel, reason: 'token_mismatch' }]);
       const bobSeen = record(bob);
@@ -178,7 +184,10 @@ describe('host-owned channels', () => {
       const tid = freshTenant();
       const s = await open('ana', tid);
       const channel = 'booking:ok-token';
-      const ack = await ask(s, 'subscribe', { channels: [channel], tokens: { [channel]: await channelToken(secret, { sub: 'bob', tid, channel }) } });
+      const ack = await ask(s, 'subscribe', {
+        channels: [channel],
+        tokens: { [channel]: await channelToken(secret, { sub: 'bob', tid, channel }) },
+      });
       expect(ack.rejected).toEqual([{ channel, reason: 'token_mismatch' }]);
       expect(callsFor(channel)).toEqual([]);
     });
@@ -200,7 +209,9 @@ describe('host-owned channels', () => {
         { body: { userId: 'ana', tenantId: tid, channel: 'booking:ok-1' }, authorization: 'Bearer proxy-secret' },
       ]);
       // activity is token-only here: the proxy is never asked for it.
-      expect((await ask(s, 'subscribe', { channels: ['activity:ok-1'] })).rejected).toEqual([{ channel: 'activity:ok-1', reason: 'token_required' }]);
+      expect((await ask(s, 'subscribe', { channels: ['activity:ok-1'] })).rejected).toEqual([
+        { channel: 'activity:ok-1', reason: 'token_required' },
+      ]);
       expect(callsFor('activity:ok-1')).toEqual([]);
     });
 
@@ -229,7 +240,10 @@ describe('host-owned channels', () => {
       const again = await ask(ana, 'subscribe', { channels });
       const otherSocket = await ask(ana2, 'subscribe', { channels });
       expect(again).toMatchObject({ subscribed: first.subscribed, rejected: first.rejected });
-      expect(otherSocket).toMatchObject({ subscribed: ['booking:ok-cache'], rejected: [{ channel: 'booking:deny-cache', reason: 'not_your_booking' }] });
+      expect(otherSocket).toMatchObject({
+        subscribed: ['booking:ok-cache'],
+        rejected: [{ channel: 'booking:deny-cache', reason: 'not_your_booking' }],
+      });
       expect(callsFor('booking:ok-cache')).toHaveLength(1);
       expect(callsFor('booking:deny-cache')).toHaveLength(1);
       // Another user is asked about on their own.
@@ -254,11 +268,16 @@ describe('host-owned channels', () => {
       const access = await t.token({ sub: 'ana', tid });
       const token = await channelToken(secret, { sub: 'ana', tid, channel });
       const get = (query: Record<string, string>, headers: Record<string, string> = {}) =>
-        request(t.url).get('/api/mobile/v1/realtime/events').query({ channel, ...query }).set({ Authorization: `Bearer ${access}`, ...headers });
+        request(t.url)
+          .get('/api/mobile/v1/realtime/events')
+          .query({ channel, ...query })
+          .set({ Authorization: `Bearer ${access}`, ...headers });
 
       const viaHeader = await get({}, { 'X-Channel-Token': token });
       expect(viaHeader.status).toBe(200);
-      expect(viaHeader.body.events).toEqual([expect.objectContaining({ event: 'activity:updated', data: { id: 'poll-1', title: 'Run' }, offset })]);
+      expect(viaHeader.body.events).toEqual([
+        expect.objectContaining({ event: 'activity:updated', data: { id: 'poll-1', title: 'Run' }, offset }),
+      ]);
       expect((await get({ token })).status).toBe(200);
 
       const without = await get({});
@@ -275,12 +294,14 @@ describe('host-owned channels', () => {
         request(t.url).get('/api/mobile/v1/realtime/events').query({ channel }).set('Authorization', `Bearer ${access}`);
       expect((await poll('booking:ok-poll')).status).toBe(200);
       expect((await poll('booking:forbidden-poll')).status).toBe(403);
-      expect(callsFor('booking:ok-poll')).toEqual([expect.objectContaining({ body: { userId: 'ana', tenantId: tid, channel: 'booking:ok-poll' } })]);
+      expect(callsFor('booking:ok-poll')).toEqual([
+        expect.objectContaining({ body: { userId: 'ana', tenantId: tid, channel: 'booking:ok-poll' } }),
+      ]);
     });
   });
 
   describe("seed 001's rooms", () => {
-    it("joins activity_42 as activity:42 with {success: true}, receives its broadcasts, and leaves with room:leave", async () => {
+    it('joins activity_42 as activity:42 with {success: true}, receives its broadcasts, and leaves with room:leave', async () => {
       const tid = freshTenant();
       const s = await open('ana', tid);
       const token = await channelToken(secret, { sub: 'ana', tid, channel: 'activity:42' });
@@ -411,9 +432,9 @@ describe('host-owned channels with a dedicated token secret and a proxy that is 
       { error: { code: 'rate_limited', message: expect.any(String) } },
       { error: { code: 'rate_limited', message: expect.any(String) } },
     ]);
-    await eventually(
-      async () => Boolean((await ask(s, 'room:leave', { roomId: 'announcements' })).success),
-      { timeoutMs: 3000, everyMs: 300 },
-    );
+    await eventually(async () => Boolean((await ask(s, 'room:leave', { roomId: 'announcements' })).success), {
+      timeoutMs: 3000,
+      everyMs: 300,
+    });
   });
 });

@@ -14,9 +14,12 @@ describe('HTTP conventions', () => {
   let t: TestApp;
   let auth: string;
   beforeAll(async () => {
-    t = await startTestApp({ BODY_LIMIT: '2kb', FRONTEND_URL: 'https://app.example.com, https://admin.example.com' }, {
-      extraModules: [ProbeModule],
-    });
+    t = await startTestApp(
+      { BODY_LIMIT: '2kb', FRONTEND_URL: 'https://app.example.com, https://admin.example.com' },
+      {
+        extraModules: [ProbeModule],
+      },
+    );
     auth = `Bearer ${await t.token()}`;
   });
   afterAll(() => t.close());
@@ -27,7 +30,13 @@ describe('HTTP conventions', () => {
       .set('Authorization', auth)
       .send({ name: 'x'.repeat(11), count: 9, platform: 'symbian', extra: true })
       .expect(400);
-    expect(res.body).toEqual({ ...ERROR_SHAPE, statusCode: 400, error: 'Bad Request', code: 'validation_failed', details: expect.any(Array) });
+    expect(res.body).toEqual({
+      ...ERROR_SHAPE,
+      statusCode: 400,
+      error: 'Bad Request',
+      code: 'validation_failed',
+      details: expect.any(Array),
+    });
     const fields = res.body.details.map((d: { field: string }) => d.field).sort();
     expect(fields).toEqual(['count', 'extra', 'name', 'platform']);
     expect(res.body.details.find((d: { field: string }) => d.field === 'platform').messages[0]).toMatch(/ios, android, web/);
@@ -69,7 +78,13 @@ describe('HTTP conventions', () => {
 
   it('hides unexpected errors behind a bare 500, no SQL or stack', async () => {
     const res = await request(t.url).get('/api/mobile/v1/probe/crash').set('Authorization', auth).expect(500);
-    expect(res.body).toEqual({ ...ERROR_SHAPE, statusCode: 500, error: 'Internal Server Error', code: 'internal_error', message: 'Internal server error' });
+    expect(res.body).toEqual({
+      ...ERROR_SHAPE,
+      statusCode: 500,
+      error: 'Internal Server Error',
+      code: 'internal_error',
+      message: 'Internal server error',
+    });
     expect(JSON.stringify(res.body)).not.toMatch(/secret_table|SELECT|at /);
   });
 
@@ -153,7 +168,11 @@ describe('rate limits counted in Redis', () => {
 
   it('does not count backends with an exempt role (SERVICE by default)', async () => {
     const service = `Bearer ${await a.token({ sub: `backend-${Date.now()}`, roles: ['SERVICE'] })}`;
-    for (let i = 0; i < 6; i++) await request(i % 2 ? a.url : b.url).get('/api/mobile/v1/me').set('Authorization', service).expect(200);
+    for (let i = 0; i < 6; i++)
+      await request(i % 2 ? a.url : b.url)
+        .get('/api/mobile/v1/me')
+        .set('Authorization', service)
+        .expect(200);
     const admin = `Bearer ${await a.token({ sub: `admin-${Date.now()}`, roles: ['ADMIN'] })}`;
     for (let i = 0; i < 3; i++) await request(a.url).get('/api/mobile/v1/me').set('Authorization', admin).expect(200);
     await request(a.url).get('/api/mobile/v1/me').set('Authorization', admin).expect(429);

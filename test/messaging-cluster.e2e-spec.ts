@@ -77,10 +77,10 @@ describe('messaging across two instances', () => {
     await sleep(800); // offline debounce (200 ms) and slack
     const offline = await ask(sa, 'message:send', { conversationId: id, clientMessageId: 'm-2', content: 'call me' });
     let inbox: { data: Record<string, string>; title: string; body: string; category: string }[] = [];
-    await eventually(
-      async () => (inbox = (await bob.get('/notifications').expect(200)).body.items).length > 0,
-      { timeoutMs: 10000, everyMs: 100 },
-    );
+    await eventually(async () => (inbox = (await bob.get('/notifications').expect(200)).body.items).length > 0, {
+      timeoutMs: 10000,
+      everyMs: 100,
+    });
     expect(inbox).toEqual([
       expect.objectContaining({
         category: 'message',

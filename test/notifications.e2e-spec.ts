@@ -11,7 +11,10 @@ describe('notifications: inbox, preferences and the notify API', () => {
   const tenant = `inbox-${run}`;
   const auth = async (user: string, tid = tenant, roles = ['MEMBER']) => `Bearer ${await t.token({ sub: user, tid, roles })}`;
   const notify = async (body: Record<string, unknown>, status = 202, tid = tenant) => {
-    const res = await request(t.url).post(`${API}/admin/notify`).set('Authorization', await auth('backend', tid, ['SERVICE'])).send(body);
+    const res = await request(t.url)
+      .post(`${API}/admin/notify`)
+      .set('Authorization', await auth('backend', tid, ['SERVICE']))
+      .send(body);
     expect(res.status).toBe(status);
     return res;
   };
@@ -34,9 +37,15 @@ describe('notifications: inbox, preferences and the notify API', () => {
     expect(first.body.items.map((i: { id: string }) => i.id)).toEqual([ids[4], ids[3]]);
     expect(first.body.items[0]).toMatchObject({ title: 'n4', category: 'message', priority: 'normal', readAt: null, data: {} });
 
-    const second = await request(t.url).get(`${API}/notifications?limit=2&cursor=${first.body.nextCursor}`).set('Authorization', me).expect(200);
+    const second = await request(t.url)
+      .get(`${API}/notifications?limit=2&cursor=${first.body.nextCursor}`)
+      .set('Authorization', me)
+      .expect(200);
     expect(second.body.items.map((i: { id: string }) => i.id)).toEqual([ids[2], ids[1]]);
-    const last = await request(t.url).get(`${API}/notifications?limit=2&cursor=${second.body.nextCursor}`).set('Authorization', me).expect(200);
+    const last = await request(t.url)
+      .get(`${API}/notifications?limit=2&cursor=${second.body.nextCursor}`)
+      .set('Authorization', me)
+      .expect(200);
     expect(last.body).toMatchObject({ hasMore: false, nextCursor: null });
     expect(last.body.items.map((i: { id: string }) => i.id)).toEqual([ids[0]]);
 
@@ -60,7 +69,7 @@ describe('notifications: inbox, preferences and the notify API', () => {
     await request(t.url).post(`${API}/notifications/nope/read`).set('Authorization', me).expect(404);
   });
 
-  it('keeps inboxes per tenant: a user of tenant B never sees or reads tenant A\'s notifications', async () => {
+  it("keeps inboxes per tenant: a user of tenant B never sees or reads tenant A's notifications", async () => {
     const { notificationId } = (await notify({ userIds: ['shared-id'], title: 'for A only', category: 'system' }, 202, `${tenant}-a`)).body;
     const inA = await auth('shared-id', `${tenant}-a`);
     const inB = await auth('shared-id', `${tenant}-b`);
@@ -89,7 +98,10 @@ describe('notifications: inbox, preferences and the notify API', () => {
     const saved = await request(t.url)
       .put(`${API}/notifications/preferences`)
       .set('Authorization', me)
-      .send({ categories: { promotion: false, booking: false }, quietHours: { start: '22:30', end: '07:00', timezone: 'America/New_York' } })
+      .send({
+        categories: { promotion: false, booking: false },
+        quietHours: { start: '22:30', end: '07:00', timezone: 'America/New_York' },
+      })
       .expect(200);
     expect(saved.body).toEqual({
       enabled: true,
@@ -168,9 +180,18 @@ describe('notifications: inbox, preferences and the notify API', () => {
     try {
       const seenByOther = record(other);
       const got = next<any>(mine, 'notification:new');
-      const { notificationId } = (await notify({ userIds: ['socket-user'], title: 'ping', body: 'you have mail', category: 'message', data: { k: 'v' } })).body;
+      const { notificationId } = (
+        await notify({ userIds: ['socket-user'], title: 'ping', body: 'you have mail', category: 'message', data: { k: 'v' } })
+      ).body;
       const [payload, meta] = await got;
-      expect(payload).toEqual({ id: notificationId, title: 'ping', body: 'you have mail', category: 'message', data: { k: 'v' }, createdAt: expect.any(String) });
+      expect(payload).toEqual({
+        id: notificationId,
+        title: 'ping',
+        body: 'you have mail',
+        category: 'message',
+        data: { k: 'v' },
+        createdAt: expect.any(String),
+      });
       expect(meta).toEqual({ channel: 'user:socket-user', offset: expect.any(String) });
       await sleep(100);
       expect(seenByOther.filter(([e]) => e === 'notification:new')).toEqual([]);
@@ -182,9 +203,22 @@ describe('notifications: inbox, preferences and the notify API', () => {
 
   it('documents the endpoints in OpenAPI', async () => {
     const { body } = await request(t.url).get('/docs-json').expect(200);
-    for (const path of ['/notifications', '/notifications/preferences', '/notifications/{id}/read', '/notifications/read-all', '/admin/notify', '/admin/queues'])
+    for (const path of [
+      '/notifications',
+      '/notifications/preferences',
+      '/notifications/{id}/read',
+      '/notifications/read-all',
+      '/admin/notify',
+      '/admin/queues',
+    ])
       expect(Object.keys(body.paths)).toContain(`${API}${path}`);
     expect(Object.keys(body.paths[`${API}/admin/notify`].post.responses)).toEqual(expect.arrayContaining(['202', '400', '401', '403']));
-    expect(body.components.schemas.AdminNotifyDto.properties.category.enum).toEqual(['message', 'booking', 'announcement', 'promotion', 'system']);
+    expect(body.components.schemas.AdminNotifyDto.properties.category.enum).toEqual([
+      'message',
+      'booking',
+      'announcement',
+      'promotion',
+      'system',
+    ]);
   });
 });

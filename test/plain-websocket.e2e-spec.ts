@@ -31,7 +31,10 @@ describe('plain WebSocket endpoint (/ws, /messages/subscribe)', () => {
 
   it('authenticates from the token query or the Authorization header, on both paths, and says who the client is', async () => {
     const tid = freshTenant();
-    for (const [path, header] of [['/ws', false], ['/messages/subscribe', true]] as const) {
+    for (const [path, header] of [
+      ['/ws', false],
+      ['/messages/subscribe', true],
+    ] as const) {
       const c = await plain({ sub: 'ana', tid }, { path, header });
       const hello = await c.next((f) => f.type === 'connected');
       expect(hello).toMatchObject({ type: 'connected', userId: 'ana', tenantId: tid, expiresAt: expect.any(String) });
@@ -51,7 +54,9 @@ describe('plain WebSocket endpoint (/ws, /messages/subscribe)', () => {
     const port = new URL(t.url).port;
     const answer = await new Promise<string>((resolve) => {
       const s = createConnection(Number(port), '127.0.0.1', () =>
-        s.write('GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'),
+        s.write(
+          'GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        ),
       );
       let text = '';
       s.on('data', (d) => (text += d));

@@ -27,15 +27,29 @@ describe('Firebase credentials at boot', () => {
     expect(() => parseEnv({ ...base, FIREBASE_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n' })).toThrow(
       /FIREBASE_PRIVATE_KEY must be a PEM private key/,
     );
-    const good = file('good.json', JSON.stringify({ type: 'service_account', project_id: 'demo', client_email: base.FIREBASE_CLIENT_EMAIL, private_key: privateKey }));
+    const good = file(
+      'good.json',
+      JSON.stringify({ type: 'service_account', project_id: 'demo', client_email: base.FIREBASE_CLIENT_EMAIL, private_key: privateKey }),
+    );
     expect(() => parseEnv({ GOOGLE_APPLICATION_CREDENTIALS: good })).not.toThrow();
-    expect(() => parseEnv({ GOOGLE_APPLICATION_CREDENTIALS: join(dir, 'missing.json') })).toThrow(/GOOGLE_APPLICATION_CREDENTIALS must name a readable .*no such file/);
-    expect(() => parseEnv({ GOOGLE_APPLICATION_CREDENTIALS: file('text.json', 'hello') })).toThrow(/GOOGLE_APPLICATION_CREDENTIALS .*not valid JSON/);
-    expect(() => parseEnv({ GOOGLE_APPLICATION_CREDENTIALS: file('partial.json', '{"project_id":"demo"}') })).toThrow(/lacks client_email, private_key/);
+    expect(() => parseEnv({ GOOGLE_APPLICATION_CREDENTIALS: join(dir, 'missing.json') })).toThrow(
+      /GOOGLE_APPLICATION_CREDENTIALS must name a readable .*no such file/,
+    );
+    expect(() => parseEnv({ GOOGLE_APPLICATION_CREDENTIALS: file('text.json', 'hello') })).toThrow(
+      /GOOGLE_APPLICATION_CREDENTIALS .*not valid JSON/,
+    );
+    expect(() => parseEnv({ GOOGLE_APPLICATION_CREDENTIALS: file('partial.json', '{"project_id":"demo"}') })).toThrow(
+      /lacks client_email, private_key/,
+    );
   });
 
   it('refuses to start with a malformed private key, in one line naming the variable', async () => {
-    const app = spawnApp({ PORT: '0', FIREBASE_PROJECT_ID: 'demo', FIREBASE_CLIENT_EMAIL: 'push@demo.iam.gserviceaccount.com', FIREBASE_PRIVATE_KEY: 'abc' });
+    const app = spawnApp({
+      PORT: '0',
+      FIREBASE_PROJECT_ID: 'demo',
+      FIREBASE_CLIENT_EMAIL: 'push@demo.iam.gserviceaccount.com',
+      FIREBASE_PRIVATE_KEY: 'abc',
+    });
     const { code } = await app.exited;
     expect(code).toBe(1);
     const lines = app.output().trim().split('\n');
@@ -46,7 +60,9 @@ describe('Firebase credentials at boot', () => {
   it('refuses to start with a credentials file that does not exist', async () => {
     const app = spawnApp({ PORT: '0', GOOGLE_APPLICATION_CREDENTIALS: '/nonexistent/firebase.json' });
     expect((await app.exited).code).toBe(1);
-    expect(app.output().trim()).toMatch(/^Invalid environment: GOOGLE_APPLICATION_CREDENTIALS must name a readable service account JSON file/);
+    expect(app.output().trim()).toMatch(
+      /^Invalid environment: GOOGLE_APPLICATION_CREDENTIALS must name a readable service account JSON file/,
+    );
   });
 
   it('boots without credentials on the logging sender and says so once; with them, on FCM', async () => {
@@ -56,7 +72,10 @@ describe('Firebase credentials at boot', () => {
     const b = spawnApp({
       PORT: String(withKey),
       LOG_LEVEL: 'info',
-      GOOGLE_APPLICATION_CREDENTIALS: file('boot.json', JSON.stringify({ project_id: 'demo-boot', client_email: 'push@demo-boot.iam.gserviceaccount.com', private_key: privateKey })),
+      GOOGLE_APPLICATION_CREDENTIALS: file(
+        'boot.json',
+        JSON.stringify({ project_id: 'demo-boot', client_email: 'push@demo-boot.iam.gserviceaccount.com', private_key: privateKey }),
+      ),
     });
     try {
       await waitReady(`http://127.0.0.1:${bare}/health/ready`);

@@ -37,7 +37,10 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
   const ticketsOf = async (deviceId: string): Promise<{ id: string }[]> =>
     db.query(`SELECT id FROM expo_push_tickets WHERE device_id = $1`, [deviceId]);
   const register = async (user: string, body: Record<string, unknown>) => {
-    const res = await request(t.url).post(`${API}/devices/register`).set('Authorization', await auth(user)).send(body);
+    const res = await request(t.url)
+      .post(`${API}/devices/register`)
+      .set('Authorization', await auth(user))
+      .send(body);
     expect(res.status).toBe(200);
     return res.body as { id: string; provider: string; platform: string; active: boolean };
   };
@@ -73,23 +76,28 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
 
       expect(await device(token)).toMatchObject({ provider: 'expo', topics_pending: false });
       // The FCM device gets its topics; no topic call ever carries an Expo token.
-      await eventually(
-        () => fcm.topicCalls.some((c) => c.tokens.includes(`fcm-reg-${run}`)),
-        { timeoutMs: 10_000, what: 'FCM topic subscription' },
-      );
+      await eventually(() => fcm.topicCalls.some((c) => c.tokens.includes(`fcm-reg-${run}`)), {
+        timeoutMs: 10_000,
+        what: 'FCM topic subscription',
+      });
       expect(fcm.topicCalls.flatMap((c) => c.tokens).filter((tok) => tok.startsWith('Expo'))).toEqual([]);
     });
 
     it('accepts seed 003 calls: the token in the path, or in the body as push_token', async () => {
       const user = await auth('u-alias');
       const inPath = expoToken('path');
-      const res1 = await request(t.url).post(`/api/v1/users/push-token/${encodeURIComponent(inPath)}`).set('Authorization', user);
+      const res1 = await request(t.url)
+        .post(`/api/v1/users/push-token/${encodeURIComponent(inPath)}`)
+        .set('Authorization', user);
       expect(res1.status).toBe(200);
       expect(res1.body).toMatchObject({ provider: 'expo', token: inPath, platform: 'unknown' });
 
       const inBody = `ExpoPushToken[body-${run}]`;
       // Seed 003 writes the path with a trailing slash.
-      const res2 = await request(t.url).post('/api/v1/users/push-token/').set('Authorization', user).send({ push_token: inBody, platform: 'ios' });
+      const res2 = await request(t.url)
+        .post('/api/v1/users/push-token/')
+        .set('Authorization', user)
+        .send({ push_token: inBody, platform: 'ios' });
       expect(res2.status).toBe(200);
       expect(res2.body).toMatchObject({ provider: 'expo', token: inBody, platform: 'ios' });
 
@@ -108,20 +116,33 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       expect(bad.body.details).toEqual([{ field: 'token', messages: [expect.stringMatching(/Expo push token/)] }]);
 
       // An FCM token still needs its platform.
-      const noPlatform = await request(t.url).post(`${API}/devices/register`).set('Authorization', user).send({ token: `fcm-${run}` });
+      const noPlatform = await request(t.url)
+        .post(`${API}/devices/register`)
+        .set('Authorization', user)
+        .send({ token: `fcm-${run}` });
       expect(noPlatform.status).toBe(400);
       expect(noPlatform.body.details.map((d: { field: string }) => d.field)).toEqual(['platform']);
 
-      const aliasBad = await request(t.url).post('/api/v1/users/push-token').set('Authorization', user).send({ push_token: 'ExpoPushToken[a b]' });
+      const aliasBad = await request(t.url)
+        .post('/api/v1/users/push-token')
+        .set('Authorization', user)
+        .send({ push_token: 'ExpoPushToken[a b]' });
       expect(aliasBad.status).toBe(400);
       expect(aliasBad.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'push_token' }] });
-      const aliasPath = await request(t.url).post(`/api/v1/users/push-token/${encodeURIComponent('ExponentPushToken[x')}`).set('Authorization', user);
+      const aliasPath = await request(t.url)
+        .post(`/api/v1/users/push-token/${encodeURIComponent('ExponentPushToken[x')}`)
+        .set('Authorization', user);
       expect(aliasPath.status).toBe(400);
       expect(aliasPath.body.details[0].field).toBe('push_token');
-      const unknownField = await request(t.url).post('/api/v1/users/push-token').set('Authorization', user).send({ push_token: expoToken('x'), foo: 1 });
+      const unknownField = await request(t.url)
+        .post('/api/v1/users/push-token')
+        .set('Authorization', user)
+        .send({ push_token: expoToken('x'), foo: 1 });
       expect(unknownField.status).toBe(400);
 
-      const anonymous = await request(t.url).post('/api/v1/users/push-token').send({ push_token: expoToken('anon') });
+      const anonymous = await request(t.url)
+        .post('/api/v1/users/push-token')
+        .send({ push_token: expoToken('anon') });
       expect(anonymous.status).toBe(401);
       expect(anonymous.body.code).toBe('token_missing');
       expect(await device(expoToken('anon'))).toBeUndefined();
@@ -129,26 +150,39 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
 
     it('shares the 5-per-minute registration limit between the normal route and the alias', async () => {
       const user = await auth('u-limit');
-      for (let i = 0; i < 3; i++) await request(t.url).post(`${API}/devices/register`).set('Authorization', user).send({ token: expoToken(`l${i}`) }).expect(200);
-      for (let i = 3; i < 5; i++) await request(t.url).post('/api/v1/users/push-token').set('Authorization', user).send({ push_token: expoToken(`l${i}`) }).expect(200);
-      const sixth = await request(t.url).post('/api/v1/users/push-token').set('Authorization', user).send({ push_token: expoToken('l5') });
+      for (let i = 0; i < 3; i++)
+        await request(t.url)
+          .post(`${API}/devices/register`)
+          .set('Authorization', user)
+          .send({ token: expoToken(`l${i}`) })
+          .expect(200);
+      for (let i = 3; i < 5; i++)
+        await request(t.url)
+          .post('/api/v1/users/push-token')
+          .set('Authorization', user)
+          .send({ push_token: expoToken(`l${i}`) })
+          .expect(200);
+      const sixth = await request(t.url)
+        .post('/api/v1/users/push-token')
+        .set('Authorization', user)
+        .send({ push_token: expoToken('l5') });
       expect(sixth.status).toBe(429);
       expect(sixth.body.code).toBe('rate_limited');
     });
   });
 
   describe('delivery', () => {
-    it('one notify reaches the user\'s FCM and Expo devices; the Expo ticket is stored, its receipt read, then deleted', async () => {
+    it("one notify reaches the user's FCM and Expo devices; the Expo ticket is stored, its receipt read, then deleted", async () => {
       const fcmToken = `fcm-both-${run}`;
       const token = expoToken('both');
       await register('u-both', { token: fcmToken, platform: 'android' });
       const expoDevice = await register('u-both', { token });
       const { notificationId } = await notify({ userIds: ['u-both'], data: { screen: 'chat' }, priority: 'high', collapseKey: 'chat-1' });
 
-      await eventually(
-        () => fcm.sentTo(fcmToken).length === 1 && expo.messagesTo(token).length === 1,
-        { timeoutMs: 10_000, what: 'both pushes' },
-      );
+      await eventually(() => fcm.sentTo(fcmToken).length === 1 && expo.messagesTo(token).length === 1, {
+        timeoutMs: 10_000,
+        what: 'both pushes',
+      });
       expect(expo.messagesTo(token)[0]).toMatchObject({
         title: 'Hello',
         body: 'World',
@@ -236,16 +270,20 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       // Every ticket's receipt is read (at most 1000 ids per request), then the tickets are deleted.
       const receiptIds = tokens.flatMap((tok) => expo.ticketsFor.get(tok) ?? []);
       expect(new Set(receiptIds).size).toBe(250);
-      await eventually(() => {
-        const asked = new Set(expo.receiptRequests.flatMap((r) => r.ids));
-        return receiptIds.every((id) => asked.has(id));
-      }, { timeoutMs: 10_000, what: 'receipts of 250 tickets' });
+      await eventually(
+        () => {
+          const asked = new Set(expo.receiptRequests.flatMap((r) => r.ids));
+          return receiptIds.every((id) => asked.has(id));
+        },
+        { timeoutMs: 10_000, what: 'receipts of 250 tickets' },
+      );
       expect(Math.max(...expo.receiptRequests.map((r) => r.ids.length))).toBeLessThanOrEqual(1000);
-      const left = async () => Number((await db.query(`SELECT count(*) AS n FROM expo_push_tickets WHERE id = ANY($1::varchar[])`, [receiptIds]))[0].n);
+      const left = async () =>
+        Number((await db.query(`SELECT count(*) AS n FROM expo_push_tickets WHERE id = ANY($1::varchar[])`, [receiptIds]))[0].n);
       await eventually(async () => (await left()) === 0, { timeoutMs: 10_000, what: 'tickets deleted' });
     });
 
-    it('a tenant send via the FCM topic also reaches the tenant\'s Expo devices, one by one', async () => {
+    it("a tenant send via the FCM topic also reaches the tenant's Expo devices, one by one", async () => {
       const other = `expo-topic-${run}`;
       const token = expoToken('topic');
       await request(t.url)

@@ -71,7 +71,10 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
           case tokens.gone:
             return [404, fcmError(404, 'NOT_FOUND', 'UNREGISTERED', 'Requested entity was not found.')];
           case tokens.bad:
-            return [400, fcmError(400, 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'The registration token is not a valid FCM registration token')];
+            return [
+              400,
+              fcmError(400, 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'The registration token is not a valid FCM registration token'),
+            ];
           case tokens.flaky:
             // A Retry-After beyond the SDK's 60 s ceiling: the SDK gives up at once and Tether's queue retries.
             return attempt === 1
@@ -143,10 +146,10 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
       ttlSeconds: 3600,
     });
 
-    await eventually(
-      () => callsTo(tokens.flaky) === 2 && callsTo(tokens.busy) === 2,
-      { timeoutMs: 15_000, what: 'retries of unavailable and quota' },
-    );
+    await eventually(() => callsTo(tokens.flaky) === 2 && callsTo(tokens.busy) === 2, {
+      timeoutMs: 15_000,
+      what: 'retries of unavailable and quota',
+    });
     // Success and permanent errors are sent once; the retry carried only the two transient tokens.
     expect(callsTo(tokens.live)).toBe(1);
     expect(callsTo(tokens.gone)).toBe(1);
@@ -182,7 +185,10 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
 
     // Registration subscribed the tokens to their tenant and role topics through the SDK as well.
     await eventually(
-      () => topicCalls.some((c) => c.path === '/iid/v1:batchAdd' && c.to === `/topics/t-fcm%2D${run}-role-member` && c.tokens.includes(tokens.live)),
+      () =>
+        topicCalls.some(
+          (c) => c.path === '/iid/v1:batchAdd' && c.to === `/topics/t-fcm%2D${run}-role-member` && c.tokens.includes(tokens.live),
+        ),
       { timeoutMs: 10_000, what: 'the role topic subscription' },
     );
   });
@@ -191,10 +197,10 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
     await register('fcm-cfg', tokens.badCredentials);
     await notify({ userIds: ['fcm-cfg'], title: 'x', category: 'system' });
     const queue = t.app.get<Queue>(getQueueToken(DELIVERY_QUEUE), { strict: false });
-    const failed = await eventually(
-      async () => (await queue.getFailed()).find((j) => j.failedReason?.includes('third-party-auth-error')),
-      { timeoutMs: 10_000, what: 'the failed job' },
-    );
+    const failed = await eventually(async () => (await queue.getFailed()).find((j) => j.failedReason?.includes('third-party-auth-error')), {
+      timeoutMs: 10_000,
+      what: 'the failed job',
+    });
     expect(failed.attemptsMade).toBe(1);
     expect(callsTo(tokens.badCredentials)).toBe(1);
     expect((await devicesOf('fcm-cfg'))[tokens.badCredentials]).toMatchObject({ active: true });
@@ -203,11 +209,16 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
   it('sends silent data messages as APNs background pushes', async () => {
     const sender = new FirebasePushSender(getMessaging(apps[0]), PROJECT);
     const before = requests.length;
-    const [outcome] = await sender.send({ data: { sync: 'events' }, priority: 'high', createdAt: Date.now() }, [{ token: tokens.live, platform: 'ios' }]);
+    const [outcome] = await sender.send({ data: { sync: 'events' }, priority: 'high', createdAt: Date.now() }, [
+      { token: tokens.live, platform: 'ios' },
+    ]);
     expect(outcome).toEqual({ ok: true });
     const { message } = requests[before];
     expect(message.notification).toBeUndefined();
-    expect(message.apns).toEqual({ headers: { 'apns-priority': '5', 'apns-push-type': 'background' }, payload: { aps: { 'content-available': 1 } } });
+    expect(message.apns).toEqual({
+      headers: { 'apns-priority': '5', 'apns-push-type': 'background' },
+      payload: { aps: { 'content-available': 1 } },
+    });
   });
 
   it('turns a rejected batch (HTTP/2 session failure) into a retry for every token, never a deactivation', async () => {
@@ -217,6 +228,9 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
       { token: tokens.gone, platform: 'ios' },
     ]);
     expect(http2Connect).toHaveBeenCalled();
-    expect(outcomes).toEqual([expect.objectContaining({ ok: false, kind: 'retry' }), expect.objectContaining({ ok: false, kind: 'retry' })]);
+    expect(outcomes).toEqual([
+      expect.objectContaining({ ok: false, kind: 'retry' }),
+      expect.objectContaining({ ok: false, kind: 'retry' }),
+    ]);
   });
 });

@@ -22,7 +22,12 @@ async function jobCompleted(t: TestApp, queue: string, id: string): Promise<bool
 }
 
 /** Seed 000's client call, as written (platform is React Native's Platform.OS). */
-async function registerDevice(t: TestApp, user: string, token: string, opts: { tenant?: string; roles?: string[]; platform?: string } = {}) {
+async function registerDevice(
+  t: TestApp,
+  user: string,
+  token: string,
+  opts: { tenant?: string; roles?: string[]; platform?: string } = {},
+) {
   const auth = await t.token({ sub: user, tid: opts.tenant ?? `pipe-${run}`, roles: opts.roles ?? ['MEMBER'] });
   const response = await fetch(`${t.url}${API}/devices/register`, {
     method: 'POST',
@@ -45,10 +50,8 @@ describe('push pipeline (scripted FCM)', () => {
     expect(res.status).toBe(202);
     return res.body as { notificationId: string; duplicate: boolean; inboxCount: number };
   };
-  const fannedOut = (id: string) => eventually(
-    () => jobCompleted(t, NOTIFICATIONS_QUEUE, `n-${id}`),
-    { timeoutMs: 10_000, what: `fan-out of ${id}` },
-  );
+  const fannedOut = (id: string) =>
+    eventually(() => jobCompleted(t, NOTIFICATIONS_QUEUE, `n-${id}`), { timeoutMs: 10_000, what: `fan-out of ${id}` });
 
   beforeAll(async () => {
     t = await startPushTestApp(sender);
@@ -68,10 +71,10 @@ describe('push pipeline (scripted FCM)', () => {
       priority: 'high',
     });
     expect(inboxCount).toBe(1);
-    await eventually(
-      () => sender.sentTo(`tok-a1-${run}`).length === 1 && sender.sentTo(`tok-a2-${run}`).length === 1,
-      { timeoutMs: 10_000, what: 'both sends' },
-    );
+    await eventually(() => sender.sentTo(`tok-a1-${run}`).length === 1 && sender.sentTo(`tok-a2-${run}`).length === 1, {
+      timeoutMs: 10_000,
+      what: 'both sends',
+    });
     const { payload } = sender.sentTo(`tok-a1-${run}`)[0];
     expect(payload).toMatchObject({ title: 'Hello', body: 'World', priority: 'high' });
     // The data carries what the app needs to open the notification, and nothing about the user.
@@ -114,7 +117,11 @@ describe('push pipeline (scripted FCM)', () => {
     const token = `tok-c-${run}`;
     await registerDevice(t, 'u-c', token);
     const auth = `Bearer ${await t.token({ sub: 'u-c', tid: tenant })}`;
-    await request(t.url).put(`${API}/notifications/preferences`).set('Authorization', auth).send({ categories: { promotion: false } }).expect(200);
+    await request(t.url)
+      .put(`${API}/notifications/preferences`)
+      .set('Authorization', auth)
+      .send({ categories: { promotion: false } })
+      .expect(200);
 
     const muted = await notify({ userIds: ['u-c'], title: '50% off', category: 'promotion' });
     await fannedOut(muted.notificationId);
@@ -175,10 +182,10 @@ describe('push pipeline (scripted FCM)', () => {
     await notify({ roles: ['LEADER'], title: 'Leaders', category: 'announcement' }, roleTenant);
     await eventually(() => sender.sentTo(`tok-l1-${run}`).length === 1, { timeoutMs: 10_000, what: 'the leader send' });
     await notify({ tenant: true, title: 'Everyone', category: 'announcement' }, roleTenant);
-    await eventually(
-      () => sender.sentTo(`tok-m1-${run}`).length === 1 && sender.sentTo(`tok-l1-${run}`).length === 2,
-      { timeoutMs: 10_000, what: 'tenant sends' },
-    );
+    await eventually(() => sender.sentTo(`tok-m1-${run}`).length === 1 && sender.sentTo(`tok-l1-${run}`).length === 2, {
+      timeoutMs: 10_000,
+      what: 'tenant sends',
+    });
     expect(sender.sentTo(`tok-x1-${run}`)).toHaveLength(0); // another tenant's leader
 
     await notify({ topic: 'role-member', title: 'Members', category: 'announcement' }, roleTenant);
@@ -193,10 +200,10 @@ describe('push pipeline (scripted FCM)', () => {
     await registerDevice(t, 'owner1', token, { tenant: topicTenant, roles: ['MEMBER'] });
     const subscribed = (topic: string) =>
       sender.topicCalls.some((c) => c.op === 'subscribe' && c.topic === topic && c.tokens.includes(token));
-    await eventually(
-      () => subscribed(tenantTopic(topicTenant)) && subscribed(roleTopic(topicTenant, 'MEMBER')),
-      { timeoutMs: 10_000, what: 'subscriptions' },
-    );
+    await eventually(() => subscribed(tenantTopic(topicTenant)) && subscribed(roleTopic(topicTenant, 'MEMBER')), {
+      timeoutMs: 10_000,
+      what: 'subscriptions',
+    });
     expect(roleTopic(topicTenant, 'MEMBER')).toBe(`t-topics%2D${run}-role-member`);
 
     // Another user (a leader) signs in on the same phone: the device moves, and so do its topics.
@@ -243,11 +250,19 @@ describe('push pipeline (scripted FCM)', () => {
       devices: { depth: expect.any(Number), failed: expect.any(Number) },
     });
     const queues = await request(t.url).get(`${API}/admin/queues`).set('Authorization', service).expect(200);
-    expect(queues.body.queues.map((q: { name: string }) => q.name).sort()).toEqual([DEVICES_QUEUE, NOTIFICATIONS_QUEUE, DELIVERY_QUEUE].sort());
-    expect(queues.body.queues[0].counts).toEqual(expect.objectContaining({ waiting: expect.any(Number), completed: expect.any(Number), failed: expect.any(Number) }));
+    expect(queues.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(
+      [DEVICES_QUEUE, NOTIFICATIONS_QUEUE, DELIVERY_QUEUE].sort(),
+    );
+    expect(queues.body.queues[0].counts).toEqual(
+      expect.objectContaining({ waiting: expect.any(Number), completed: expect.any(Number), failed: expect.any(Number) }),
+    );
     const member = `Bearer ${await t.token({ sub: 'u-a', tid: tenant })}`;
     await request(t.url).get(`${API}/admin/queues`).set('Authorization', member).expect(403);
-    await request(t.url).post(`${API}/admin/notify`).set('Authorization', member).send({ tenant: true, title: 'x', category: 'system' }).expect(403);
+    await request(t.url)
+      .post(`${API}/admin/notify`)
+      .set('Authorization', member)
+      .send({ tenant: true, title: 'x', category: 'system' })
+      .expect(403);
   });
 });
 
@@ -268,7 +283,11 @@ describe('a worker that dies mid-job', () => {
     try {
       await registerDevice(a, 'u-crash', token, { tenant });
       const auth = await a.token({ sub: 'backend', tid: tenant, roles: ['SERVICE'] });
-      await request(a.url).post(`${API}/admin/notify`).set('Authorization', `Bearer ${auth}`).send({ userIds: ['u-crash'], title: 'Survive', category: 'system' }).expect(202);
+      await request(a.url)
+        .post(`${API}/admin/notify`)
+        .set('Authorization', `Bearer ${auth}`)
+        .send({ userIds: ['u-crash'], title: 'Survive', category: 'system' })
+        .expect(202);
       await eventually(() => senderA.sentTo(token).length === 1, { timeoutMs: 10_000, what: 'the send in flight' });
 
       // The delivery worker goes away without finishing (as in a crash): no completion, no lock renewal.
@@ -276,7 +295,9 @@ describe('a worker that dies mid-job', () => {
       b = await startPushTestApp(senderB, env);
       await eventually(() => senderB.sentTo(token).length === 1, { timeoutMs: 15_000, what: 'the takeover' });
       const queue = queueOf(b, DELIVERY_QUEUE);
-      const [job] = (await queue.getJobs(['completed', 'active', 'waiting'])).filter((j) => j.data.deviceIds?.length && j.data.tenantId === tenant);
+      const [job] = (await queue.getJobs(['completed', 'active', 'waiting'])).filter(
+        (j) => j.data.deviceIds?.length && j.data.tenantId === tenant,
+      );
       await eventually(() => job.isCompleted(), { timeoutMs: 5000, what: 'completion' });
       expect((await queue.getJob(job.id!))!.attemptsStarted).toBeGreaterThanOrEqual(2);
     } finally {
@@ -297,7 +318,11 @@ describe('TETHER_ROLE=api', () => {
     try {
       await registerDevice(api, 'u-api', `tok-api-${run}`, { tenant: `api-${run}` });
       const auth = await api.token({ sub: 'backend', tid: `api-${run}`, roles: ['SERVICE'] });
-      await request(api.url).post(`${API}/admin/notify`).set('Authorization', `Bearer ${auth}`).send({ userIds: ['u-api'], title: 'Queued', category: 'message' }).expect(202);
+      await request(api.url)
+        .post(`${API}/admin/notify`)
+        .set('Authorization', `Bearer ${auth}`)
+        .send({ userIds: ['u-api'], title: 'Queued', category: 'message' })
+        .expect(202);
       const queues = await request(api.url).get(`${API}/admin/queues`).set('Authorization', `Bearer ${auth}`).expect(200);
       const notifications = queues.body.queues.find((q: { name: string }) => q.name === NOTIFICATIONS_QUEUE);
       expect(notifications.counts.waiting).toBe(1);

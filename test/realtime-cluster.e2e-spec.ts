@@ -34,7 +34,9 @@ async function broadcast(url: string, channel: string, event: string, data: obje
 }
 
 async function podSockets(url: string): Promise<number> {
-  const res = await request(url).get('/api/mobile/v1/admin/realtime').set('Authorization', `Bearer ${await token('ops', ['ADMIN'])}`);
+  const res = await request(url)
+    .get('/api/mobile/v1/admin/realtime')
+    .set('Authorization', `Bearer ${await token('ops', ['ADMIN'])}`);
   return (res.body as { pod: { sockets: number } }).pod.sockets;
 }
 
@@ -67,7 +69,10 @@ describe('realtime across pods', () => {
     onB.on('announcement:new', (p, m) => seenB.push([p, m.channel]));
     await broadcast(a.url, 'announcements', 'announcement:new', { id: 'from-a' });
     await broadcast(b.url, 'announcements', 'announcement:new', { id: 'from-b' });
-    const both = [[{ id: 'from-a' }, 'announcements'], [{ id: 'from-b' }, 'announcements']];
+    const both = [
+      [{ id: 'from-a' }, 'announcements'],
+      [{ id: 'from-b' }, 'announcements'],
+    ];
     await eventually(() => seenA.length === 2 && seenB.length === 2);
     expect(seenA).toEqual(both);
     expect(seenB).toEqual(both);

@@ -137,11 +137,17 @@ describe('realtime gateway (one instance)', () => {
       expect(seenB.filter(([e]) => e !== 'session')).toEqual([]);
       // The polling endpoint is scoped the same way.
       const tokenB = await t.token({ sub: 'u', tid: b });
-      const polled = await request(t.url).get('/api/mobile/v1/realtime/events?channel=announcements').set('Authorization', `Bearer ${tokenB}`).expect(200);
+      const polled = await request(t.url)
+        .get('/api/mobile/v1/realtime/events?channel=announcements')
+        .set('Authorization', `Bearer ${tokenB}`)
+        .expect(200);
       expect(polled.body.events).toEqual([]);
       await request(t.url).get('/api/mobile/v1/realtime/events?channel=user:u').set('Authorization', `Bearer ${tokenB}`).expect(200);
       const otherUser = await t.token({ sub: 'v', tid: a });
-      const denied = await request(t.url).get('/api/mobile/v1/realtime/events?channel=user:u').set('Authorization', `Bearer ${otherUser}`).expect(403);
+      const denied = await request(t.url)
+        .get('/api/mobile/v1/realtime/events?channel=user:u')
+        .set('Authorization', `Bearer ${otherUser}`)
+        .expect(403);
       expect(denied.body.code).toBe('channel_forbidden');
     });
   });
@@ -217,7 +223,10 @@ describe('realtime gateway (one instance)', () => {
         const got = next<any>(s, 'announcement:new');
         const admin = `Bearer ${await small.token({ tid, roles: ['ADMIN'] })}`;
         const send = (i: number) =>
-          request(small.url).post('/api/mobile/v1/admin/broadcast').set('Authorization', admin).send({ channel: 'announcements', event: 'announcement:new', data: { i } });
+          request(small.url)
+            .post('/api/mobile/v1/admin/broadcast')
+            .set('Authorization', admin)
+            .send({ channel: 'announcements', event: 'announcement:new', data: { i } });
         await send(0);
         const [, meta] = await got;
         s.close();
@@ -258,17 +267,33 @@ describe('realtime gateway (one instance)', () => {
       for (let i = 0; i < 5; i++) offsets.push(await broadcast(tid, 'announcements', 'announcement:new', { i }));
       await eventually(() => live.length >= 5);
       const token = `Bearer ${await t.token({ sub: 'p', tid })}`;
-      const page1 = await request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'announcements', since: offsets[0], limit: 2 }).set('Authorization', token).expect(200);
+      const page1 = await request(t.url)
+        .get('/api/mobile/v1/realtime/events')
+        .query({ channel: 'announcements', since: offsets[0], limit: 2 })
+        .set('Authorization', token)
+        .expect(200);
       expect(page1.body).toMatchObject({ channel: 'announcements', recovered: true, hasMore: true });
       expect(page1.body.events.map((e: any) => e.data.i)).toEqual([1, 2]);
-      const page2 = await request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'announcements', since: page1.body.offset }).set('Authorization', token).expect(200);
+      const page2 = await request(t.url)
+        .get('/api/mobile/v1/realtime/events')
+        .query({ channel: 'announcements', since: page1.body.offset })
+        .set('Authorization', token)
+        .expect(200);
       expect(page2.body.events.map((e: any) => e.data.i)).toEqual([3, 4]);
       expect(page2.body.hasMore).toBe(false);
       // Same offsets as the socket saw.
       expect([...page1.body.events, ...page2.body.events].map((e: any) => e.offset)).toEqual(live.slice(1).map(([, , m]) => m.offset));
-      const latest = await request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'announcements', limit: 2 }).set('Authorization', token).expect(200);
+      const latest = await request(t.url)
+        .get('/api/mobile/v1/realtime/events')
+        .query({ channel: 'announcements', limit: 2 })
+        .set('Authorization', token)
+        .expect(200);
       expect(latest.body.events.map((e: any) => e.data.i)).toEqual([3, 4]);
-      const bad = await request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'announcements', since: 'zzz' }).set('Authorization', token).expect(400);
+      const bad = await request(t.url)
+        .get('/api/mobile/v1/realtime/events')
+        .query({ channel: 'announcements', since: 'zzz' })
+        .set('Authorization', token)
+        .expect(400);
       expect(bad.body.code).toBe('invalid_offset');
       await request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'BAD CHANNEL' }).set('Authorization', token).expect(400);
     });
@@ -277,7 +302,11 @@ describe('realtime gateway (one instance)', () => {
       const tid = freshTenant();
       const token = `Bearer ${await t.token({ sub: 'q', tid })}`;
       const poll = (since?: string) =>
-        request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'announcements', ...(since ? { since } : {}) }).set('Authorization', token).expect(200);
+        request(t.url)
+          .get('/api/mobile/v1/realtime/events')
+          .query({ channel: 'announcements', ...(since ? { since } : {}) })
+          .set('Authorization', token)
+          .expect(200);
       const first = await poll();
       expect(first.body).toMatchObject({ recovered: true, events: [] });
       const quiet = await poll(first.body.offset);
@@ -333,7 +362,9 @@ describe('realtime gateway (one instance)', () => {
     it('keeps a socket that refreshes its token, and refuses a token for someone else', async () => {
       const tid = freshTenant();
       const s = await open({ sub: 'keeper', tid }, 1);
-      expect(await ask(s, 'auth:refresh', { token: await t.token({ sub: 'other', tid }) })).toMatchObject({ error: { code: 'token_mismatch' } });
+      expect(await ask(s, 'auth:refresh', { token: await t.token({ sub: 'other', tid }) })).toMatchObject({
+        error: { code: 'token_mismatch' },
+      });
       expect(await ask(s, 'auth:refresh', { token: 'junk' })).toMatchObject({ error: { code: 'token_invalid' } });
       const ok = await ask(s, 'auth:refresh', { token: await t.token({ sub: 'keeper', tid }, 3600) });
       expect(new Date(ok.expiresAt).getTime()).toBeGreaterThan(Date.now() + 3500_000);
@@ -345,7 +376,11 @@ describe('realtime gateway (one instance)', () => {
   describe('protection', () => {
     let limited: TestApp;
     beforeAll(async () => {
-      limited = await startTestApp({ REALTIME_EVENTS_PER_SECOND: '2', REALTIME_CONNECTS_PER_MINUTE_PER_USER: '3', REALTIME_MAX_BUFFERED_BYTES: '65536' });
+      limited = await startTestApp({
+        REALTIME_EVENTS_PER_SECOND: '2',
+        REALTIME_CONNECTS_PER_MINUTE_PER_USER: '3',
+        REALTIME_MAX_BUFFERED_BYTES: '65536',
+      });
     });
     afterAll(() => limited.close());
 
@@ -378,7 +413,10 @@ describe('realtime gateway (one instance)', () => {
         (await request(limited.url).get('/api/mobile/v1/admin/realtime').set('Authorization', admin)).body.pod.sockets as number;
       expect(await status()).toBeGreaterThan(0);
       for (let i = 0; i < 60; i++)
-        await request(limited.url).post('/api/mobile/v1/admin/broadcast').set('Authorization', admin).send({ channel: 'announcements', event: 'announcement:new', data: { blob } });
+        await request(limited.url)
+          .post('/api/mobile/v1/admin/broadcast')
+          .set('Authorization', admin)
+          .send({ channel: 'announcements', event: 'announcement:new', data: { blob } });
       await eventually(async () => (await status()) === 0, { timeoutMs: 5000, everyMs: 200 });
       const metrics = await request(limited.url).get('/metrics');
       expect(metrics.text).toMatch(/tether_realtime_disconnects_total\{reason="slow_consumer"\} [1-9]/);
@@ -395,7 +433,10 @@ describe('realtime gateway (one instance)', () => {
     const admin = `Bearer ${await t.token({ roles: ['ADMIN'] })}`;
     const status = await request(t.url).get('/api/mobile/v1/admin/realtime').set('Authorization', admin).expect(200);
     expect(status.body.pod.sockets).toBeGreaterThan(0);
-    await request(t.url).get('/api/mobile/v1/admin/realtime').set('Authorization', `Bearer ${await t.token()}`).expect(403);
+    await request(t.url)
+      .get('/api/mobile/v1/admin/realtime')
+      .set('Authorization', `Bearer ${await t.token()}`)
+      .expect(403);
     const metrics = (await request(t.url).get('/metrics')).text;
     for (const name of [
       'tether_realtime_sockets',
@@ -411,8 +452,16 @@ describe('realtime gateway (one instance)', () => {
 
   it('validates POST /admin/broadcast and requires SERVICE or ADMIN', async () => {
     const admin = `Bearer ${await t.token({ roles: ['ADMIN'] })}`;
-    const bad = await request(t.url).post('/api/mobile/v1/admin/broadcast').set('Authorization', admin).send({ channel: 'x y', event: 'Bad Event', data: 'str' }).expect(400);
+    const bad = await request(t.url)
+      .post('/api/mobile/v1/admin/broadcast')
+      .set('Authorization', admin)
+      .send({ channel: 'x y', event: 'Bad Event', data: 'str' })
+      .expect(400);
     expect(bad.body.details.map((d: any) => d.field).sort()).toEqual(['channel', 'data', 'event']);
-    await request(t.url).post('/api/mobile/v1/admin/broadcast').set('Authorization', `Bearer ${await t.token()}`).send({ channel: 'announcements', event: 'a:b', data: {} }).expect(403);
+    await request(t.url)
+      .post('/api/mobile/v1/admin/broadcast')
+      .set('Authorization', `Bearer ${await t.token()}`)
+      .send({ channel: 'announcements', event: 'a:b', data: {} })
+      .expect(403);
   });
 });

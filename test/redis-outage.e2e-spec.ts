@@ -118,7 +118,12 @@ describe('requests while Redis is away', () => {
     // A handshake during the outage: the token is checked without Redis, the connection limiter
     // fails open, presence is best effort; the session is announced. Subscribing needs Redis.
     const started = Date.now();
-    const dave = io(`${a.url}/realtime`, { transports: ['websocket'], auth: { token: await token('dave') }, reconnection: false, forceNew: true });
+    const dave = io(`${a.url}/realtime`, {
+      transports: ['websocket'],
+      auth: { token: await token('dave') },
+      reconnection: false,
+      forceNew: true,
+    });
     sockets.push(dave);
     const [session] = await next<{ userId: string }>(dave, 'session', BOUND_MS);
     expect(session.userId).toBe('dave');
@@ -134,7 +139,11 @@ describe('requests while Redis is away', () => {
 
     // Both pods come back by themselves.
     for (const pod of [a, b])
-      await eventually(async () => (await request(pod.url).get('/health')).status, { until: (s) => s === 200, timeoutMs: 10000, everyMs: 200 });
+      await eventually(async () => (await request(pod.url).get('/health')).status, {
+        until: (s) => s === 200,
+        timeoutMs: 10000,
+        everyMs: 200,
+      });
     await eventually(async () => (await alice.get('/realtime/events').query({ channel: 'announcements' })).status, {
       until: (s) => s === 200,
       timeoutMs: 5000,
@@ -144,7 +153,10 @@ describe('requests while Redis is away', () => {
     // subscriber renewed its subscriptions): a message sent on A reaches Bob on B.
     const bobSeen = record(bob);
     await alice.post(`/conversations/${conversation}/messages`, { clientMessageId: 'after', content: 'after' }).expect(201);
-    await eventually(() => bobSeen.some(([e, p]) => e === 'message:new' && p.content === 'after'), { timeoutMs: 5000, what: 'message on B' });
+    await eventually(() => bobSeen.some(([e, p]) => e === 'message:new' && p.content === 'after'), {
+      timeoutMs: 5000,
+      what: 'message on B',
+    });
     const carolGot = next<any>(carol, 'announcement:new');
     await messagingClient(b.url, await token('ops', ['ADMIN']))
       .post('/admin/broadcast', { channel: 'announcements', event: 'announcement:new', data: { after: true } })

@@ -17,10 +17,7 @@ const tid = `seeds${Date.now().toString(36)}`;
 const accessToken = (sub: string, roles = ['MEMBER']) => signDevToken(SECRET, { sub, tid, roles });
 /** What a host backend hands its app for one of its own channels (booking:, activity:, venue:). */
 const channelToken = (sub: string, channel: string) =>
-  new SignJWT({ sub, tid, channel })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(SECRET));
+  new SignJWT({ sub, tid, channel }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
 
 describe('seed clients against two pods', () => {
   let a: string; // the pod the host backend calls
@@ -66,7 +63,15 @@ describe('seed clients against two pods', () => {
     await session;
     // The subscribe has no ack to wait for: publish until the first one lands.
     const received = next<any>(socket, 'announcement:new', 8000);
-    const timer = setInterval(() => void backend('POST', '/api/mobile/v1/admin/broadcast', { channel: 'announcements', event: 'announcement:new', data: { title: 'Welcome' } }), 200);
+    const timer = setInterval(
+      () =>
+        void backend('POST', '/api/mobile/v1/admin/broadcast', {
+          channel: 'announcements',
+          event: 'announcement:new',
+          data: { title: 'Welcome' },
+        }),
+      200,
+    );
     try {
       const [payload, meta] = await received;
       expect(payload).toEqual({ title: 'Welcome' });
@@ -79,12 +84,22 @@ describe('seed clients against two pods', () => {
   it("seed 001 (rooms with acks): room:join {roomId: 'activity_42'} answered {success: true}, then activity:updated; a room it may not join is Unauthorized", async () => {
     const socket = socketIo(await accessToken('member-001'));
     await next(socket, 'session');
-    const joined = await socket.timeout(5000).emitWithAck('room:join', { roomId: 'activity_42', token: await channelToken('member-001', 'activity:42') });
+    const joined = await socket
+      .timeout(5000)
+      .emitWithAck('room:join', { roomId: 'activity_42', token: await channelToken('member-001', 'activity:42') });
     expect(joined).toMatchObject({ success: true });
     const refused = await socket.timeout(5000).emitWithAck('room:join', { roomId: 'activity_43' });
     expect(refused).toMatchObject({ error: 'Unauthorized' });
     const updated = next<any>(socket, 'activity:updated');
-    expect((await backend('POST', '/api/mobile/v1/admin/broadcast', { channel: 'activity:42', event: 'activity:updated', data: { id: '42', title: 'Hike' } })).status).toBe(202);
+    expect(
+      (
+        await backend('POST', '/api/mobile/v1/admin/broadcast', {
+          channel: 'activity:42',
+          event: 'activity:updated',
+          data: { id: '42', title: 'Hike' },
+        })
+      ).status,
+    ).toBe(202);
     expect((await updated)[0]).toEqual({ id: '42', title: 'Hike' });
     // Its typing call uses a payload Tether does not know: it still gets an ack, with the error.
     expect(await socket.timeout(5000).emitWithAck('typing:start', { chatId: '123' })).toMatchObject({ error: { code: 'invalid_payload' } });
@@ -114,7 +129,10 @@ describe('seed clients against two pods', () => {
     await next(socket, 'session');
     const update = next<any>(socket, 'booking:status_update');
     const data = { bookingId: 'b-1', status: 'confirmed', updatedAt: new Date().toISOString(), message: 'Booking status updated' };
-    expect((await backend('POST', '/api/mobile/v1/admin/broadcast', { channel: 'user:customer-003', event: 'booking:status_update', data })).status).toBe(202);
+    expect(
+      (await backend('POST', '/api/mobile/v1/admin/broadcast', { channel: 'user:customer-003', event: 'booking:status_update', data }))
+        .status,
+    ).toBe(202);
     expect((await update)[0]).toEqual(data);
     const registered = await fetch(`${a}/api/v1/users/push-token/`, {
       method: 'POST',
@@ -132,9 +150,17 @@ describe('seed clients against two pods', () => {
     const venueToken = await channelToken('fan-004', 'venue:7');
     const ack = await client.request({ type: 'subscribe', channels: ['venue:7'], tokens: { 'venue:7': venueToken } });
     expect(ack.data.subscribed).toEqual(['venue:7']);
-    const broadcast = await backend('POST', '/api/websocket', { action: 'broadcast', channel: 'venue:7', event: 'venue:update', data: { crowd: 'busy' } });
+    const broadcast = await backend('POST', '/api/websocket', {
+      action: 'broadcast',
+      channel: 'venue:7',
+      event: 'venue:update',
+      data: { crowd: 'busy' },
+    });
     expect(broadcast).toMatchObject({ status: 202, body: { ok: true, channel: 'venue:7', offset: expect.any(String) } });
-    expect(await client.next((f) => f.type === 'event' && f.channel === 'venue:7')).toMatchObject({ event: 'venue:update', data: { crowd: 'busy' } });
+    expect(await client.next((f) => f.type === 'event' && f.channel === 'venue:7')).toMatchObject({
+      event: 'venue:update',
+      data: { crowd: 'busy' },
+    });
     const notified = await backend('POST', '/api/websocket', {
       action: 'notify',
       userId: 'fan-004',
@@ -142,7 +168,12 @@ describe('seed clients against two pods', () => {
     });
     expect(notified).toMatchObject({ status: 202, body: { ok: true, notificationId: expect.any(String) } });
     const note = await client.next((f) => f.type === 'event' && f.event === 'notification:new');
-    expect(note.data).toMatchObject({ title: 'Happy hour', body: 'Half price until 8', category: 'promotion', data: { venueId: '7', type: 'promotion' } });
+    expect(note.data).toMatchObject({
+      title: 'Happy hour',
+      body: 'Half price until 8',
+      category: 'promotion',
+      data: { venueId: '7', type: 'promotion' },
+    });
     expect((await backend('POST', '/api/websocket', { action: 'shout', data: {} })).status).toBe(400);
     const status = await backend('GET', '/api/websocket');
     expect(status.body).toMatchObject({ status: 'running', connections: expect.any(Number), pod: { sockets: expect.any(Number) } });

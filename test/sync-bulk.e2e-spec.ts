@@ -41,7 +41,8 @@ describe('sync bulk mutations', () => {
         [tid],
       )
     ).rows;
-  const ledger = async (tid: string) => (await db.query(`SELECT count(*)::int AS n FROM sync_mutations WHERE tenant_id = $1`, [tid])).rows[0].n;
+  const ledger = async (tid: string) =>
+    (await db.query(`SELECT count(*)::int AS n FROM sync_mutations WHERE tenant_id = $1`, [tid])).rows[0].n;
 
   it('a replayed batch returns the same results as duplicate and writes nothing', async () => {
     const { tid, services, event } = await setup(3);
@@ -59,9 +60,7 @@ describe('sync bulk mutations', () => {
     expect(await ledger(tid)).toBe(4);
 
     const replay = await checkins(member, batch, 'last-write-wins');
-    expect(replay.body.results).toEqual(
-      first.body.results.map((r: any) => ({ ...r, status: 'duplicate', originalStatus: 'created' })),
-    );
+    expect(replay.body.results).toEqual(first.body.results.map((r: any) => ({ ...r, status: 'duplicate', originalStatus: 'created' })));
     const replayedRsvp = await rsvps(member, [{ offlineId: 'r-1', eventId: event.id, status: 'going' }]);
     expect(replayedRsvp.body.results[0]).toMatchObject({ status: 'duplicate', id: rsvp.body.results[0].id, serverVersion: 1 });
     expect(await state(tid)).toEqual(before);
@@ -96,7 +95,10 @@ describe('sync bulk mutations', () => {
       ['ok-2', 'created', undefined],
     ]);
     expect(res.body.results[1].error.details).toEqual([{ field: 'serviceId', messages: ['serviceId must be a UUID'] }]);
-    const { rows } = await db.query(`SELECT service_id::text, offline_id FROM community_checkins WHERE tenant_id = $1 ORDER BY offline_id`, [tid]);
+    const { rows } = await db.query(
+      `SELECT service_id::text, offline_id FROM community_checkins WHERE tenant_id = $1 ORDER BY offline_id`,
+      [tid],
+    );
     expect(rows).toEqual([
       { service_id: services[0], offline_id: 'ok-1' },
       { service_id: services[1], offline_id: 'ok-2' },
@@ -149,14 +151,15 @@ describe('sync bulk mutations', () => {
     expect(newer.body.results[0]).toMatchObject({ status: 'updated', serverVersion: 2 });
 
     // A clock a day ahead must not freeze the row: its time counts as the server's.
-    const ahead = await rsvps(member, [{ offlineId: 'a-3', eventId: event.id, status: 'declined', clientUpdatedAt: iso(Date.now() + 86_400_000) }]);
+    const ahead = await rsvps(member, [
+      { offlineId: 'a-3', eventId: event.id, status: 'declined', clientUpdatedAt: iso(Date.now() + 86_400_000) },
+    ]);
     expect(ahead.body.results[0]).toMatchObject({ status: 'updated', serverVersion: 3 });
     const stored = (await db.query(`SELECT client_updated_at FROM community_rsvps WHERE id = $1`, [fromB.body.results[0].id])).rows[0];
     expect(stored.client_updated_at.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
     await sleep(20);
     const next = await rsvps(member, [{ offlineId: 'a-4', eventId: event.id, status: 'going', clientUpdatedAt: iso(Date.now()) }]);
     expect(next.body.results[0]).toMatchObject({ status: 'updated', serverVersion: 4 });
-
   });
 
   it('fail-on-conflict: baseVersion must match the server; a mismatch answers the server row', async () => {
@@ -179,7 +182,11 @@ describe('sync bulk mutations', () => {
     const resolved = await rsvps(member, [{ offlineId: 'f-4', eventId: event.id, status: 'declined', baseVersion: 2 }], 'fail-on-conflict');
     expect(resolved.body.results[0]).toMatchObject({ status: 'updated', serverVersion: 3 });
 
-    const checkin = await checkins(member, [{ offlineId: 'c-1', serviceId: services[0], checkinTime: iso(Date.now() - 60_000) }], 'fail-on-conflict');
+    const checkin = await checkins(
+      member,
+      [{ offlineId: 'c-1', serviceId: services[0], checkinTime: iso(Date.now() - 60_000) }],
+      'fail-on-conflict',
+    );
     const checkout = await checkins(
       member,
       [{ offlineId: 'c-2', serviceId: services[0], checkinTime: iso(Date.now() - 60_000), checkoutTime: iso(Date.now()), baseVersion: 1 }],
@@ -241,7 +248,12 @@ describe('sync bulk mutations', () => {
     for (const m of members) await admin.send('PUT', `/members/${m}`, {});
 
     for (let round = 0; round < 3; round++) {
-      const batch = members.map((userId) => ({ serviceId: services[0], userId, checkinTime: iso(Date.now() - 1000), offlineId: `r${round}-${userId}` }));
+      const batch = members.map((userId) => ({
+        serviceId: services[0],
+        userId,
+        checkinTime: iso(Date.now() - 1000),
+        offlineId: `r${round}-${userId}`,
+      }));
       const [a, b] = await Promise.all([checkins(admin, batch), checkins(admin, batch)]);
       for (let i = 0; i < batch.length; i++) {
         const pair = [a.body.results[i], b.body.results[i]];
@@ -257,7 +269,19 @@ describe('sync bulk mutations', () => {
     const second = await pgClient();
     try {
       const items = JSON.stringify([
-        { offlineId: 'pinned', hash: 'h', data: { offlineId: 'pinned', serviceId: services[0], userId: 'admin', checkinTime: iso(Date.now()), checkoutTime: null, clientUpdatedAt: null, baseVersion: null } },
+        {
+          offlineId: 'pinned',
+          hash: 'h',
+          data: {
+            offlineId: 'pinned',
+            serviceId: services[0],
+            userId: 'admin',
+            checkinTime: iso(Date.now()),
+            checkoutTime: null,
+            clientUpdatedAt: null,
+            baseVersion: null,
+          },
+        },
       ]);
       const call = `SELECT result FROM sync_apply_batch($1, 'admin', 'checkins', 'community_apply_checkin', 'last-write-wins', $2::jsonb)`;
       await first.query('BEGIN');

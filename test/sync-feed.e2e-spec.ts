@@ -214,7 +214,8 @@ describe('sync change feed', () => {
       [tid],
     );
     const table = JSON.stringify(rows);
-    const view = (r: Replica) => JSON.stringify(r.ids().map((id) => ({ id, title: r.rows.get(id).title, version: r.rows.get(id).version })));
+    const view = (r: Replica) =>
+      JSON.stringify(r.ids().map((id) => ({ id, title: r.rows.get(id).title, version: r.rows.get(id).version })));
     for (const r of replicas) {
       await eventually(
         async () => {
@@ -247,10 +248,10 @@ describe('sync change feed', () => {
     expect(got.sort()).toEqual(ids.sort());
 
     await db.query(`UPDATE community_events SET title = 'changed' WHERE id = $1`, [ids[4]]);
-    const changed = await eventually(
-      () => m.get('/sync/events', { updatedAfter: since }),
-      { until: (r) => r.body.events.length > 0, timeoutMs: 15_000 },
-    );
+    const changed = await eventually(() => m.get('/sync/events', { updatedAfter: since }), {
+      until: (r) => r.body.events.length > 0,
+      timeoutMs: 15_000,
+    });
     expect(changed.body.events.map((e: any) => [e.id, e.title])).toEqual([[ids[4], 'changed']]);
 
     // updatedAfter seeds a cursor: its nextCursor carries on.

@@ -31,7 +31,8 @@ describe('tombstone purge and sync reset', () => {
     const admin = await caller(t, tid, 'admin', ['ADMIN']);
     const member = await caller(t, tid, 'ida');
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await admin.send('POST', '/events', { title: `E${i}`, startsAt: '2030-01-01T10:00:00Z' })).body.id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await admin.send('POST', '/events', { title: `E${i}`, startsAt: '2030-01-01T10:00:00Z' })).body.id);
     const rsvp = await member.send('POST', '/sync/events/rsvp/bulk', { rsvps: [{ offlineId: uuid(), eventId: ids[0], status: 'going' }] });
     expect(rsvp.body.results[0].status).toBe('created');
 

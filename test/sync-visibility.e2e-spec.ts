@@ -170,7 +170,9 @@ describe('sync visibility: access changes are changes', () => {
     const memberB = await caller(t, b, 'same-user');
     const event = await create(adminA, '/events', { title: 'A only', startsAt: '2030-01-01T10:00:00Z' });
     const service = await create(adminA, '/services', { name: 'A service', startsAt: new Date().toISOString() });
-    await memberA.send('POST', '/sync/checkins/bulk', { checkins: [{ offlineId: 'x1', serviceId: service.id, checkinTime: new Date().toISOString() }] });
+    await memberA.send('POST', '/sync/checkins/bulk', {
+      checkins: [{ offlineId: 'x1', serviceId: service.id, checkinTime: new Date().toISOString() }],
+    });
     await memberA.send('POST', '/sync/events/rsvp/bulk', { rsvps: [{ offlineId: 'x2', eventId: event.id, status: 'going' }] });
     await memberA.send('POST', `/services/${service.id}/checkins`, {});
 
@@ -198,7 +200,9 @@ describe('sync visibility: access changes are changes', () => {
       checkins: [{ offlineId: 'x1', serviceId: service.id, checkinTime: new Date().toISOString() }],
     });
     expect(checkinB.body.results[0]).toMatchObject({ status: 'rejected', error: { code: 'service_not_found' } });
-    const rsvpB = await memberB.send('POST', '/sync/events/rsvp/bulk', { rsvps: [{ offlineId: 'x2', eventId: event.id, status: 'going' }] });
+    const rsvpB = await memberB.send('POST', '/sync/events/rsvp/bulk', {
+      rsvps: [{ offlineId: 'x2', eventId: event.id, status: 'going' }],
+    });
     expect(rsvpB.body.results[0]).toMatchObject({ status: 'rejected', error: { code: 'event_not_found' } });
     expect((await memberB.send('POST', `/services/${service.id}/checkins`, {})).status).toBe(404);
     expect((await memberB.get(`/services/${service.id}/counts`)).status).toBe(404);

@@ -155,7 +155,10 @@ async function experiment(): Promise<void> {
       if (wait > 0) await sleep(wait);
       const at = phase;
       const c = i % CONVERSATIONS;
-      const p = api(podA, `s${c}`, 'POST', `/conversations/${conversations[c]}/messages`, { clientMessageId: `m${i}`, content: `m${i}` }).then(
+      const p = api(podA, `s${c}`, 'POST', `/conversations/${conversations[c]}/messages`, {
+        clientMessageId: `m${i}`,
+        content: `m${i}`,
+      }).then(
         (res) => void sends.push({ phase: at, status: res.status, id: res.json?.id }),
         () => void sends.push({ phase: at, status: 0 }),
       );
@@ -251,7 +254,11 @@ async function experiment(): Promise<void> {
   log(`offered ${RATE}/s; accepted ${accepted.length} of ${sends.length} sends`);
   log(
     `outbox drained ${
-      outboxSeen ? (drainedMs === undefined ? `not within ${SETTLE_LIMIT_MS / 1000} s` : `${(drainedMs / 1000).toFixed(1)} s`) : 'n/a (no tether_outbox_depth: no outbox in this build)'
+      outboxSeen
+        ? drainedMs === undefined
+          ? `not within ${SETTLE_LIMIT_MS / 1000} s`
+          : `${(drainedMs / 1000).toFixed(1)} s`
+        : 'n/a (no tether_outbox_depth: no outbox in this build)'
     } after Redis returned`,
   );
   log(

@@ -131,10 +131,9 @@ async function baseline() {
   const worker = new Worker(
     'baseline',
     async (job) => {
-      const { rows } = await pool.query(
-        'SELECT id, token, platform FROM devices WHERE id = ANY($1::uuid[]) AND deactivated_at IS NULL',
-        [job.data.ids],
-      );
+      const { rows } = await pool.query('SELECT id, token, platform FROM devices WHERE id = ANY($1::uuid[]) AND deactivated_at IS NULL', [
+        job.data.ids,
+      ]);
       const outcomes = await sender.send({ title: 'Bench', data: {}, priority: 'normal', createdAt: Date.now() }, rows);
       const failed = rows.filter((_r, i) => !outcomes[i].ok).map((r) => r.id);
       if (failed.length) {
@@ -217,7 +216,9 @@ async function tether() {
     if (env.BENCH_DEBUG) {
       const { getQueueToken } = require('@nestjs/bullmq');
       const job = await app.get(getQueueToken('notifications'), { strict: false }).getJob(`n-${notificationId}`);
-      console.error(`notify ${t1 - t0} ms, fan-out started +${job.processedOn - t0} ms, finished +${job.finishedOn - t0} ms, all delivered +${Date.now() - t0} ms`);
+      console.error(
+        `notify ${t1 - t0} ms, fan-out started +${job.processedOn - t0} ms, finished +${job.finishedOn - t0} ms, all delivered +${Date.now() - t0} ms`,
+      );
     }
     return (performance.now() - started) / 1000;
   };

@@ -33,7 +33,10 @@ const world = newWorld('bench', 'push');
 async function step<T>(name: string, env: Record<string, string>): Promise<T> {
   const proc = spawnNode(join(__dirname, 'harness.js'), env, { args: [name], inheritStderr: true });
   const { code } = await proc.exited;
-  const line = proc.output().split('\n').find((l) => l.startsWith('RESULT '));
+  const line = proc
+    .output()
+    .split('\n')
+    .find((l) => l.startsWith('RESULT '));
   if (code === 0 && line) return JSON.parse(line.slice(7)) as T;
   throw new Error(`${name} failed (exit ${code}): ${proc.output().slice(-2000)}`);
 }

@@ -151,7 +151,13 @@ async function httpPass(base: string, path: string, headers: Record<string, stri
   return { rows, ms: now() - t0, deepCursor };
 }
 
-async function timeHttpPage(base: string, path: string, headers: Record<string, string>, cursor: string | undefined, n: number): Promise<number> {
+async function timeHttpPage(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+  cursor: string | undefined,
+  n: number,
+): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const q = new URLSearchParams({ limit: String(PAGE) });
@@ -204,7 +210,9 @@ async function main() {
     results.bare.push((b.rows / b.ms) * 1000);
     results.tether.push((t.rows / t.ms) * 1000);
     deep = { raw: r.deepKey, bare: b.deepCursor, tether: t.deepCursor };
-    log(`rep ${rep + 1}: raw ${results.raw[rep].toFixed(0)}, bare ${results.bare[rep].toFixed(0)}, tether ${results.tether[rep].toFixed(0)} rows/s`);
+    log(
+      `rep ${rep + 1}: raw ${results.raw[rep].toFixed(0)}, bare ${results.bare[rep].toFixed(0)}, tether ${results.tether[rep].toFixed(0)} rows/s`,
+    );
   }
 
   // One page: the first (no cursor), the second (a cursor near the start), one deep in the feed.
@@ -222,7 +230,10 @@ async function main() {
   const rDeep = await timeRawPage(raw, deep.raw!, N);
 
   // Bulk check-in: a leader's kiosk sends 500 check-ins (500 members) for a new service each run.
-  const leader = { Authorization: `Bearer ${await signDevToken(secret, { sub: 'bench-leader', tid: TENANT, roles: ['LEADER'] })}`, 'Content-Type': 'application/json' };
+  const leader = {
+    Authorization: `Bearer ${await signDevToken(secret, { sub: 'bench-leader', tid: TENANT, roles: ['LEADER'] })}`,
+    'Content-Type': 'application/json',
+  };
   const bulk: number[] = [];
   const replays: number[] = [];
   for (let run = 0; run < BULK_RUNS + 2; run++) {
@@ -243,7 +254,8 @@ async function main() {
       return { ms: now() - t0, statuses: new Set(json.results.map((r) => r.status)), n: json.results.length };
     };
     const first = await post();
-    if (first.n !== 500 || first.statuses.size !== 1 || !first.statuses.has('created')) throw new Error(`bulk run ${run}: ${[...first.statuses]}`);
+    if (first.n !== 500 || first.statuses.size !== 1 || !first.statuses.has('created'))
+      throw new Error(`bulk run ${run}: ${[...first.statuses]}`);
     const again = await post();
     if (!again.statuses.has('duplicate') || again.statuses.size !== 1) throw new Error(`replay ${run}: ${[...again.statuses]}`);
     if (run >= 2) {
@@ -259,21 +271,37 @@ async function main() {
   const rows = [
     ['full initial sync, raw keyset query (pg, in process)', `${f(rawRate)} rows/s`, ''],
     ['full initial sync, bare node:http + JSON', `${f(bareRate)} rows/s`, 'baseline'],
-    ['full initial sync, Tether GET /sync/events', `${f(tetherRate)} rows/s`, `${(tetherRate / bareRate).toFixed(2)} x bare (goal >= 0.70)`],
+    [
+      'full initial sync, Tether GET /sync/events',
+      `${f(tetherRate)} rows/s`,
+      `${(tetherRate / bareRate).toFixed(2)} x bare (goal >= 0.70)`,
+    ],
     ['Tether vs raw query', '', `${(tetherRate / rawRate).toFixed(2)} x raw`],
     ['Tether page 1 (no cursor), median', `${tFirst.toFixed(2)} ms`, ''],
     ['Tether page 2 (cursor), median', `${tSecond.toFixed(2)} ms`, ''],
-    [`Tether page at row ${f(deepAt)}, median`, `${tDeep.toFixed(2)} ms`, `${(tDeep / tFirst).toFixed(2)} x page 1, ${(tDeep / tSecond).toFixed(2)} x page 2 (goal <= 1.5)`],
+    [
+      `Tether page at row ${f(deepAt)}, median`,
+      `${tDeep.toFixed(2)} ms`,
+      `${(tDeep / tFirst).toFixed(2)} x page 1, ${(tDeep / tSecond).toFixed(2)} x page 2 (goal <= 1.5)`,
+    ],
     ['bare page 1 / deep, median', `${bFirst.toFixed(2)} / ${bDeep.toFixed(2)} ms`, `${(bDeep / bFirst).toFixed(2)} x`],
     ['raw query page 1 / deep, median', `${rFirst.toFixed(2)} / ${rDeep.toFixed(2)} ms`, `${(rDeep / rFirst).toFixed(2)} x`],
-    [`bulk check-in, 500 new items, median of ${bulk.length}`, `${bulk.length ? median(bulk).toFixed(1) : '-'} ms`, `p90 ${quantile(bulk, 0.9).toFixed(1)} ms (goal median < 150)`],
+    [
+      `bulk check-in, 500 new items, median of ${bulk.length}`,
+      `${bulk.length ? median(bulk).toFixed(1) : '-'} ms`,
+      `p90 ${quantile(bulk, 0.9).toFixed(1)} ms (goal median < 150)`,
+    ],
     ['bulk check-in replayed (500 duplicates), median', `${median(replays).toFixed(1)} ms`, ''],
   ];
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out('');
-  out(`sync benchmark: ${f(EVENTS)} events in one tenant (+ ${OTHER_TENANTS} tenants x ${f(PER_TENANT)}), pages of ${PAGE}, median of ${REPS} passes`);
+  out(
+    `sync benchmark: ${f(EVENTS)} events in one tenant (+ ${OTHER_TENANTS} tenants x ${f(PER_TENANT)}), pages of ${PAGE}, median of ${REPS} passes`,
+  );
   out(table(['measure', 'figure', 'ratio'], rows, { left: [0, 2] }));
-  out(`passes (rows/s): raw ${results.raw.map((x) => f(x)).join(', ')}; bare ${results.bare.map((x) => f(x)).join(', ')}; tether ${results.tether.map((x) => f(x)).join(', ')}`);
+  out(
+    `passes (rows/s): raw ${results.raw.map((x) => f(x)).join(', ')}; bare ${results.bare.map((x) => f(x)).join(', ')}; tether ${results.tether.map((x) => f(x)).join(', ')}`,
+  );
 }
 
 runBenchmark('sync bench', world, main, () => raw.end());

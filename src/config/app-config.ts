@@ -69,7 +69,8 @@ export class AppConfig {
       corsOrigins: origins.includes('*') ? true : origins,
       bodyLimit: this.env.BODY_LIMIT,
       rateLimitPerMinute: this.env.RATE_LIMIT_PER_MINUTE,
-      rateLimitExemptRoles: this.env.RATE_LIMIT_EXEMPT_ROLES === 'none' ? [] : this.env.RATE_LIMIT_EXEMPT_ROLES.split(',').map((r) => r.trim()),
+      rateLimitExemptRoles:
+        this.env.RATE_LIMIT_EXEMPT_ROLES === 'none' ? [] : this.env.RATE_LIMIT_EXEMPT_ROLES.split(',').map((r) => r.trim()),
       shutdownGraceMs: this.env.SHUTDOWN_GRACE_MS,
     };
   }

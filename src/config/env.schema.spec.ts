@@ -69,7 +69,9 @@ describe('host channels', () => {
   });
 
   it('reads prefix:modes lists, bare prefixes and none', () => {
-    expect(hostChannels({ HOST_CHANNELS: 'activity:token, booking:proxy,venue:token+proxy,ride', SUBSCRIBE_PROXY_URL: 'https://b/s' })).toEqual([
+    expect(
+      hostChannels({ HOST_CHANNELS: 'activity:token, booking:proxy,venue:token+proxy,ride', SUBSCRIBE_PROXY_URL: 'https://b/s' }),
+    ).toEqual([
       { prefix: 'activity', modes: ['token'] },
       { prefix: 'booking', modes: ['proxy'] },
       { prefix: 'venue', modes: ['token', 'proxy'] },

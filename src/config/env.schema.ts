@@ -6,11 +6,10 @@ import { z } from 'zod';
 export const EXAMPLE_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 
 /** `none`, or `prefix[:mode[+mode]]` items, comma separated; modes are `token` and `proxy`. */
-const HOST_CHANNELS_PATTERN = /^(none|[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?(\s*,\s*[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?)*)$/;
+const HOST_CHANNELS_PATTERN =
+  /^(none|[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?(\s*,\s*[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?)*)$/;
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) =>
   z.coerce
     .number({ error: 'must be a number' })
@@ -88,7 +87,10 @@ export const envSchema = z
     /** Roles the global limit does not apply to (backends calling the server API); `none` for none. */
     RATE_LIMIT_EXEMPT_ROLES: z
       .string()
-      .regex(/^(none|(MEMBER|LEADER|ADMIN|SERVICE)(\s*,\s*(MEMBER|LEADER|ADMIN|SERVICE))*)$/, 'a comma-separated list of MEMBER, LEADER, ADMIN, SERVICE (or "none")')
+      .regex(
+        /^(none|(MEMBER|LEADER|ADMIN|SERVICE)(\s*,\s*(MEMBER|LEADER|ADMIN|SERVICE))*)$/,
+        'a comma-separated list of MEMBER, LEADER, ADMIN, SERVICE (or "none")',
+      )
       .default('SERVICE'),
     SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
 

@@ -87,7 +87,11 @@ export class FakeExpo {
       this.sendRequests.push({ messages, headers: req.headers });
       for (const m of messages) {
         const status = this.httpErrors.get(m.to)?.shift();
-        if (status) return [status, { errors: [{ code: status === 429 ? 'TOO_MANY_REQUESTS' : 'INTERNAL_SERVER_ERROR', message: `status ${status}` }] }];
+        if (status)
+          return [
+            status,
+            { errors: [{ code: status === 429 ? 'TOO_MANY_REQUESTS' : 'INTERNAL_SERVER_ERROR', message: `status ${status}` }] },
+          ];
       }
       return [200, { data: messages.map((m) => this.ticket(m.to)) }];
     }

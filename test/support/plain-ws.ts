@@ -16,7 +16,10 @@ export interface PlainClient {
 let ids = 0;
 
 /** Opens `ws://host/<path>?token=` (or with an Authorization header); resolves once open. */
-export async function openPlain(httpUrl: string, opts: { token?: string; path?: string; header?: boolean; query?: string } = {}): Promise<PlainClient> {
+export async function openPlain(
+  httpUrl: string,
+  opts: { token?: string; path?: string; header?: boolean; query?: string } = {},
+): Promise<PlainClient> {
   const base = httpUrl.replace(/^http/, 'ws') + (opts.path ?? '/ws');
   const params = new URLSearchParams(opts.query ?? '');
   if (opts.token && !opts.header) params.set('token', opts.token);
@@ -33,7 +36,9 @@ export async function openPlain(httpUrl: string, opts: { token?: string; path?: 
       w.resolve(frame);
     }
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
@@ -42,7 +47,10 @@ export async function openPlain(httpUrl: string, opts: { token?: string; path?: 
     const seen = frames.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise<any>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames)}`)),
+        timeoutMs,
+      );
       waiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)) });
     });
   };

@@ -36,7 +36,8 @@ export async function caller(t: TestApp, tenantId: string, userId: string, roles
   const token = await t.token({ sub: userId, tid: tenantId, roles });
   const call = async (method: string, path: string, query?: Record<string, string | number | undefined>, body?: unknown) => {
     const defined = Object.entries(query ?? {}).filter(([, v]) => v !== undefined);
-    const req = request(t.url)[method.toLowerCase() as 'get'](`${API}${path}`)
+    const agent = request(t.url);
+    const req = agent[method.toLowerCase() as 'get'](`${API}${path}`)
       .set('Authorization', `Bearer ${token}`)
       .query(Object.fromEntries(defined));
     const res = await (body === undefined ? req : req.set('Content-Type', 'application/json').send(JSON.stringify(body)));
@@ -93,7 +94,11 @@ export const uuid = () => randomUUID();
 export const UNTHROTTLED = { SYNC_READS_PER_MINUTE: '1000000', SYNC_BULK_PER_MINUTE: '1000000', RATE_LIMIT_PER_MINUTE: '1000000' };
 
 /** Inserts an event straight into the table (for tests that interleave transactions by hand). */
-export async function insertEvent(db: Client, tenantId: string, fields: { id?: string; title?: string; visibility?: string } = {}): Promise<string> {
+export async function insertEvent(
+  db: Client,
+  tenantId: string,
+  fields: { id?: string; title?: string; visibility?: string } = {},
+): Promise<string> {
   const id = fields.id ?? randomUUID();
   await db.query(
     `INSERT INTO community_events (id, tenant_id, title, starts_at, visibility, created_by) VALUES ($1, $2, $3, now(), $4, 'test')`,

@@ -27,8 +27,7 @@ export async function startTestApp(env: Record<string, string> = {}, options: St
     app,
     config,
     url: `http://127.0.0.1:${address.port}`,
-    token: (claims = {}, ttl = 3600) =>
-      signDevToken(config.jwt.secret!, { sub: 'u1', tid: 't1', roles: ['MEMBER'], ...claims }, ttl),
+    token: (claims = {}, ttl = 3600) => signDevToken(config.jwt.secret!, { sub: 'u1', tid: 't1', roles: ['MEMBER'], ...claims }, ttl),
     close: () => app.close(),
   };
 }

@@ -42,10 +42,7 @@ export const running = new Set<NodeProcess>();
 export function spawnNode(file: string, env: Record<string, string>, opts: SpawnOptions = {}): NodeProcess {
   const nodeArgs = [...(opts.nodeArgs ?? []), ...(opts.tsx ? ['--import', 'tsx'] : []), file, ...(opts.args ?? [])];
   const stdio = ['ignore', 'pipe', opts.inheritStderr ? 'inherit' : 'pipe', ...(opts.ipc ? ['ipc'] : [])] as (
-    | 'ignore'
-    | 'pipe'
-    | 'inherit'
-    | 'ipc'
+    'ignore' | 'pipe' | 'inherit' | 'ipc'
   )[];
   const options = { cwd: ROOT, env: { ...process.env, ...env }, stdio };
   // bash raises the limit, then execs node: same pid, so signals and /proc readings reach node itself.

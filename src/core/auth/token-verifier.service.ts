@@ -99,8 +99,7 @@ function toAuthError(err: unknown): AuthError {
 
 function toAuthUser(payload: JWTPayload): AuthUser {
   const { sub, tid, roles, exp } = payload as JWTPayload & { tid?: unknown; roles?: unknown };
-  if (typeof sub !== 'string' || !ID_PATTERN.test(sub))
-    throw new AuthError('token_invalid', 'The access token has no valid "sub" claim');
+  if (typeof sub !== 'string' || !ID_PATTERN.test(sub)) throw new AuthError('token_invalid', 'The access token has no valid "sub" claim');
   if (typeof tid !== 'string' || !TENANT_PATTERN.test(tid))
     throw new AuthError('token_invalid', 'The access token has no valid "tid" claim');
   if (typeof exp !== 'number') throw new AuthError('token_invalid', 'The access token has no "exp" claim');

@@ -22,7 +22,6 @@ export function createValidationPipe(): ValidationPipe {
     forbidNonWhitelisted: true,
     transform: true,
     stopAtFirstError: false,
-    exceptionFactory: (errors) =>
-      validationFailed(flattenValidationErrors(errors)),
+    exceptionFactory: (errors) => validationFailed(flattenValidationErrors(errors)),
   });
 }

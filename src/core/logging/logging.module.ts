@@ -40,8 +40,7 @@ function prettyTransport(format: 'pretty' | 'json') {
         pinoHttp: {
           level: config.logLevel,
           transport: prettyTransport(config.logFormat),
-          genReqId: (req: IncomingMessage, res: ServerResponse) =>
-            (req as IncomingMessage & { id?: string }).id ?? requestIdFor(req, res),
+          genReqId: (req: IncomingMessage, res: ServerResponse) => (req as IncomingMessage & { id?: string }).id ?? requestIdFor(req, res),
           redact: ['req.headers.authorization', 'req.headers.cookie', 'req.query.token'],
           customProps: (req: IncomingMessage) => {
             const user = (req as IncomingMessage & { user?: { userId: string; tenantId: string } }).user;

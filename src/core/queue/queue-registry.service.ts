@@ -79,7 +79,10 @@ export class QueueRegistry implements OnModuleInit {
     try {
       const all = await Promise.race([this.counts(), timeout]);
       const details = Object.fromEntries(
-        all.map(({ name, counts }) => [name, { depth: counts.waiting + counts.delayed + counts.active + counts.prioritized, failed: counts.failed }]),
+        all.map(({ name, counts }) => [
+          name,
+          { depth: counts.waiting + counts.delayed + counts.active + counts.prioritized, failed: counts.failed },
+        ]),
       );
       return { queues: { status: 'up', ...details } };
     } catch (err) {

@@ -46,9 +46,7 @@ export class RedisService implements OnApplicationShutdown {
   /** A new connection, tracked and closed at shutdown. */
   create(name: string, options: RedisOptions = {}, mode: RedisConnectionMode = 'fail-fast'): Redis {
     const defaults: RedisOptions =
-      mode === 'fail-fast'
-        ? { maxRetriesPerRequest: 1, commandTimeout: this.commandTimeoutMs }
-        : { maxRetriesPerRequest: null };
+      mode === 'fail-fast' ? { maxRetriesPerRequest: 1, commandTimeout: this.commandTimeoutMs } : { maxRetriesPerRequest: null };
     const connection = new Redis(this.config.redis.url, { connectionName: `tether:${name}`, retryStrategy, ...defaults, ...options });
     let failedAttempts = 0;
     connection.on('error', (err) => {
@@ -103,8 +101,6 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all(
-      [...this.connections].map((c) => (c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect())),
-    );
+    await Promise.all([...this.connections].map((c) => (c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect())));
   }
 }

@@ -18,8 +18,7 @@ import { MemberEnrollmentInterceptor } from './member-enrollment.interceptor';
 
 /** Exactly one of the two names carries the items. */
 function itemsOf(named: unknown[] | undefined, items: unknown[] | undefined, name: string): unknown[] {
-  if ((named === undefined) === (items === undefined))
-    throw invalidField(name, `send the items as either "${name}" or "items"`);
+  if ((named === undefined) === (items === undefined)) throw invalidField(name, `send the items as either "${name}" or "items"`);
   return (named ?? items)!;
 }
 
@@ -47,7 +46,12 @@ export class CommunitySyncController {
   })
   @ApiOkResponse({ type: BulkResponse })
   checkins(@CurrentUser() user: AuthUser, @Body() body: CheckinsBulkDto): Promise<{ results: BulkItemResult[] }> {
-    return this.mutations.apply('checkins', user, body.conflictResolution ?? 'last-write-wins', itemsOf(body.checkins, body.items, 'checkins'));
+    return this.mutations.apply(
+      'checkins',
+      user,
+      body.conflictResolution ?? 'last-write-wins',
+      itemsOf(body.checkins, body.items, 'checkins'),
+    );
   }
 
   @Post('events/rsvp/bulk')

@@ -47,7 +47,6 @@ const EVENT_SETTABLE: Record<string, string> = {
 };
 const SERVICE_SETTABLE: Record<string, string> = { name: 'name', location: 'location', startsAt: 'starts_at', endsAt: 'ends_at' };
 
-
 const parse = (result: unknown): Doc | undefined => {
   const rows = rowsOf<{ doc: string }>(result);
   return rows[0] ? (JSON.parse(rows[0].doc) as Doc) : undefined;
@@ -85,10 +84,10 @@ export class CommunityRepository {
       [randomUUID(), tenantId, userId, f.displayName ?? null, f.roles ?? null, f.status ?? null],
     );
     if (rows[0]) return { doc: JSON.parse(rows[0].doc) as Doc, created: rows[0].created };
-    const same = await this.db.query(`SELECT ${MEMBER_DOC}::text AS doc FROM community_members r WHERE r.tenant_id = $1 AND r.user_id = $2`, [
-      tenantId,
-      userId,
-    ]);
+    const same = await this.db.query(
+      `SELECT ${MEMBER_DOC}::text AS doc FROM community_members r WHERE r.tenant_id = $1 AND r.user_id = $2`,
+      [tenantId, userId],
+    );
     return { doc: parse(same)!, created: false };
   }
 
@@ -123,7 +122,9 @@ export class CommunityRepository {
   }
 
   async eventDoc(em: EntityManager, tenantId: string, id: string): Promise<Doc | undefined> {
-    return parse(await em.query(`SELECT ${EVENT_DOC}::text AS doc FROM community_events r WHERE r.id = $1 AND r.tenant_id = $2`, [id, tenantId]));
+    return parse(
+      await em.query(`SELECT ${EVENT_DOC}::text AS doc FROM community_events r WHERE r.id = $1 AND r.tenant_id = $2`, [id, tenantId]),
+    );
   }
 
   /** Makes the live invitations exactly `userIds`: others are revoked (soft), missing ones added or restored. */
@@ -208,7 +209,10 @@ export class CommunityRepository {
   }
 
   async serviceExists(tenantId: string, id: string): Promise<boolean> {
-    const rows = await this.db.query(`SELECT 1 FROM community_services WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`, [id, tenantId]);
+    const rows = await this.db.query(`SELECT 1 FROM community_services WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`, [
+      id,
+      tenantId,
+    ]);
     return rows.length > 0;
   }
 
@@ -267,7 +271,9 @@ export class CommunityRepository {
   }
 
   /** Services under way: from an hour before they start until they end. */
-  async liveCounts(tenantId: string): Promise<{ id: string; name: string; startsAt: Date; endsAt: Date; total: number; present: number }[]> {
+  async liveCounts(
+    tenantId: string,
+  ): Promise<{ id: string; name: string; startsAt: Date; endsAt: Date; total: number; present: number }[]> {
     const rows: { id: string; name: string; starts_at: Date; ends_at: Date; total: number; present: number }[] = await this.db.query(
       `SELECT s.id::text AS id, s.name, s.starts_at, s.ends_at,
               count(c.id)::int AS total, (count(c.id) FILTER (WHERE c.checkout_time IS NULL))::int AS present
@@ -306,7 +312,8 @@ export class CommunityRepository {
     patch: object,
   ): Promise<Doc> {
     const fields = Object.entries(patch).filter(([k, v]) => v !== undefined && k in settable);
-    if (!fields.length) return parse(await em.query(`SELECT ${doc}::text AS doc FROM ${table} r WHERE r.id = $1 AND r.tenant_id = $2`, [id, tenantId]))!;
+    if (!fields.length)
+      return parse(await em.query(`SELECT ${doc}::text AS doc FROM ${table} r WHERE r.id = $1 AND r.tenant_id = $2`, [id, tenantId]))!;
     const sets = fields.map(([k], i) => `${settable[k]} = $${i + 3}`).join(', ');
     const rows = await em.query(`UPDATE ${table} AS r SET ${sets} WHERE r.id = $1 AND r.tenant_id = $2 RETURNING ${doc}::text AS doc`, [
       id,

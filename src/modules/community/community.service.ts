@@ -27,7 +27,6 @@ export const PRIVILEGED_ROLES = ['LEADER', 'ADMIN', 'SERVICE'];
 const isPrivileged = (user: AuthUser) => user.roles.some((r) => PRIVILEGED_ROLES.includes(r));
 const iso = (v: string) => new Date(v).toISOString();
 
-
 /**
  * The community domain: what the host backend and admins write (events, services, members,
  * announcements), online check-ins and live counts. Offline reads and writes go through sync
@@ -54,7 +53,11 @@ export class CommunityService {
     const key = `${user.tenantId}\n${user.userId}`;
     if (this.enrolled.has(key)) return;
     try {
-      await this.repo.enrollMember(user.tenantId, user.userId, user.roles.filter((r) => r !== 'SERVICE'));
+      await this.repo.enrollMember(
+        user.tenantId,
+        user.userId,
+        user.roles.filter((r) => r !== 'SERVICE'),
+      );
     } catch (err) {
       // Not worth failing the request (it may not even touch the database): the next one retries.
       // Until then the caller simply has no member record, i.e. sees what any member sees.
@@ -237,5 +240,6 @@ export class CommunityService {
 }
 
 function assertOrder(startsAt: string, endsAt: string | null): void {
-  if (endsAt !== null && new Date(endsAt).getTime() < new Date(startsAt).getTime()) throw invalidField('endsAt', 'endsAt must not be before startsAt');
+  if (endsAt !== null && new Date(endsAt).getTime() < new Date(startsAt).getTime())
+    throw invalidField('endsAt', 'endsAt must not be before startsAt');
 }

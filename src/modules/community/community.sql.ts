@@ -4,7 +4,18 @@ import { jsonObjectSql } from '../sync';
  * The JSON documents clients receive, built by PostgreSQL from a row aliased `r`. The change feed,
  * the REST responses and bulk conflict answers all use these, so a row looks the same everywhere.
  */
-export const EVENT_COLUMNS = ['title', 'description', 'location', 'starts_at', 'ends_at', 'capacity', 'visibility', 'version', 'created_at', 'updated_at'];
+export const EVENT_COLUMNS = [
+  'title',
+  'description',
+  'location',
+  'starts_at',
+  'ends_at',
+  'capacity',
+  'visibility',
+  'version',
+  'created_at',
+  'updated_at',
+];
 export const EVENT_DOC = jsonObjectSql([
   ['id', 'r.id', 'uuid'],
   ['title', 'r.title', 'text'],
@@ -42,7 +53,16 @@ export const RSVP_DOC = jsonObjectSql([
   ['updatedAt', 'r.updated_at', 'timestamp'],
 ]);
 
-export const CHECKIN_COLUMNS = ['service_id', 'user_id', 'checkin_time', 'checkout_time', 'offline_id', 'recorded_by', 'version', 'updated_at'];
+export const CHECKIN_COLUMNS = [
+  'service_id',
+  'user_id',
+  'checkin_time',
+  'checkout_time',
+  'offline_id',
+  'recorded_by',
+  'version',
+  'updated_at',
+];
 export const CHECKIN_DOC = jsonObjectSql([
   ['id', 'r.id', 'uuid'],
   ['serviceId', 'r.service_id', 'uuid'],

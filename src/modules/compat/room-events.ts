@@ -41,7 +41,13 @@ export class RoomEvents {
       const rejected = ack.rejected[0];
       if (rejected) return { error: 'Unauthorized', reason: rejected.reason, roomId: room.roomId, channel };
       const recovered = ack.recovered?.[channel];
-      return { success: true, roomId: room.roomId, channel, offset: ack.offsets[channel], ...(recovered === undefined ? {} : { recovered }) };
+      return {
+        success: true,
+        roomId: room.roomId,
+        channel,
+        offset: ack.offsets[channel],
+        ...(recovered === undefined ? {} : { recovered }),
+      };
     });
   }
 

@@ -45,8 +45,7 @@ export class WebsocketControlController {
   async control(@CurrentUser() user: AuthUser, @Body() dto: WebsocketControlDto): Promise<Record<string, unknown>> {
     if (dto.action === 'broadcast') {
       const channel = channelOfRoom(dto.channel!, (key) => this.policies.has(key));
-      if (!parseChannel(channel))
-        throw invalidField('channel', `"${dto.channel}" is not a channel name`);
+      if (!parseChannel(channel)) throw invalidField('channel', `"${dto.channel}" is not a channel name`);
       const event = dto.event ?? 'broadcast';
       const offset = await this.realtime.publish(user.tenantId, channel, externalEvent(event), dto.data);
       return { ok: true, action: 'broadcast', channel, event, offset };
@@ -68,7 +67,12 @@ export class WebsocketControlController {
   @ApiOkResponse({ type: WebsocketStatusResponse })
   async status(): Promise<WebsocketStatusResponse> {
     const sockets = this.realtime.localSockets;
-    return { status: 'running', connections: sockets, pod: { id: this.presence.podId, sockets }, cluster: await this.presence.clusterSockets() };
+    return {
+      status: 'running',
+      connections: sockets,
+      pod: { id: this.presence.podId, sockets },
+      cluster: await this.presence.clusterSockets(),
+    };
   }
 }
 

@@ -4,7 +4,11 @@
  * Expo route /api/v1/users/push-token).
  */
 export const DEVICE_REGISTER_THROTTLE = {
-  default: { limit: 5, ttl: 60_000, generateKey: (_context: unknown, tracker: string, name: string) => `device-register:${name}:${tracker}` },
+  default: {
+    limit: 5,
+    ttl: 60_000,
+    generateKey: (_context: unknown, tracker: string, name: string) => `device-register:${name}:${tracker}`,
+  },
 };
 
 /** Registrations within this window share one topic sync job. */

@@ -35,7 +35,7 @@ export class DevicesController {
       'Upserts on the token: registering it again updates lastSeenAt and metadata; a token registered by ' +
       'another user moves to that user. The provider follows from the token: `ExponentPushToken[...]` and ' +
       '`ExpoPushToken[...]` are Expo, anything else FCM. An FCM device is subscribed in the background to the ' +
-      'FCM topics of its tenant and of each of the user\'s roles.',
+      "FCM topics of its tenant and of each of the user's roles.",
   })
   @ApiOkResponse({ type: DeviceResponse })
   @ApiBadRequestResponse({ type: ErrorResponse, description: 'code `validation_failed`' })
@@ -54,9 +54,9 @@ export class DevicesController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Remove one of the caller\'s devices (logout): no more pushes to it' })
+  @ApiOperation({ summary: "Remove one of the caller's devices (logout): no more pushes to it" })
   @ApiNoContentResponse({ description: 'Removed' })
-  @ApiNotFoundResponse({ type: ErrorResponse, description: 'code `device_not_found` (also for another user\'s device)' })
+  @ApiNotFoundResponse({ type: ErrorResponse, description: "code `device_not_found` (also for another user's device)" })
   async remove(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<void> {
     await this.devices.remove(user, id);
   }

@@ -275,4 +275,3 @@ export class DevicesRepository {
 function pgArray(values: string[]): string {
   return `{${values.map((v) => `"${v.replace(/["\\]/g, '\\$&')}"`).join(',')}}`;
 }
-

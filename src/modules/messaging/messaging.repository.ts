@@ -391,7 +391,6 @@ export class MessagingRepository {
   }
 }
 
-
 function isUniqueViolation(err: unknown, constraint: string): boolean {
   const e = err as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
   const d = e.driverError ?? e;

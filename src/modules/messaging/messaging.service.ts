@@ -35,7 +35,6 @@ import { conversationChannel, DEFAULT_PAGE, PREVIEW_LENGTH } from './messaging.c
 import { MembershipRow, MessageRow, MessagingRepository } from './messaging.repository';
 import { isUuid } from '../../core/http/validators';
 
-
 /** Outbox kind of a new message: its `message:new` and then its push check (MessagingModule registers publishMessage). */
 export const MESSAGE_NEW = 'messaging.message';
 
@@ -393,7 +392,6 @@ export class MessagingService {
 function notFound(): NotFoundError {
   return new NotFoundError('conversation_not_found', 'No such conversation');
 }
-
 
 /** Dates from row_to_json arrive as strings, from columns as Dates. */
 function iso(d: Date | string | null): string | null {

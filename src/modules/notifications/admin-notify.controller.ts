@@ -12,7 +12,8 @@ function recipientsOf(dto: AdminNotifyDto): NotifyRecipients {
   const given = (['userIds', 'roles', 'topic', 'tenant'] as const).filter((k) => dto[k] !== undefined);
   const problems = [];
   if (given.length !== 1) problems.push({ field: 'recipients', messages: ['give exactly one of userIds, roles, topic or tenant'] });
-  if (dto.viaTopic !== undefined && dto.tenant === undefined) problems.push({ field: 'viaTopic', messages: ['viaTopic goes with tenant: true'] });
+  if (dto.viaTopic !== undefined && dto.tenant === undefined)
+    problems.push({ field: 'viaTopic', messages: ['viaTopic goes with tenant: true'] });
   if (problems.length) throw validationFailed(problems);
   if (dto.userIds) return { userIds: dto.userIds };
   if (dto.roles) return { roles: dto.roles };
@@ -35,7 +36,10 @@ export class AdminNotifyController {
   })
   @ApiAcceptedResponse({ type: NotifyResponse })
   @ApiBadRequestResponse({ type: ErrorResponse, description: 'code `validation_failed`' })
-  @ApiServiceUnavailableResponse({ type: ErrorResponse, description: 'code `database_unavailable` (retry after Retry-After); with Redis away the notification waits in the outbox' })
+  @ApiServiceUnavailableResponse({
+    type: ErrorResponse,
+    description: 'code `database_unavailable` (retry after Retry-After); with Redis away the notification waits in the outbox',
+  })
   notify(@CurrentUser() user: AuthUser, @Body() dto: AdminNotifyDto): Promise<NotifyResponse> {
     return this.notifications.notify({
       tenantId: user.tenantId,

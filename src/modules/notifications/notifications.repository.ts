@@ -175,4 +175,3 @@ export class NotificationsRepository {
     return rows.length;
   }
 }
-

@@ -110,17 +110,19 @@ export class NotificationsService {
     await tx.record(entries);
     if (created) {
       tx.afterCommit(() => this.metrics.notifications.inc({ category: input.category }));
-      tx.afterCommit(() => this.events.emitCreated({
-        notificationId: notification.id,
-        tenantId: input.tenantId,
-        userIds,
-        category: input.category,
-        priority: notification.priority,
-        title: notification.title,
-        body: notification.body,
-        data: notification.data,
-        createdAt: new Date(notification.createdAt),
-      }));
+      tx.afterCommit(() =>
+        this.events.emitCreated({
+          notificationId: notification.id,
+          tenantId: input.tenantId,
+          userIds,
+          category: input.category,
+          priority: notification.priority,
+          title: notification.title,
+          body: notification.body,
+          data: notification.data,
+          createdAt: new Date(notification.createdAt),
+        }),
+      );
     }
     return { notificationId: notification.id, duplicate: !created, inboxCount };
   }
@@ -138,18 +140,16 @@ export class NotificationsService {
     const page = rows.slice(0, limit);
     const hasMore = rows.length > limit;
     return {
-      items: page.map(
-        (r): InboxItem => ({
-          id: r.id,
-          category: r.category,
-          priority: r.priority,
-          title: r.title,
-          body: r.body,
-          data: r.data,
-          createdAt: new Date(r.createdAt).toISOString(),
-          readAt: r.readAt ? new Date(r.readAt).toISOString() : null,
-        }),
-      ),
+      items: page.map((r): InboxItem => ({
+        id: r.id,
+        category: r.category,
+        priority: r.priority,
+        title: r.title,
+        body: r.body,
+        data: r.data,
+        createdAt: new Date(r.createdAt).toISOString(),
+        readAt: r.readAt ? new Date(r.readAt).toISOString() : null,
+      })),
       nextCursor: hasMore ? page[page.length - 1].seq : null,
       hasMore,
       unreadCount,
@@ -174,8 +174,7 @@ export class NotificationsService {
   /** Replaces the caller's preferences; what is left out takes its default. */
   async savePreferences(user: AuthUser, dto: PreferencesDto): Promise<PreferencesResponse> {
     const quiet = dto.quietHours ?? null;
-    if (quiet && quiet.start === quiet.end)
-      throw invalidField('quietHours', 'quietHours start and end must differ');
+    if (quiet && quiet.start === quiet.end) throw invalidField('quietHours', 'quietHours start and end must differ');
     const rules: PreferenceRules = {
       enabled: dto.enabled ?? true,
       mutedCategories: CATEGORIES.filter((c) => dto.categories?.[c] === false),
@@ -233,7 +232,9 @@ export class NotificationsService {
 }
 
 function toResponse(rules: PreferenceRules): PreferencesResponse {
-  const categories = Object.fromEntries(CATEGORIES.map((c) => [c, !rules.mutedCategories.includes(c)])) as PreferencesResponse['categories'];
+  const categories = Object.fromEntries(
+    CATEGORIES.map((c) => [c, !rules.mutedCategories.includes(c)]),
+  ) as PreferencesResponse['categories'];
   const quiet =
     rules.quietStart !== null && rules.quietEnd !== null && rules.quietTimezone
       ? { start: formatClock(rules.quietStart), end: formatClock(rules.quietEnd), timezone: rules.quietTimezone }

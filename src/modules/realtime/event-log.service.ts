@@ -89,7 +89,6 @@ else
 end
 return {epoch, 1, last, first, entries, trimmed}`;
 
-
 /**
  * The bounded per-channel event log: a Redis Stream per (tenant, channel), trimmed to a maximum
  * length and expiring after the maximum age of silence. Offsets are `<epoch>.<stream id>`: the
@@ -206,8 +205,7 @@ export class EventLogService implements OnModuleInit {
     // `since` was the last trimmed). Never trimmed: the stream holds everything after `since`
     // (it cannot have expired and restarted since then, as `since` is younger than the max age).
     const trimmedPast = exists === 1 && trimmed === 1 && compareIds(parseId(firstId)!, sinceId) > 0;
-    if (!epochMatches || tooOld || inFuture || trimmedPast)
-      return { recovered: false, events: [], offset: latest, hasMore: false };
+    if (!epochMatches || tooOld || inFuture || trimmedPast) return { recovered: false, events: [], offset: latest, hasMore: false };
     // A missing stream means no event for maxAge, and since is younger than that: nothing missed.
     const events = entries.map((e) => this.toEvent(epoch, e));
     const offset = events.length ? events[events.length - 1].offset : latest;

@@ -136,11 +136,7 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   /** Refresh this pod's heartbeat and socket count, then reap pods that stopped beating. */
   async beat(): Promise<void> {
     const now = Date.now();
-    await this.redis
-      .multi()
-      .zadd(this.podsKey, now, this.podId)
-      .hset(this.socketsKey, this.podId, this.realtime.localSockets)
-      .exec();
+    await this.redis.multi().zadd(this.podsKey, now, this.podId).hset(this.socketsKey, this.podId, this.realtime.localSockets).exec();
     const dead = await this.redis.zrangebyscore(this.podsKey, '-inf', now - this.config.realtime.podTimeoutMs);
     for (const podId of dead) await this.reap(podId);
   }

@@ -42,7 +42,11 @@ export class RealtimeController {
       '`recovered: false` means the log no longer reaches back that far: reload over REST.',
   })
   @ApiOkResponse({ type: EventsResponse })
-  @ApiHeader({ name: 'X-Channel-Token', required: false, description: 'Subscription token for a host-owned channel (or the `token` query parameter)' })
+  @ApiHeader({
+    name: 'X-Channel-Token',
+    required: false,
+    description: 'Subscription token for a host-owned channel (or the `token` query parameter)',
+  })
   async events(
     @CurrentUser() user: AuthUser,
     @Query() query: EventsQuery,

@@ -105,11 +105,15 @@ export class RealtimeGateway implements OnGatewayInit {
     // (both go through one Redis connection, in order). Best effort: with Redis away the socket
     // is not counted (presence heals with the pods' heartbeats once Redis is back).
     // Handled at once: awaited only later, a rejection left alone meanwhile would end the process.
-    const counted = this.presence.connected(user.tenantId, user.userId).catch((err: Error) => this.logger.warn(`presence on connect: ${err.message}`));
+    const counted = this.presence
+      .connected(user.tenantId, user.userId)
+      .catch((err: Error) => this.logger.warn(`presence on connect: ${err.message}`));
     void (async () => {
       // With Redis away the user channel is joined on this pod; its cross-pod subscription
       // follows when Redis is back. The session is announced either way.
-      await this.subscriptions.joinUserChannel(socket).catch((err: Error) => this.logger.warn(`user channel of ${socket.id}: ${err.message}`));
+      await this.subscriptions
+        .joinUserChannel(socket)
+        .catch((err: Error) => this.logger.warn(`user channel of ${socket.id}: ${err.message}`));
       socket.emit('session', {
         userId: user.userId,
         tenantId: user.tenantId,

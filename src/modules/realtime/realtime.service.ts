@@ -118,7 +118,13 @@ export class RealtimeService {
    * client that was offline never sees it. Logging a hint per user would multiply the log writes
    * of every message by its audience.
    */
-  emitLive<E extends ServerEventName>(tenantId: string, channels: string[], event: E, payload: ServerEvents[E], options: LiveOptions = {}): void {
+  emitLive<E extends ServerEventName>(
+    tenantId: string,
+    channels: string[],
+    event: E,
+    payload: ServerEvents[E],
+    options: LiveOptions = {},
+  ): void {
     if (!this.namespace) return;
     for (const channel of channels) {
       let target = this.namespace.to(roomOf(tenantId, channel));

@@ -64,7 +64,9 @@ export class SyncMutationService {
         return;
       }
       // The payload's fingerprint: a replay must match it, else the offlineId was reused.
-      const hash = createHash('sha256').update(`${kind}\n${JSON.stringify(prepared.data)}`).digest('hex');
+      const hash = createHash('sha256')
+        .update(`${kind}\n${JSON.stringify(prepared.data)}`)
+        .digest('hex');
       batch.push({ index, item, offlineId: offlineId!, hash, data: prepared.data });
     });
     if (!batch.length) return { results };
@@ -95,7 +97,9 @@ export class SyncMutationService {
     // The server side of each conflict, as the feed would serve it.
     const conflicted = results.filter((r) => r.status === 'conflict' && r.id);
     if (conflicted.length) {
-      const docs = await this.repo.docsById(this.registry.collection(m.collection), caller.tenantId, [...new Set(conflicted.map((r) => r.id!))]);
+      const docs = await this.repo.docsById(this.registry.collection(m.collection), caller.tenantId, [
+        ...new Set(conflicted.map((r) => r.id!)),
+      ]);
       for (const r of conflicted) {
         const doc = docs.get(r.id!);
         r.server = doc ? (JSON.parse(doc) as Record<string, unknown>) : null;

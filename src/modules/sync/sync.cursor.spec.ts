@@ -41,9 +41,15 @@ describe('sync cursors', () => {
     expect(code(() => decodeCollectionCursor('%%%', 'events', ann))).toBe('invalid_cursor');
     const forge = (body: object) => Buffer.from(JSON.stringify(body)).toString('base64url');
     const tag = JSON.parse(Buffer.from(cursor, 'base64url').toString()).u;
-    expect(code(() => decodeCollectionCursor(forge({ v: 1, c: 'events', x: '1 OR 1=1', i: id, u: tag }), 'events', ann))).toBe('invalid_cursor');
-    expect(code(() => decodeCollectionCursor(forge({ v: 1, c: 'events', x: '1', i: 'nope', u: tag }), 'events', ann))).toBe('invalid_cursor');
-    expect(code(() => decodeCollectionCursor(forge({ v: 1, c: 'events', x: '1', i: id, b: -1, u: tag }), 'events', ann))).toBe('invalid_cursor');
+    expect(code(() => decodeCollectionCursor(forge({ v: 1, c: 'events', x: '1 OR 1=1', i: id, u: tag }), 'events', ann))).toBe(
+      'invalid_cursor',
+    );
+    expect(code(() => decodeCollectionCursor(forge({ v: 1, c: 'events', x: '1', i: 'nope', u: tag }), 'events', ann))).toBe(
+      'invalid_cursor',
+    );
+    expect(code(() => decodeCollectionCursor(forge({ v: 1, c: 'events', x: '1', i: id, b: -1, u: tag }), 'events', ann))).toBe(
+      'invalid_cursor',
+    );
     expect(code(() => decodeCollectionCursor(forge({ v: 1, c: 'events', x: '1', i: id, u: tag }), 'events', ann))).toBe('accepted');
   });
 });

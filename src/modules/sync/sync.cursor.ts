@@ -57,8 +57,7 @@ function encodePosition(p: Position): EncodedPosition {
 
 function decodePosition(e: unknown): Position {
   const p = e as Partial<EncodedPosition> | null;
-  if (!p || typeof p.x !== 'string' || !XID.test(p.x) || typeof p.i !== 'string' || !isUuid(p.i))
-    throw invalidCursor('malformed position');
+  if (!p || typeof p.x !== 'string' || !XID.test(p.x) || typeof p.i !== 'string' || !isUuid(p.i)) throw invalidCursor('malformed position');
   if (p.b !== undefined && (typeof p.b !== 'string' || !XID.test(p.b))) throw invalidCursor('malformed position');
   return p.b === undefined ? { x: p.x, id: p.i } : { x: p.x, id: p.i, base: p.b };
 }

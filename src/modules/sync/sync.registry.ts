@@ -12,8 +12,7 @@ import { docsByIdSql, pageSql } from './sync.sql';
  * over `r` (a member's own record: a new role reveals all private events).
  */
 export type SyncAccessRule = { table: string; xidColumn: string; userColumn: string } & (
-  | { targetColumn: string; affects?: never }
-  | { affects: string; targetColumn?: never }
+  { targetColumn: string; affects?: never } | { affects: string; targetColumn?: never }
 );
 
 /**
@@ -100,7 +99,11 @@ export class SyncRegistry {
 
   registerCollection(def: SyncCollectionDefinition): void {
     if (this.collections.has(def.name)) throw new Error(`sync collection "${def.name}" is already registered`);
-    const names = [def.table, ...def.columns, ...(def.access ?? []).flatMap((a) => [a.table, a.xidColumn, a.userColumn, a.targetColumn ?? 'x'])];
+    const names = [
+      def.table,
+      ...def.columns,
+      ...(def.access ?? []).flatMap((a) => [a.table, a.xidColumn, a.userColumn, a.targetColumn ?? 'x']),
+    ];
     for (const name of names) if (!IDENT.test(name)) throw new Error(`sync collection "${def.name}": "${name}" is not a plain identifier`);
     if (!/^[a-z][a-z0-9_]{0,31}$/.test(def.name)) throw new Error(`sync collection name "${def.name}" is not a lowercase word`);
     const tombstoneTables = [...new Set([...(def.access ?? []).map((a) => a.table), def.table])];

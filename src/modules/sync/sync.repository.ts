@@ -50,7 +50,11 @@ export class SyncRepository {
    */
   async page(c: CompiledCollection, tenantId: string, userId: string, from: Position, limit: number, em?: EntityManager): Promise<RawPage> {
     const base = from.base === undefined ? '0' : from.base;
-    const query = { name: `tether_sync_page_${c.name}`, text: c.pageSql, values: [tenantId, userId, from.x, from.id, limit + 1, base, c.name] };
+    const query = {
+      name: `tether_sync_page_${c.name}`,
+      text: c.pageSql,
+      values: [tenantId, userId, from.x, from.id, limit + 1, base, c.name],
+    };
     const connection: Queryable = em ? await em.queryRunner!.connect() : (this.db.driver as PostgresDriver).master;
     const { rows } = await connection.query<PageRow & { wm: string; purged: string | null }>(query);
     return {

@@ -60,7 +60,10 @@ export class SyncService {
     const c = this.registry.collection(name);
     await this.registry.prepareRead(caller);
     if (query.cursor && query.updatedAfter)
-      throw validationFailed([{ field: 'cursor', messages: ['cursor and updatedAfter are mutually exclusive'] }], 'Pass either cursor or updatedAfter, not both');
+      throw validationFailed(
+        [{ field: 'cursor', messages: ['cursor and updatedAfter are mutually exclusive'] }],
+        'Pass either cursor or updatedAfter, not both',
+      );
     let from: Position;
     if (query.cursor) from = decodeCollectionCursor(query.cursor, c.name, caller);
     else if (query.updatedAfter)
@@ -144,7 +147,8 @@ export class SyncService {
       for (const [table, collections] of feeds) {
         let total = 0;
         try {
-          for (let n = PURGE_BATCH; n === PURGE_BATCH; total += n) n = await this.repo.purgeTombstones(table, collections, cutoff, PURGE_BATCH);
+          for (let n = PURGE_BATCH; n === PURGE_BATCH; total += n)
+            n = await this.repo.purgeTombstones(table, collections, cutoff, PURGE_BATCH);
         } catch (err) {
           // e.g. a tombstone still referenced by a younger row: it goes in a later run.
           this.logger.warn(`purge of ${table} stopped: ${(err as Error).message}`);
@@ -152,7 +156,8 @@ export class SyncService {
         report.tombstones[table] = total;
       }
       for (let n = PURGE_BATCH; n === PURGE_BATCH; report.ledger += n) n = await this.repo.purgeOld('sync_mutations', cutoff, PURGE_BATCH);
-      for (let n = PURGE_BATCH; n === PURGE_BATCH; report.resumeMarks += n) n = await this.repo.purgeOld('sync_resume_marks', cutoff, PURGE_BATCH);
+      for (let n = PURGE_BATCH; n === PURGE_BATCH; report.resumeMarks += n)
+        n = await this.repo.purgeOld('sync_resume_marks', cutoff, PURGE_BATCH);
     });
     if (!ran) return null;
     this.logger.log(`purged ${JSON.stringify(report)}`);

@@ -8,9 +8,13 @@ export class CheckinItemDto extends BulkItemBase {
   @ApiProperty({ format: 'uuid' }) @IsUUID() serviceId: string;
   @ApiProperty({ format: 'date-time' }) @IsISO8601({ strict: true }) checkinTime: string;
   @ApiPropertyOptional({ format: 'date-time', nullable: true, description: 'Set when the member left' })
-  @IsOptional() @IsISO8601({ strict: true }) checkoutTime?: string | null;
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  checkoutTime?: string | null;
   @ApiPropertyOptional({ description: 'Check in someone else (kiosk run by a leader or admin)' })
-  @IsOptional() @Matches(USER_ID, { message: 'userId must be a user id' }) userId?: string;
+  @IsOptional()
+  @Matches(USER_ID, { message: 'userId must be a user id' })
+  userId?: string;
 }
 
 export class RsvpItemDto extends BulkItemBase {
@@ -21,12 +25,16 @@ export class RsvpItemDto extends BulkItemBase {
 /** Items are validated one by one (an invalid item is `rejected`, the others still apply). */
 export class CheckinsBulkDto extends BulkEnvelope {
   @ApiPropertyOptional({ type: [CheckinItemDto], description: "The church app's name; `items` is accepted too", maxItems: 500 })
-  @IsOptional() @IsArray() checkins?: unknown[];
+  @IsOptional()
+  @IsArray()
+  checkins?: unknown[];
   @ApiPropertyOptional({ type: [CheckinItemDto], maxItems: 500 }) @IsOptional() @IsArray() items?: unknown[];
 }
 
 export class RsvpsBulkDto extends BulkEnvelope {
   @ApiPropertyOptional({ type: [RsvpItemDto], description: '`items` is accepted too', maxItems: 500 })
-  @IsOptional() @IsArray() rsvps?: unknown[];
+  @IsOptional()
+  @IsArray()
+  rsvps?: unknown[];
   @ApiPropertyOptional({ type: [RsvpItemDto], maxItems: 500 }) @IsOptional() @IsArray() items?: unknown[];
 }

@@ -40,11 +40,20 @@ export class CreateEventDto {
   @ApiProperty({ format: 'date-time' }) @IsISO8601({ strict: true }) startsAt: string;
   @ApiPropertyOptional({ format: 'date-time' }) @IsOptional() @IsISO8601({ strict: true }) endsAt?: string | null;
   @ApiPropertyOptional({ minimum: 1, description: 'Seats; RSVPs "going" beyond it are rejected (event_full)' })
-  @IsOptional() @IsInt() @Min(1) @Max(1_000_000) capacity?: number | null;
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  capacity?: number | null;
   @ApiPropertyOptional({ enum: ['public', 'private'], default: 'public', description: 'private: invitees, leaders and admins only' })
-  @IsOptional() @IsIn(['public', 'private']) visibility?: 'public' | 'private';
+  @IsOptional()
+  @IsIn(['public', 'private'])
+  visibility?: 'public' | 'private';
   @ApiPropertyOptional({ type: [String], description: 'User ids invited (the whole list; replaces the previous one on PATCH)' })
-  @IsOptional() @IsArray() @ArrayMaxSize(5000) @Matches(USER_ID, { each: true, message: 'each invitee must be a user id' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(5000)
+  @Matches(USER_ID, { each: true, message: 'each invitee must be a user id' })
   invitees?: string[];
 }
 
@@ -56,9 +65,13 @@ export class UpdateEventDto {
   @ApiPropertyOptional({ format: 'date-time' }) @ValidateIf(present('startsAt')) @IsISO8601({ strict: true }) startsAt?: string;
   @ApiPropertyOptional({ format: 'date-time', nullable: true }) @IsOptional() @IsISO8601({ strict: true }) endsAt?: string | null;
   @ApiPropertyOptional({ nullable: true }) @IsOptional() @IsInt() @Min(1) @Max(1_000_000) capacity?: number | null;
-  @ApiPropertyOptional({ enum: ['public', 'private'] }) @ValidateIf(present('visibility')) @IsIn(['public', 'private']) visibility?: 'public' | 'private';
+  @ApiPropertyOptional({ enum: ['public', 'private'] }) @ValidateIf(present('visibility')) @IsIn(['public', 'private']) visibility?:
+    'public' | 'private';
   @ApiPropertyOptional({ type: [String] })
-  @ValidateIf(present('invitees')) @IsArray() @ArrayMaxSize(5000) @Matches(USER_ID, { each: true, message: 'each invitee must be a user id' })
+  @ValidateIf(present('invitees'))
+  @IsArray()
+  @ArrayMaxSize(5000)
+  @Matches(USER_ID, { each: true, message: 'each invitee must be a user id' })
   invitees?: string[];
 }
 
@@ -67,7 +80,9 @@ export class CreateServiceDto {
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(200) location?: string | null;
   @ApiProperty({ format: 'date-time' }) @IsISO8601({ strict: true }) startsAt: string;
   @ApiPropertyOptional({ format: 'date-time', description: 'Default: two hours after startsAt' })
-  @IsOptional() @IsISO8601({ strict: true }) endsAt?: string;
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  endsAt?: string;
 }
 
 export class UpdateServiceDto {
@@ -79,15 +94,27 @@ export class UpdateServiceDto {
 
 export class ServicesQuery {
   @ApiPropertyOptional({ format: 'date-time', description: 'Services ending after this (default: 12 hours ago)' })
-  @IsOptional() @IsISO8601({ strict: true }) from?: string;
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  from?: string;
   @ApiPropertyOptional({ format: 'date-time', description: 'Services starting before this (default: in 30 days)' })
-  @IsOptional() @IsISO8601({ strict: true }) to?: string;
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  to?: string;
 }
 
 export class PutMemberDto {
   @ApiPropertyOptional({ example: 'Ada Lovelace' }) @IsOptional() @IsString() @MinLength(1) @MaxLength(200) displayName?: string;
-  @ApiPropertyOptional({ enum: MEMBER_ROLES, isArray: true, description: 'Decide what the member sees in sync (leaders and admins: everything)' })
-  @IsOptional() @IsArray() @ArrayMaxSize(3) @IsIn(MEMBER_ROLES, { each: true }) roles?: string[];
+  @ApiPropertyOptional({
+    enum: MEMBER_ROLES,
+    isArray: true,
+    description: 'Decide what the member sees in sync (leaders and admins: everything)',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(3)
+  @IsIn(MEMBER_ROLES, { each: true })
+  roles?: string[];
   @ApiPropertyOptional({ enum: ['active', 'inactive'] }) @IsOptional() @IsIn(['active', 'inactive']) status?: 'active' | 'inactive';
 }
 
@@ -110,11 +137,19 @@ export class CreateAnnouncementDto {
 
 export class CheckinDto {
   @ApiPropertyOptional({ description: 'Check in someone else (leaders, admins and server calls only)' })
-  @IsOptional() @Matches(USER_ID, { message: 'userId must be a user id' }) userId?: string;
+  @IsOptional()
+  @Matches(USER_ID, { message: 'userId must be a user id' })
+  userId?: string;
   @ApiPropertyOptional({ format: 'date-time', description: 'Default: now (future times count as now)' })
-  @IsOptional() @IsISO8601({ strict: true }) checkinTime?: string;
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  checkinTime?: string;
   @ApiPropertyOptional({ description: 'Client id of this check-in, kept on the row' })
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(128) offlineId?: string;
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(128)
+  offlineId?: string;
 }
 
 export class ServiceCounts {
@@ -141,4 +176,3 @@ export class CheckinResponse {
   @ApiProperty({ description: 'false: the member was already checked in (nothing changed)' }) created: boolean;
   @ApiProperty({ type: ServiceCounts }) counts: ServiceCounts;
 }
-

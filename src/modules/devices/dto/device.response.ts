@@ -5,7 +5,7 @@ import { DEVICE_PLATFORMS, PUSH_PROVIDERS } from '../push/push-sender';
 export class DeviceResponse {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ enum: DEVICE_PLATFORMS }) platform: string;
-  @ApiProperty({ enum: PUSH_PROVIDERS, description: 'Push provider that carries this device (from the token\'s form)' }) provider: string;
+  @ApiProperty({ enum: PUSH_PROVIDERS, description: "Push provider that carries this device (from the token's form)" }) provider: string;
   @ApiProperty() token: string;
   @ApiPropertyOptional({ nullable: true, type: String }) appVersion: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) locale: string | null;

@@ -12,7 +12,8 @@ export const MAX_TOKEN_LENGTH = 4096;
  */
 export class RegisterDeviceDto {
   @ApiProperty({
-    description: 'FCM registration token, or Expo push token (`ExponentPushToken[...]`, `ExpoPushToken[...]`); the provider follows from the form',
+    description:
+      'FCM registration token, or Expo push token (`ExponentPushToken[...]`, `ExpoPushToken[...]`); the provider follows from the form',
     maxLength: MAX_TOKEN_LENGTH,
     example: 'dGVzdC10b2tlbjpBUEE5MWJF...',
   })

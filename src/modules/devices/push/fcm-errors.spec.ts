@@ -10,9 +10,19 @@ describe('classifyFcmError', () => {
   });
 
   it('retries transient errors, including a rejected batch', () => {
-    for (const code of ['messaging/server-unavailable', 'messaging/internal-error', 'messaging/unknown-error', 'app/network-error', 'messaging/app/network-error'])
+    for (const code of [
+      'messaging/server-unavailable',
+      'messaging/internal-error',
+      'messaging/unknown-error',
+      'app/network-error',
+      'messaging/app/network-error',
+    ])
       expect(kind(code)).toBe('retry');
-    expect(classifyFcmError(new Error('socket hang up'))).toMatchObject({ kind: 'retry', code: 'messaging/unknown-error', message: 'socket hang up' });
+    expect(classifyFcmError(new Error('socket hang up'))).toMatchObject({
+      kind: 'retry',
+      code: 'messaging/unknown-error',
+      message: 'socket hang up',
+    });
   });
 
   it('pauses the queue on quota errors', () => {

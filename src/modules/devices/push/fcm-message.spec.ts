@@ -25,11 +25,17 @@ describe('fcmMessageFor', () => {
     const m = fcmMessageFor({ data: { sync: '1' }, priority: 'high', createdAt });
     expect(m.notification).toBeUndefined();
     expect(m.android?.priority).toBe('high');
-    expect(m.apns).toEqual({ headers: { 'apns-priority': '5', 'apns-push-type': 'background' }, payload: { aps: { contentAvailable: true } } });
+    expect(m.apns).toEqual({
+      headers: { 'apns-priority': '5', 'apns-push-type': 'background' },
+      payload: { aps: { contentAvailable: true } },
+    });
   });
 
   it('carries the collapse key and a TTL measured from creation', () => {
-    const m = fcmMessageFor({ title: 'T', data: {}, priority: 'normal', collapseKey: 'score', ttlSeconds: 600, createdAt }, createdAt + 60_000);
+    const m = fcmMessageFor(
+      { title: 'T', data: {}, priority: 'normal', collapseKey: 'score', ttlSeconds: 600, createdAt },
+      createdAt + 60_000,
+    );
     expect(m.android).toMatchObject({ collapseKey: 'score', ttl: 540_000 });
     expect(m.apns?.headers).toMatchObject({ 'apns-collapse-id': 'score', 'apns-expiration': String(createdAt / 1000 + 600) });
     expect(m.webpush?.headers).toMatchObject({ TTL: '540' });

@@ -70,10 +70,7 @@ export class FirebasePushSender extends PushSender implements OnApplicationShutd
     return responses.map((r) => (r.success ? { ok: true } : { ok: false, ...classifyFcmError(r.error, anySuccess) }));
   }
 
-  private async manageTopic(
-    tokens: string[],
-    call: (part: string[]) => Promise<MessagingTopicManagementResponse>,
-  ): Promise<PushOutcome[]> {
+  private async manageTopic(tokens: string[], call: (part: string[]) => Promise<MessagingTopicManagementResponse>): Promise<PushOutcome[]> {
     const outcomes: PushOutcome[] = [];
     for (const part of chunk(tokens, FCM_MAX_TOPIC_BATCH)) {
       try {

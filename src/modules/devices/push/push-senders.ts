@@ -63,7 +63,10 @@ export const expoPushSenderProvider: FactoryProvider<ExpoPushSender> = {
 export class PushSenders {
   private readonly byProvider: Map<PushProvider, PushSender>;
 
-  constructor(fcm: PushSender, readonly expo: ExpoPushSender) {
+  constructor(
+    fcm: PushSender,
+    readonly expo: ExpoPushSender,
+  ) {
     this.byProvider = new Map<PushProvider, PushSender>([
       [fcm.provider, fcm],
       [expo.provider, expo],

@@ -45,7 +45,8 @@ export class AdminNotifyDto {
   roles?: Role[];
 
   @ApiPropertyOptional({
-    description: 'A topic of the caller\'s tenant, e.g. `role-member` (devices subscribe to `role-<role>` automatically); one FCM topic send',
+    description:
+      "A topic of the caller's tenant, e.g. `role-member` (devices subscribe to `role-<role>` automatically); one FCM topic send",
     example: 'role-member',
   })
   @IsOptional()
@@ -58,7 +59,9 @@ export class AdminNotifyDto {
   @Equals(true, { message: 'tenant must be true when given' })
   tenant?: true;
 
-  @ApiPropertyOptional({ description: 'With tenant: true, one send to the tenant topic instead of a per-device fan-out (preferences cannot apply)' })
+  @ApiPropertyOptional({
+    description: 'With tenant: true, one send to the tenant topic instead of a per-device fan-out (preferences cannot apply)',
+  })
   @IsOptional()
   @IsBoolean()
   viaTopic?: boolean;

@@ -45,8 +45,7 @@ export class ChannelPolicyRegistry {
   async authorize(user: AuthUser, name: unknown, context: ChannelContext = {}): Promise<ChannelDecision> {
     const channel = parseChannel(name);
     if (!channel) return { channel: String(name), allowed: false, reason: 'invalid_channel' };
-    const policy =
-      this.policies.get(channel.name) ?? (channel.id === undefined ? undefined : this.policies.get(`${channel.prefix}:`));
+    const policy = this.policies.get(channel.name) ?? (channel.id === undefined ? undefined : this.policies.get(`${channel.prefix}:`));
     if (!policy) return { channel: channel.name, allowed: false, reason: 'unknown_channel' };
     try {
       const decision = await policy(user, channel, context);

@@ -10,11 +10,7 @@ import type { SubscribeProxyClient } from './subscribe-proxy.client';
  * client sends decides (a bad one is refused with its reason, not passed to the proxy) and the
  * proxy answers for clients that send none.
  */
-export function hostChannelPolicy(
-  modes: HostChannelMode[],
-  tokens: ChannelTokenVerifier,
-  proxy: SubscribeProxyClient,
-): ChannelPolicy {
+export function hostChannelPolicy(modes: HostChannelMode[], tokens: ChannelTokenVerifier, proxy: SubscribeProxyClient): ChannelPolicy {
   const byToken = modes.includes('token');
   const byProxy = modes.includes('proxy');
   return (user, channel, { token }) => {

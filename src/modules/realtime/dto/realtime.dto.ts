@@ -21,7 +21,8 @@ export class EventsQuery {
   since?: string;
 
   @ApiPropertyOptional({
-    description: 'Subscription token for a host-owned channel (`activity:`, `booking:`, `venue:`...); the `X-Channel-Token` header is preferred',
+    description:
+      'Subscription token for a host-owned channel (`activity:`, `booking:`, `venue:`...); the `X-Channel-Token` header is preferred',
   })
   @IsOptional()
   @IsString()

@@ -109,7 +109,11 @@ export class JsonFrameTransport extends Transport {
     const { type: _type, id: _id, ...rest } = frame as Record<string, unknown>;
     const data = 'data' in rest ? rest.data : rest;
     if (this.early && this.early.length >= MAX_EARLY_FRAMES)
-      return this.write({ type: 'error', id, error: { code: 'rate_limited', message: 'Too many frames before the connection was accepted' } });
+      return this.write({
+        type: 'error',
+        id,
+        error: { code: 'rate_limited', message: 'Too many frames before the connection was accepted' },
+      });
     const ackId = this.nextAckId++;
     this.pending.set(ackId, { id, event });
     const packet = { type: PacketType.EVENT, nsp: '/realtime', id: ackId, data: [event, data] };

@@ -25,7 +25,9 @@ export function attachPlainWebSocket(httpServer: HttpServer, io: Server, options
   const engine = io.engine as unknown as EngineInternals;
   const createTransport = engine.createTransport.bind(engine);
   engine.createTransport = (name, req) =>
-    (req as Partial<JsonFrameRequest>).tetherToken !== undefined ? new JsonFrameTransport(req as JsonFrameRequest) : createTransport(name, req);
+    (req as Partial<JsonFrameRequest>).tetherToken !== undefined
+      ? new JsonFrameTransport(req as JsonFrameRequest)
+      : createTransport(name, req);
 
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');

@@ -6,7 +6,8 @@ import { MAX_PAGE_SIZE } from '../sync.service';
 
 export class PullQueryDto {
   @ApiPropertyOptional({
-    description: 'First catch-up: changes after this time (ISO 8601). With the `timestamp` of a previous response it resumes exactly there.',
+    description:
+      'First catch-up: changes after this time (ISO 8601). With the `timestamp` of a previous response it resumes exactly there.',
     example: '2024-01-01T00:00:00.000Z',
   })
   @IsOptional()
@@ -50,7 +51,11 @@ export class ChangesQueryDto {
 }
 
 export class SyncPageResponse {
-  @ApiProperty({ description: 'The rows, under the collection name (`events`, `members`, `rsvps`, `checkins`)', type: 'array', items: { type: 'object' } })
+  @ApiProperty({
+    description: 'The rows, under the collection name (`events`, `members`, `rsvps`, `checkins`)',
+    type: 'array',
+    items: { type: 'object' },
+  })
   '<collection>': object[];
   @ApiProperty({ type: [String], description: 'Ids deleted, or no longer visible to the caller' }) deleted: string[];
   @ApiProperty({ description: 'Pass as `cursor` for the next page or the next sync' }) nextCursor: string;
@@ -61,7 +66,10 @@ export class SyncPageResponse {
 
 /** What every offline mutation item carries, whatever its kind. */
 export class BulkItemBase {
-  @ApiProperty({ description: 'Client-generated id of this mutation (idempotency key, per user)', example: '6f1c9a8e-2b7d-4c1e-9a55-0d4f3e2b1a90' })
+  @ApiProperty({
+    description: 'Client-generated id of this mutation (idempotency key, per user)',
+    example: '6f1c9a8e-2b7d-4c1e-9a55-0d4f3e2b1a90',
+  })
   @IsString()
   @MinLength(1)
   @MaxLength(128)
