@@ -1,3 +1,4 @@
+import Redis from 'ioredis';
 import { io } from 'socket.io-client';
 import request from 'supertest';
 import { signDevToken } from '../src/core/auth/dev-token';
@@ -178,5 +179,19 @@ describe('requests while Redis is away', () => {
     // The socket that could not subscribe during the outage can now.
     expect((await ask(dave, 'subscribe', { channels: ['announcements'] })).subscribed).toEqual(['announcements']);
     expect(disconnects).toEqual([]);
+
+    // Presence came back too: the pods put their connected users back in the empty Redis at their
+    // next heartbeat (otherwise Bob would count as offline, and every message to him would push).
+    const presence = new Redis(redis.url);
+    try {
+      const field = (user: string) => `${tid}|${user}`;
+      await eventually(() => presence.hmget(`${process.env.REDIS_KEY_PREFIX}:rt:presence:users`, field('bob'), field('carol')), {
+        until: (counts) => counts.every((c) => c !== null && Number(c) >= 1),
+        timeoutMs: 5000,
+        what: 'bob and carol online again',
+      });
+    } finally {
+      presence.disconnect();
+    }
   }, 60000);
 });

@@ -37,6 +37,20 @@ redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return gone`;
 
+// Puts this pod's connections back after Redis lost them (restarted empty, or reaped this pod while
+// its heartbeat could not reach Redis). KEYS: users hash, this pod's hash. ARGV: field, count, ...
+// Idempotent per field: the shared count moves by the difference to what the pod hash says.
+const RESTORE = `
+for i = 1, #ARGV, 2 do
+  local old = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+  local n = tonumber(ARGV[i + 1])
+  if old ~= n then
+    redis.call('HINCRBY', KEYS[1], ARGV[i], n - old)
+    redis.call('HSET', KEYS[2], ARGV[i], n)
+  end
+end
+return #ARGV / 2`;
+
 /**
  * Cluster-wide presence. Each pod counts its connections per user in its own Redis hash and in a
  * shared one; a user is online while the shared count is above zero. Pods heartbeat into a sorted
@@ -54,6 +68,8 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   private readonly listeners: ((change: PresenceChange) => void)[] = [];
   private heartbeat?: NodeJS.Timeout;
   private readonly offlineTimers = new Set<NodeJS.Timeout>();
+  /** This pod's connections per user (`tenant|user`), kept in memory too, so Redis can be told again. */
+  private readonly local = new Map<string, number>();
 
   constructor(
     private readonly redisService: RedisService,
@@ -79,6 +95,7 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   onModuleInit(): void {
     this.redis.defineCommand('tetherPresenceChange', { numberOfKeys: 3, lua: CHANGE });
     this.redis.defineCommand('tetherPresenceReap', { numberOfKeys: 3, lua: REAP });
+    this.redis.defineCommand('tetherPresenceRestore', { numberOfKeys: 2, lua: RESTORE });
     const every = Math.max(1000, Math.floor(this.config.realtime.podTimeoutMs / 4));
     this.heartbeat = setInterval(() => void this.beat().catch((e: Error) => this.logger.warn(`heartbeat: ${e.message}`)), every);
     this.heartbeat.unref();
@@ -106,6 +123,7 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
 
   async connected(tenantId: string, userId: string): Promise<void> {
     const field = `${tenantId}|${userId}`;
+    this.local.set(field, (this.local.get(field) ?? 0) + 1);
     const [count, wasPending] = await this.change(field, 1);
     // 0 -> 1 is "online", unless the user was only briefly away (still in the offline debounce).
     if (count === 1 && wasPending === 0) this.emit({ tenantId, userId, status: 'online', lastSeen: null });
@@ -113,6 +131,9 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
 
   async disconnected(tenantId: string, userId: string): Promise<void> {
     const field = `${tenantId}|${userId}`;
+    const left = (this.local.get(field) ?? 1) - 1;
+    if (left > 0) this.local.set(field, left);
+    else this.local.delete(field);
     const [count] = await this.change(field, -1);
     if (count > 0) return;
     const delay = this.config.realtime.presenceOfflineDelayMs;
@@ -139,10 +160,28 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
     await this.redis.multi().zadd(this.podsKey, now, this.podId).hset(this.socketsKey, this.podId, this.realtime.localSockets).exec();
     const dead = await this.redis.zrangebyscore(this.podsKey, '-inf', now - this.config.realtime.podTimeoutMs);
     for (const podId of dead) await this.reap(podId);
+    await this.restoreIfLost();
+  }
+
+  /**
+   * This pod has sockets but Redis has no record of them: Redis came back empty, or another pod
+   * reaped this one while its heartbeat could not get through. Its users are put back (no event:
+   * nobody was told they went offline), so pushes and presence answers see them online again.
+   */
+  private async restoreIfLost(): Promise<void> {
+    if (!this.local.size || (await this.redis.exists(this.podKey(this.podId)))) return;
+    const args = [...this.local].flatMap(([field, n]) => [field, n]);
+    await (this.redis as RedisWithPresence).tetherPresenceRestore(this.usersKey, this.podKey(this.podId), ...args);
+    this.logger.log(`presence of ${this.local.size} users on this pod restored in Redis`);
   }
 
   /** Removes a pod's presence: called for dead pods, and for this pod when it drains. */
   async reap(podId: string): Promise<void> {
+    // This pod leaving: its heartbeat must not put its users back afterwards.
+    if (podId === this.podId) {
+      clearInterval(this.heartbeat);
+      this.local.clear();
+    }
     const gone = (await (this.redis as RedisWithPresence).tetherPresenceReap(
       this.usersKey,
       this.podKey(podId),
@@ -199,4 +238,5 @@ function splitField(field: string): [string, string] {
 type RedisWithPresence = Redis & {
   tetherPresenceChange(...args: (string | number)[]): Promise<unknown>;
   tetherPresenceReap(...args: (string | number)[]): Promise<unknown>;
+  tetherPresenceRestore(...args: (string | number)[]): Promise<unknown>;
 };
