@@ -11,8 +11,8 @@
  * again, empty; sends go on for `--after` seconds.
  * Printed: messages/s accepted (2xx) before, during and after, as ratios to before; the share of
  * 2xx, 503 and anything else during the outage; the time after Redis returns until the outbox is
- * drained (`tether_outbox_depth` at 0 on both pods' /metrics; "n/a" while the outbox is not part of
- * this build) and until the receiver has every accepted message: live, or by recovery (`since`),
+ * drained (no row older than 1 s, the relay's default delay, on both pods' /metrics:
+ * `tether_outbox_oldest_age_seconds`; "n/a" without an outbox) and until the receiver has every accepted message: live, or by recovery (`since`),
  * or by reloading over REST when told `recovered: false`.
  */
 import { randomBytes } from 'node:crypto';
@@ -101,16 +101,20 @@ async function api(url: string, user: string, method: string, path: string, body
   return { status: res.status, json: await res.json().catch(() => undefined) };
 }
 
-/** `tether_outbox_depth` summed over the pods, or undefined when a pod does not export it. */
-async function outboxDepth(urls: string[]): Promise<number | undefined> {
-  let total = 0;
+/**
+ * The age of the oldest undone outbox row (`tether_outbox_oldest_age_seconds`, the largest over the
+ * pods), or undefined when a pod does not export it. Sends go on meanwhile, so the depth is rarely 0
+ * at an instant; the backlog is gone once no row is older than the relay's delay.
+ */
+async function oldestOutboxRowSeconds(urls: string[]): Promise<number | undefined> {
+  let oldest = 0;
   for (const url of urls) {
     const text = await fetch(`${url}/metrics`).then((r) => r.text());
-    const line = text.split('\n').find((l) => l.startsWith('tether_outbox_depth'));
+    const line = text.split('\n').find((l) => l.startsWith('tether_outbox_oldest_age_seconds'));
     if (!line) return undefined;
-    total += Number(line.split(/\s+/).pop());
+    oldest = Math.max(oldest, Number(line.split(/\s+/).pop()));
   }
-  return total;
+  return oldest;
 }
 
 async function experiment(): Promise<void> {
@@ -182,9 +186,9 @@ async function experiment(): Promise<void> {
   let outboxSeen = true;
   const watchOutbox = (async () => {
     while (performance.now() - back < SETTLE_LIMIT_MS) {
-      const depth = await outboxDepth([podA, podB]).catch(() => -1);
-      if (depth === undefined) return void (outboxSeen = false);
-      if (depth === 0) return void (drainedMs = performance.now() - back);
+      const oldest = await oldestOutboxRowSeconds([podA, podB]).catch(() => Infinity);
+      if (oldest === undefined) return void (outboxSeen = false);
+      if (oldest < 1) return void (drainedMs = performance.now() - back);
       await sleep(100);
     }
   })();
@@ -258,7 +262,7 @@ async function experiment(): Promise<void> {
         ? drainedMs === undefined
           ? `not within ${SETTLE_LIMIT_MS / 1000} s`
           : `${(drainedMs / 1000).toFixed(1)} s`
-        : 'n/a (no tether_outbox_depth: no outbox in this build)'
+        : 'n/a (no tether_outbox_oldest_age_seconds: no outbox in this build)'
     } after Redis returned`,
   );
   log(

@@ -47,23 +47,29 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     await this.round;
   }
 
-  private schedule(): void {
+  /** The next round: at once while there is a backlog (the last round published), else after the interval. */
+  private schedule(backlog = false): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.round = this.runOnce()
-        .then(
-          () => {
-            if (this.failing) this.logger.log('relaying again');
-            this.failing = false;
-          },
-          (err: Error) => {
-            if (!this.failing)
-              this.logger.warn(`relay round failed (retrying every ${this.config.outbox.relayIntervalMs} ms): ${err.message}`);
-            this.failing = true;
-          },
-        )
-        .finally(() => this.schedule());
-    }, this.config.outbox.relayIntervalMs);
+    this.timer = setTimeout(
+      () => {
+        let published = 0;
+        this.round = this.runOnce()
+          .then(
+            (count) => {
+              published = count;
+              if (this.failing) this.logger.log('relaying again');
+              this.failing = false;
+            },
+            (err: Error) => {
+              if (!this.failing)
+                this.logger.warn(`relay round failed (retrying every ${this.config.outbox.relayIntervalMs} ms): ${err.message}`);
+              this.failing = true;
+            },
+          )
+          .finally(() => this.schedule(published > 0));
+      },
+      backlog ? 0 : this.config.outbox.relayIntervalMs,
+    );
   }
 
   /** One round; returns how many rows it published. Public for tests. */
