@@ -229,6 +229,9 @@ describe('community', () => {
     await admin.send('PUT', '/members/omar', { displayName: 'Omar' });
     const kiosk = await admin.send('POST', `/services/${live.id}/checkins`, { userId: 'omar', offlineId: 'kiosk-1' });
     expect(kiosk.body.checkin).toMatchObject({ userId: 'omar', recordedBy: 'admin', offlineId: 'kiosk-1' });
+    // A user never seen is enrolled instead (community-sites.e2e-spec.ts); a removed member stays removed.
+    await admin.send('PUT', '/members/ghost', {});
+    await admin.send('DELETE', '/members/ghost');
     expect((await admin.send('POST', `/services/${live.id}/checkins`, { userId: 'ghost' })).body.code).toBe('member_not_found');
     expect((await member.send('POST', `/services/${uuid()}/checkins`, {})).body.code).toBe('service_not_found');
 

@@ -107,9 +107,11 @@ describe('sync bulk mutations', () => {
     const fixed = await checkins(member, [{ serviceId: services[0], checkinTime: now, offlineId: 'out-before-in', checkoutTime: now }]);
     expect(fixed.body.results[0]).toMatchObject({ status: 'updated', serverVersion: 2 });
 
-    // A leader's kiosk may check in others (who must be members).
+    // A leader's kiosk may check in others (not removed members; one never seen is enrolled: community-sites.e2e-spec.ts).
     const admin = await caller(t, tid, 'admin', ['ADMIN']);
     await admin.send('PUT', '/members/carol', { displayName: 'Carol' });
+    await admin.send('PUT', '/members/nobody', {});
+    await admin.send('DELETE', '/members/nobody');
     const kiosk = await checkins(admin, [
       { serviceId: services[1], checkinTime: now, offlineId: 'k-1', userId: 'carol' },
       { serviceId: services[1], checkinTime: now, offlineId: 'k-2', userId: 'nobody' },

@@ -110,6 +110,21 @@ export const envSchema = z
     REALTIME_MAX_MESSAGE_BYTES: int(1024, 16 << 20).default(64 * 1024),
     /** A user is announced offline only after staying offline this long (mobile networks flap). */
     REALTIME_PRESENCE_OFFLINE_DELAY_MS: int(0, 600_000).default(5000),
+    /** Users one socket may follow with `presence:follow` (its presence updates without a channel each). */
+    REALTIME_MAX_PRESENCE_FOLLOWS: int(1, 100_000).default(1000),
+    /**
+     * Channels with presence (Pusher's presence channels) besides conversations: prefixes with
+     * their colon (`activity:`) or exact names (`venue_updates`), comma separated; `none` for none.
+     */
+    REALTIME_PRESENCE_CHANNELS: z
+      .string()
+      .regex(
+        /^(none|[a-z][a-z0-9_-]{0,31}(:[A-Za-z0-9_.@-]{0,128})?(\s*,\s*[a-z][a-z0-9_-]{0,31}(:[A-Za-z0-9_.@-]{0,128})?)*)$/,
+        'must be `none` or channel prefixes (`activity:`) or channel names, comma separated',
+      )
+      .default('none'),
+    /** Members listed in a presence channel's subscribe ack (its `count` says how many there are). */
+    REALTIME_CHANNEL_PRESENCE_MAX_MEMBERS: int(1, 10_000).default(100),
     /** A pod that has not refreshed its heartbeat for this long is dead; its users go offline. */
     REALTIME_POD_TIMEOUT_MS: int(3000, 600_000).default(20_000),
     /** After a socket's token expires, how long it has to send auth:refresh before it is closed. */

@@ -17,12 +17,15 @@ import { ErrorResponse } from '../../core/http/error-response.dto';
 import { CommunityService } from './community.service';
 import type { Doc } from './community.repository';
 import {
+  BulkMembersDto,
+  BulkMembersResponse,
   CheckinDto,
   CheckinResponse,
   CreateAnnouncementDto,
   CreateEventDto,
   CreateServiceDto,
   IdParams,
+  LiveCountsQuery,
   LiveCountsResponse,
   PutMemberDto,
   ServiceCounts,
@@ -114,7 +117,10 @@ export class CommunityController {
     description: '201 with the new check-in, or 200 with the existing one. Publishes `service:count_update` on `service:counts`.',
   })
   @ApiCreatedResponse({ type: CheckinResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse, description: '`service_not_found`, `member_not_found`' })
+  @ApiNotFoundResponse({
+    type: ErrorResponse,
+    description: '`service_not_found`; `member_not_found` for a member removed before (one never seen is enrolled)',
+  })
   async checkIn(
     @CurrentUser() user: AuthUser,
     @Param() p: IdParams,
@@ -135,10 +141,15 @@ export class CommunityController {
   }
 
   @Get('live/service-counts')
-  @ApiOperation({ summary: 'Polling fallback for live counts: every service under way in the tenant' })
+  @ApiOperation({
+    summary: 'Polling fallback for live counts: the services under way that the caller sees',
+    description:
+      "Tenant-wide services and those of the caller's site (members); every site's, or `siteId`'s and tenant-wide ones, " +
+      'for leaders, admins and the host.',
+  })
   @ApiOkResponse({ type: LiveCountsResponse })
-  liveCounts(@CurrentUser() user: AuthUser): Promise<LiveCountsResponse> {
-    return this.community.liveCounts(user);
+  liveCounts(@CurrentUser() user: AuthUser, @Query() q: LiveCountsQuery): Promise<LiveCountsResponse> {
+    return this.community.liveCounts(user, q.siteId);
   }
 
   @Put('members/:userId')
@@ -150,6 +161,20 @@ export class CommunityController {
   @ApiOkResponse({ description: 'The member as sync serves it' })
   async putMember(@CurrentUser() user: AuthUser, @Param() p: UserIdParams, @Body() dto: PutMemberDto): Promise<Doc> {
     return (await this.community.putMember(user, p.userId, dto)).doc;
+  }
+
+  @Post('members/bulk')
+  @HttpCode(200)
+  @Roles('SERVICE', 'ADMIN')
+  @ApiOperation({
+    summary: 'Create or update up to 500 members at once (the host syncing its member list)',
+    description:
+      'Each member as PUT /members/:userId would leave it (absent fields unchanged), all in one transaction; ' +
+      'idempotent: sending the same list again answers `unchanged` and writes nothing. Each userId at most once.',
+  })
+  @ApiOkResponse({ type: BulkMembersResponse })
+  putMembers(@CurrentUser() user: AuthUser, @Body() dto: BulkMembersDto): Promise<BulkMembersResponse> {
+    return this.community.putMembers(user, dto.members);
   }
 
   @Delete('members/:userId')

@@ -4,6 +4,7 @@ import type { ServiceCounts } from './dto/community.dto';
 declare module '../realtime/realtime.events' {
   interface ServerEvents {
     'service:count_update': ServiceCounts;
-    'announcement:new': { id: string; title: string; content: string; priority: string; createdAt: string };
+    /** `siteId` only for a site's announcement (on `site:<siteId>`). */
+    'announcement:new': { id: string; title: string; content: string; priority: string; createdAt: string; siteId?: string };
   }
 }

@@ -1,7 +1,7 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NotificationsModule } from '../notifications';
-import { RealtimeModule } from '../realtime';
+import { ChannelPolicyRegistry, RealtimeModule } from '../realtime';
 import { SyncModule, SyncRegistry } from '../sync';
 import { CommunitySyncController } from './community-sync.controller';
 import { CommunityController } from './community.controller';
@@ -36,9 +36,12 @@ export class CommunityModule implements OnModuleInit {
   constructor(
     private readonly registry: SyncRegistry,
     private readonly community: CommunityService,
+    private readonly policies: ChannelPolicyRegistry,
   ) {}
 
   onModuleInit(): void {
+    // A site's counts and announcements: its members, leaders, admins and the host.
+    this.policies.register('site:', (user, channel) => this.community.authorizeSite(user, channel.id));
     registerCommunitySync(this.registry, this.community);
     this.registry.beforeRead((caller) => this.community.ensureMember(caller));
   }

@@ -22,12 +22,15 @@ export interface ServiceFields {
   location: string | null;
   startsAt: string;
   endsAt: string;
+  siteId: string | null;
 }
 
 export interface MemberFields {
   displayName?: string;
   roles?: string[];
   status?: string;
+  /** null: tenant-wide; undefined: unchanged (tenant-wide for a new member). */
+  siteId?: string | null;
 }
 
 export interface Counts {
@@ -45,7 +48,13 @@ const EVENT_SETTABLE: Record<string, string> = {
   capacity: 'capacity',
   visibility: 'visibility',
 };
-const SERVICE_SETTABLE: Record<string, string> = { name: 'name', location: 'location', startsAt: 'starts_at', endsAt: 'ends_at' };
+const SERVICE_SETTABLE: Record<string, string> = {
+  name: 'name',
+  location: 'location',
+  startsAt: 'starts_at',
+  endsAt: 'ends_at',
+  siteId: 'site_id',
+};
 
 const parse = (result: unknown): Doc | undefined => {
   const rows = rowsOf<{ doc: string }>(result);
@@ -70,25 +79,83 @@ export class CommunityRepository {
     );
   }
 
-  /** Upsert (and undelete); writes only when something changes, so the feed is not churned. */
-  async putMember(tenantId: string, userId: string, f: MemberFields): Promise<{ doc: Doc; created: boolean }> {
-    const rows: { doc: string; created: boolean }[] = await this.db.query(
-      `INSERT INTO community_members AS r (id, tenant_id, user_id, display_name, roles, status)
-       VALUES ($1, $2, $3::text, coalesce($4::text, $3::text), coalesce($5::text[], ARRAY['MEMBER']), coalesce($6::text, 'active'))
+  /**
+   * Upsert (and undelete); writes only when something changes, so the feed is not churned.
+   * `status`: `unchanged` when the record already was exactly this.
+   */
+  async putMember(
+    tenantId: string,
+    userId: string,
+    f: MemberFields,
+    em?: EntityManager,
+  ): Promise<{ doc: Doc; created: boolean; status: 'created' | 'updated' | 'unchanged' }> {
+    const db = em ?? this.db;
+    const site = `CASE WHEN $7 THEN $8::text ELSE r.site_id END`;
+    const rows: { doc: string; created: boolean }[] = await db.query(
+      `INSERT INTO community_members AS r (id, tenant_id, user_id, display_name, roles, status, site_id)
+       VALUES ($1, $2, $3::text, coalesce($4::text, $3::text), coalesce($5::text[], ARRAY['MEMBER']), coalesce($6::text, 'active'), $8::text)
        ON CONFLICT (tenant_id, user_id) DO UPDATE
          SET display_name = coalesce($4::text, r.display_name), roles = coalesce($5::text[], r.roles),
-             status = coalesce($6::text, r.status), deleted_at = NULL
-         WHERE (r.display_name::text, r.roles, r.status::text, r.deleted_at) IS DISTINCT FROM
-               (coalesce($4::text, r.display_name), coalesce($5::text[], r.roles), coalesce($6::text, r.status), NULL::timestamptz)
+             status = coalesce($6::text, r.status), site_id = ${site}, deleted_at = NULL
+         WHERE (r.display_name::text, r.roles, r.status::text, r.site_id::text, r.deleted_at) IS DISTINCT FROM
+               (coalesce($4::text, r.display_name), coalesce($5::text[], r.roles), coalesce($6::text, r.status), ${site}, NULL::timestamptz)
        RETURNING ${MEMBER_DOC}::text AS doc, (r.xmax = 0) AS created`,
-      [randomUUID(), tenantId, userId, f.displayName ?? null, f.roles ?? null, f.status ?? null],
+      [randomUUID(), tenantId, userId, f.displayName ?? null, f.roles ?? null, f.status ?? null, f.siteId !== undefined, f.siteId ?? null],
     );
-    if (rows[0]) return { doc: JSON.parse(rows[0].doc) as Doc, created: rows[0].created };
-    const same = await this.db.query(
-      `SELECT ${MEMBER_DOC}::text AS doc FROM community_members r WHERE r.tenant_id = $1 AND r.user_id = $2`,
+    if (rows[0]) return { doc: JSON.parse(rows[0].doc) as Doc, created: rows[0].created, status: rows[0].created ? 'created' : 'updated' };
+    const same = await db.query(`SELECT ${MEMBER_DOC}::text AS doc FROM community_members r WHERE r.tenant_id = $1 AND r.user_id = $2`, [
+      tenantId,
+      userId,
+    ]);
+    return { doc: parse(same)!, created: false, status: 'unchanged' };
+  }
+
+  /**
+   * Enrolls a member Tether has never seen, for a check-in someone else records (at the service's
+   * site). False when the member cannot take it: removed before. Nothing happens for an unknown service.
+   */
+  async enrollForService(em: EntityManager, tenantId: string, userId: string, serviceId: string): Promise<boolean> {
+    await em.query(
+      `INSERT INTO community_members (id, tenant_id, user_id, display_name, roles, site_id)
+       SELECT $1, $2::text, $3::text, $3::text, ARRAY['MEMBER'], s.site_id
+         FROM community_services s WHERE s.id = $4::uuid AND s.tenant_id = $2::text AND s.deleted_at IS NULL
+       ON CONFLICT (tenant_id, user_id) DO NOTHING`,
+      [randomUUID(), tenantId, userId, serviceId],
+    );
+    const rows: { live: boolean }[] = await em.query(
+      `SELECT deleted_at IS NULL AS live FROM community_members WHERE tenant_id = $1 AND user_id = $2`,
       [tenantId, userId],
     );
-    return { doc: parse(same)!, created: false };
+    return rows[0]?.live ?? true;
+  }
+
+  /** The member's site (null: tenant-wide, or no such member). */
+  async memberSite(tenantId: string, userId: string): Promise<string | null> {
+    const rows: { site_id: string | null }[] = await this.db.query(
+      `SELECT site_id FROM community_members WHERE tenant_id = $1 AND user_id = $2 AND deleted_at IS NULL`,
+      [tenantId, userId],
+    );
+    return rows[0]?.site_id ?? null;
+  }
+
+  /** Live members of a site with one of these roles (an announcement's push), at most `limit`. */
+  async siteMembers(em: EntityManager, tenantId: string, siteId: string, roles: string[], limit: number): Promise<string[]> {
+    const rows: { user_id: string }[] = await em.query(
+      `SELECT user_id FROM community_members
+        WHERE tenant_id = $1 AND site_id = $2 AND roles && $3::text[] AND status = 'active' AND deleted_at IS NULL
+        ORDER BY user_id LIMIT $4`,
+      [tenantId, siteId, roles, limit],
+    );
+    return rows.map((r) => r.user_id);
+  }
+
+  /** Sites of these services (null: tenant-wide). */
+  async serviceSites(em: EntityManager, tenantId: string, serviceIds: string[]): Promise<Map<string, string | null>> {
+    const rows: { id: string; site_id: string | null }[] = await em.query(
+      `SELECT id::text AS id, site_id FROM community_services WHERE tenant_id = $1 AND id = ANY($2::uuid[])`,
+      [tenantId, serviceIds],
+    );
+    return new Map(rows.map((r) => [r.id, r.site_id]));
   }
 
   async deleteMember(tenantId: string, userId: string): Promise<boolean> {
@@ -166,9 +233,9 @@ export class CommunityRepository {
 
   async insertService(tenantId: string, userId: string, f: ServiceFields): Promise<Doc> {
     const rows = await this.db.query(
-      `INSERT INTO community_services AS r (id, tenant_id, name, location, starts_at, ends_at, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${SERVICE_DOC}::text AS doc`,
-      [randomUUID(), tenantId, f.name, f.location, f.startsAt, f.endsAt, userId],
+      `INSERT INTO community_services AS r (id, tenant_id, name, location, starts_at, ends_at, created_by, site_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${SERVICE_DOC}::text AS doc`,
+      [randomUUID(), tenantId, f.name, f.location, f.startsAt, f.endsAt, userId, f.siteId],
     );
     return parse(rows)!;
   }
@@ -270,20 +337,43 @@ export class CommunityRepository {
     return new Map(rows.map((r) => [r.service_id, { total: r.total, present: r.present }]));
   }
 
-  /** Services under way: from an hour before they start until they end. */
+  /**
+   * Services under way: from an hour before they start until they end. `site`: `all` (leaders,
+   * admins, the host), or a site id / null: tenant-wide services plus that site's.
+   */
   async liveCounts(
     tenantId: string,
-  ): Promise<{ id: string; name: string; startsAt: Date; endsAt: Date; total: number; present: number }[]> {
-    const rows: { id: string; name: string; starts_at: Date; ends_at: Date; total: number; present: number }[] = await this.db.query(
-      `SELECT s.id::text AS id, s.name, s.starts_at, s.ends_at,
+    site: string | null | 'all',
+    only?: string,
+  ): Promise<{ id: string; name: string; siteId: string | null; startsAt: Date; endsAt: Date; total: number; present: number }[]> {
+    const rows: {
+      id: string;
+      name: string;
+      site_id: string | null;
+      starts_at: Date;
+      ends_at: Date;
+      total: number;
+      present: number;
+    }[] = await this.db.query(
+      `SELECT s.id::text AS id, s.name, s.site_id, s.starts_at, s.ends_at,
               count(c.id)::int AS total, (count(c.id) FILTER (WHERE c.checkout_time IS NULL))::int AS present
          FROM community_services s
          LEFT JOIN community_checkins c ON c.service_id = s.id AND c.deleted_at IS NULL
         WHERE s.tenant_id = $1 AND s.deleted_at IS NULL AND s.starts_at <= now() + interval '1 hour' AND s.ends_at >= now()
+          AND ($2 OR s.site_id IS NULL OR s.site_id = $3::text)
+          AND ($4::text IS NULL OR s.site_id IS NULL OR s.site_id = $4::text)
         GROUP BY s.id ORDER BY s.starts_at, s.id LIMIT 100`,
-      [tenantId],
+      [tenantId, site === 'all', site === 'all' ? null : site, only ?? null],
     );
-    return rows.map((r) => ({ id: r.id, name: r.name, startsAt: r.starts_at, endsAt: r.ends_at, total: r.total, present: r.present }));
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      siteId: r.site_id,
+      startsAt: r.starts_at,
+      endsAt: r.ends_at,
+      total: r.total,
+      present: r.present,
+    }));
   }
 
   async insertAnnouncement(
@@ -293,11 +383,12 @@ export class CommunityRepository {
     title: string,
     content: string,
     priority: string,
+    siteId: string | null,
   ): Promise<Doc> {
     const rows = await em.query(
-      `INSERT INTO community_announcements AS r (id, tenant_id, title, content, priority, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${ANNOUNCEMENT_DOC}::text AS doc`,
-      [randomUUID(), tenantId, title, content, priority, userId],
+      `INSERT INTO community_announcements AS r (id, tenant_id, title, content, priority, created_by, site_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${ANNOUNCEMENT_DOC}::text AS doc`,
+      [randomUUID(), tenantId, title, content, priority, userId, siteId],
     );
     return parse(rows)!;
   }

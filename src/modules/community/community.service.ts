@@ -4,8 +4,11 @@ import type { AuthUser } from '../../core/auth/auth-user';
 import { ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
 import { channelKey, OutboxService, type OutboxTransaction } from '../../core/outbox';
 import { NotificationsService } from '../notifications';
+import type { NotifyRecipients } from '../notifications';
 import { realtimeEvent } from '../realtime';
+import type { PolicyDecision } from '../realtime';
 import { ANNOUNCEMENT_ROLES } from './dto/community.dto';
+import type { BulkMemberDto, BulkMemberResult } from './dto/community.dto';
 import { CommunityRepository, Doc, EventFields, MemberFields, ServiceFields } from './community.repository';
 import type {
   CheckinDto,
@@ -24,6 +27,17 @@ const ENROLLED_TTL_MS = 10 * 60 * 1000;
 const ENROLLED_MAX = 50_000;
 
 export const PRIVILEGED_ROLES = ['LEADER', 'ADMIN', 'SERVICE'];
+/** Most site members one announcement pushes to (notify()'s own limit). */
+const MAX_SITE_RECIPIENTS = 10_000;
+
+/**
+ * Where a site's live events go: `site:<siteId>` (counts of its services, its announcements);
+ * tenant-wide ones stay on `service:counts` and `announcements`.
+ */
+export function siteChannel(siteId: string): string {
+  return `site:${siteId}`;
+}
+const countsChannel = (siteId: string | null) => (siteId ? siteChannel(siteId) : 'service:counts');
 const isPrivileged = (user: AuthUser) => user.roles.some((r) => PRIVILEGED_ROLES.includes(r));
 const iso = (v: string) => new Date(v).toISOString();
 
@@ -69,6 +83,36 @@ export class CommunityService {
 
   async putMember(user: AuthUser, userId: string, fields: MemberFields): Promise<{ doc: Doc; created: boolean }> {
     return this.repo.putMember(user.tenantId, userId, fields);
+  }
+
+  /**
+   * The host's bulk upsert, in one transaction: each member as PUT /members/:userId would leave it.
+   * Idempotent: the same list again changes nothing (`unchanged`) and writes nothing.
+   */
+  async putMembers(user: AuthUser, members: BulkMemberDto[]): Promise<{ results: BulkMemberResult[] }> {
+    const seen = new Set<string>();
+    for (const [i, m] of members.entries()) {
+      if (seen.has(m.userId)) throw invalidField(`members.${i}.userId`, `userId ${m.userId} appears more than once`);
+      seen.add(m.userId);
+    }
+    return this.repo.transaction(async (em) => {
+      const results: BulkMemberResult[] = [];
+      for (const { userId, displayName, roles, status, siteId } of members) {
+        const put = await this.repo.putMember(user.tenantId, userId, { displayName, roles, status, siteId }, em);
+        results.push({ userId, status: put.status, member: put.doc });
+      }
+      return { results };
+    });
+  }
+
+  /**
+   * Who may join `site:<siteId>`: that site's members, and leaders, admins and the host (whose
+   * token says so). From the member record, as sync's visibility.
+   */
+  async authorizeSite(user: AuthUser, siteId: string | undefined): Promise<PolicyDecision> {
+    if (!siteId) return { reason: 'forbidden' };
+    if (isPrivileged(user)) return true;
+    return (await this.repo.memberSite(user.tenantId, user.userId)) === siteId || { reason: 'forbidden' };
   }
 
   async deleteMember(user: AuthUser, userId: string): Promise<void> {
@@ -121,7 +165,7 @@ export class CommunityService {
     const startsAt = iso(dto.startsAt);
     const endsAt = dto.endsAt ? iso(dto.endsAt) : new Date(new Date(startsAt).getTime() + SERVICE_DEFAULT_LENGTH_MS).toISOString();
     assertOrder(startsAt, endsAt);
-    const fields: ServiceFields = { name: dto.name, location: dto.location ?? null, startsAt, endsAt };
+    const fields: ServiceFields = { name: dto.name, location: dto.location ?? null, startsAt, endsAt, siteId: dto.siteId ?? null };
     return this.repo.insertService(user.tenantId, user.userId, fields);
   }
 
@@ -134,6 +178,7 @@ export class CommunityService {
         location: dto.location,
         startsAt: dto.startsAt && iso(dto.startsAt),
         endsAt: dto.endsAt && iso(dto.endsAt),
+        siteId: dto.siteId,
       };
       assertOrder(patch.startsAt ?? current.startsAt, patch.endsAt ?? current.endsAt);
       return this.repo.updateService(em, user.tenantId, id, patch);
@@ -157,12 +202,13 @@ export class CommunityService {
   /** Online check-in. The new counts go out on `service:counts` through the outbox. */
   async checkIn(user: AuthUser, serviceId: string, dto: CheckinDto): Promise<{ checkin: Doc; created: boolean; counts: ServiceCounts }> {
     const member = dto.userId ?? user.userId;
-    if (member !== user.userId) {
-      if (!isPrivileged(user)) throw new ForbiddenError('forbidden', 'Only leaders and admins may check in someone else');
-      if (!(await this.repo.memberExists(user.tenantId, member))) throw new NotFoundError('member_not_found', 'No such member');
-    }
+    if (member !== user.userId && !isPrivileged(user))
+      throw new ForbiddenError('forbidden', 'Only leaders and admins may check in someone else');
     const checkinTime = dto.checkinTime ? new Date(dto.checkinTime) : new Date();
     const result = await this.outbox.transaction(async (tx) => {
+      // A member Tether has never seen is enrolled (at the service's site); a removed one is not.
+      if (member !== user.userId && !(await this.repo.enrollForService(tx.em, user.tenantId, member, serviceId)))
+        throw new NotFoundError('member_not_found', 'No such member');
       const done = await this.repo.checkIn(user.tenantId, serviceId, member, user.userId, checkinTime, dto.offlineId ?? null, tx.em);
       if (!done?.created) return done && { ...done, counts: undefined };
       return { ...done, counts: (await this.recordCounts(tx, user.tenantId, [serviceId]))[0] };
@@ -177,13 +223,19 @@ export class CommunityService {
     return { serviceId, totalCheckins: counts.total, currentAttendance: counts.present, timestamp: new Date().toISOString() };
   }
 
-  async liveCounts(user: AuthUser): Promise<LiveCountsResponse> {
+  /**
+   * Services under way, for pollers: tenant-wide ones and those of the caller's site (leaders,
+   * admins and the host: every site, or `siteId`'s).
+   */
+  async liveCounts(user: AuthUser, siteId?: string): Promise<LiveCountsResponse> {
     const timestamp = new Date().toISOString();
-    const rows = await this.repo.liveCounts(user.tenantId);
+    const site = isPrivileged(user) ? 'all' : await this.repo.memberSite(user.tenantId, user.userId);
+    const rows = await this.repo.liveCounts(user.tenantId, site, siteId);
     return {
       services: rows.map((r) => ({
         serviceId: r.id,
         name: r.name,
+        ...(r.siteId ? { siteId: r.siteId } : {}),
         startsAt: r.startsAt.toISOString(),
         endsAt: r.endsAt.toISOString(),
         totalCheckins: r.total,
@@ -200,33 +252,50 @@ export class CommunityService {
    * include every earlier writer's check-ins and the updates reach the log in order, never stale.
    */
   async recordCounts(tx: OutboxTransaction, tenantId: string, serviceIds: string[]): Promise<ServiceCounts[]> {
-    await tx.lockChannels([channelKey(tenantId, 'service:counts')]);
+    // A site's services publish on its channel, tenant-wide ones on service:counts.
+    const sites = await this.repo.serviceSites(tx.em, tenantId, serviceIds);
+    await tx.lockChannels([...new Set([...sites.values()].map((s) => channelKey(tenantId, countsChannel(s))))]);
     const counts = await this.repo.counts(tenantId, serviceIds, tx.em);
     const timestamp = new Date().toISOString();
     const payloads = [...counts].map(([serviceId, c]) => ({ serviceId, totalCheckins: c.total, currentAttendance: c.present, timestamp }));
-    await tx.record(payloads.map((p) => realtimeEvent(tenantId, 'service:counts', 'service:count_update', p)));
+    await tx.record(payloads.map((p) => realtimeEvent(tenantId, countsChannel(sites.get(p.serviceId) ?? null), 'service:count_update', p)));
     return payloads;
   }
 
   /**
    * Stores the announcement with, in the same transaction, `announcement:new` on the tenant's
    * `announcements` channel and the push to the roles named (the church community app's createAnnouncement).
+   * A site's announcement goes to `site:<siteId>` instead, and is pushed to that site's members with those roles.
    */
   async announce(user: AuthUser, dto: CreateAnnouncementDto): Promise<Doc> {
+    const siteId = dto.siteId ?? null;
+    const roles = [...(dto.roles ?? ANNOUNCEMENT_ROLES)];
     return this.outbox.transaction(async (tx) => {
-      const doc = await this.repo.insertAnnouncement(tx.em, user.tenantId, user.userId, dto.title, dto.content, dto.priority ?? 'normal');
+      const doc = await this.repo.insertAnnouncement(
+        tx.em,
+        user.tenantId,
+        user.userId,
+        dto.title,
+        dto.content,
+        dto.priority ?? 'normal',
+        siteId,
+      );
       await tx.record([
-        realtimeEvent(user.tenantId, 'announcements', 'announcement:new', {
+        realtimeEvent(user.tenantId, siteId ? siteChannel(siteId) : 'announcements', 'announcement:new', {
           id: doc.id as string,
           title: doc.title as string,
           content: doc.content as string,
           priority: doc.priority as string,
           createdAt: doc.createdAt as string,
+          ...(siteId ? { siteId } : {}),
         }),
       ]);
+      const siteMembers = siteId ? await this.repo.siteMembers(tx.em, user.tenantId, siteId, roles, MAX_SITE_RECIPIENTS) : undefined;
+      if (siteMembers && !siteMembers.length) return doc;
+      const recipients: NotifyRecipients = siteMembers ? { userIds: siteMembers } : { roles };
       await this.notifications.notifyIn(tx, {
         tenantId: user.tenantId,
-        recipients: { roles: [...(dto.roles ?? ANNOUNCEMENT_ROLES)] },
+        recipients,
         title: dto.title,
         body: dto.content.slice(0, 240),
         category: 'announcement',

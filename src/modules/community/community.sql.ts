@@ -30,13 +30,14 @@ export const EVENT_DOC = jsonObjectSql([
   ['updatedAt', 'r.updated_at', 'timestamp'],
 ]);
 
-export const MEMBER_COLUMNS = ['user_id', 'display_name', 'roles', 'status', 'version', 'updated_at'];
+export const MEMBER_COLUMNS = ['user_id', 'display_name', 'roles', 'status', 'site_id', 'version', 'updated_at'];
 export const MEMBER_DOC = jsonObjectSql([
   ['id', 'r.id', 'uuid'],
   ['userId', 'r.user_id', 'text'],
   ['displayName', 'r.display_name', 'text'],
   ['roles', 'r.roles', 'json'],
   ['status', 'r.status', 'text'],
+  ['siteId', 'r.site_id', 'text'],
   ['version', 'r.version', 'number'],
   ['updatedAt', 'r.updated_at', 'timestamp'],
 ]);
@@ -79,6 +80,7 @@ export const SERVICE_DOC = jsonObjectSql([
   ['id', 'r.id', 'uuid'],
   ['name', 'r.name', 'text'],
   ['location', 'r.location', 'text'],
+  ['siteId', 'r.site_id', 'text'],
   ['startsAt', 'r.starts_at', 'timestamp'],
   ['endsAt', 'r.ends_at', 'timestamp'],
   ['version', 'r.version', 'number'],
@@ -90,6 +92,7 @@ export const ANNOUNCEMENT_DOC = jsonObjectSql([
   ['title', 'r.title', 'text'],
   ['content', 'r.content', 'text'],
   ['priority', 'r.priority', 'text'],
+  ['siteId', 'r.site_id', 'text'],
   ['createdAt', 'r.created_at', 'timestamp'],
 ]);
 
@@ -105,7 +108,17 @@ const PRIVILEGED = `EXISTS (SELECT 1 FROM community_members m
 /** Public events: everyone in the tenant. Private events: invitees, leaders and admins. */
 export const EVENT_VISIBLE = `r.visibility = 'public' OR ${PRIVILEGED}
   OR EXISTS (SELECT 1 FROM community_event_invites i WHERE i.event_id = r.id AND i.user_id = {user} AND i.deleted_at IS NULL)`;
-/** Active members: everyone. Inactive ones: themselves, leaders and admins. */
-export const MEMBER_VISIBLE = `r.status = 'active' OR r.user_id = {user} OR ${PRIVILEGED}`;
+/** The caller's site (NULL: none, or not a member yet). */
+const CALLER_SITE = `(SELECT m.site_id FROM community_members m
+   WHERE m.tenant_id = {tenant} AND m.user_id = {user} AND m.deleted_at IS NULL)`;
+
+/**
+ * Active members without a site (tenant-wide) and of the caller's own site: everyone there.
+ * Members of other sites, and inactive ones: themselves, leaders and admins.
+ */
+export const MEMBER_VISIBLE = `(r.status = 'active' AND (r.site_id IS NULL OR r.site_id = ${CALLER_SITE}))
+  OR r.user_id = {user} OR ${PRIVILEGED}`;
+/** Rows whose visibility depends on the caller's own record (privilege and site): re-evaluated when it changes. */
+export const MEMBER_ACCESS_AFFECTS = `r.status <> 'active' OR r.site_id IS NOT NULL`;
 /** RSVPs and check-ins: their member, leaders and admins. */
 export const OWN_VISIBLE = `r.user_id = {user} OR ${PRIVILEGED}`;

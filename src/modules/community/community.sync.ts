@@ -6,6 +6,7 @@ import {
   EVENT_COLUMNS,
   EVENT_DOC,
   EVENT_VISIBLE,
+  MEMBER_ACCESS_AFFECTS,
   MEMBER_COLUMNS,
   MEMBER_DOC,
   MEMBER_VISIBLE,
@@ -29,7 +30,7 @@ export function registerCommunitySync(registry: SyncRegistry, community: Communi
     columns: MEMBER_COLUMNS,
     visibleTo: MEMBER_VISIBLE,
     serialize: MEMBER_DOC,
-    access: [{ ...OWN_ACCESS, affects: `r.status <> 'active'` }],
+    access: [{ ...OWN_ACCESS, affects: MEMBER_ACCESS_AFFECTS }],
   });
   registry.registerCollection({
     name: 'rsvps',
@@ -62,7 +63,7 @@ export function registerCommunitySync(registry: SyncRegistry, community: Communi
   registry.registerMutation<CheckinItemDto>({
     kind: 'checkins',
     collection: 'checkins',
-    handler: 'community_apply_checkin',
+    handler: 'community_apply_checkin_v2',
     item: CheckinItemDto,
     prepare: (item, caller) => prepareCheckin(item, caller),
     record: async (tx, caller, applied) => {
@@ -72,18 +73,27 @@ export function registerCommunitySync(registry: SyncRegistry, community: Communi
   registry.registerMutation<RsvpItemDto>({
     kind: 'rsvps',
     collection: 'rsvps',
-    handler: 'community_apply_rsvp',
+    handler: 'community_apply_rsvp_v2',
     item: RsvpItemDto,
-    prepare: (item) => ({
-      data: {
-        offlineId: item.offlineId,
-        eventId: item.eventId,
-        status: item.status,
-        clientUpdatedAt: item.clientUpdatedAt ? iso(item.clientUpdatedAt) : null,
-        baseVersion: item.baseVersion ?? null,
-      },
-    }),
+    prepare: (item, caller) => prepareRsvp(item, caller),
   });
+}
+
+/** An RSVP is the caller's own, unless a leader, an admin or the host answers for someone else. */
+export function prepareRsvp(item: RsvpItemDto, caller: AuthUser): PreparedItem {
+  const userId = item.userId ?? caller.userId;
+  if (userId !== caller.userId && !caller.roles.some((r) => PRIVILEGED_ROLES.includes(r)))
+    return { error: { code: 'forbidden', message: 'Only leaders and admins may answer for someone else' } };
+  return {
+    data: {
+      offlineId: item.offlineId,
+      eventId: item.eventId,
+      userId,
+      status: item.status,
+      clientUpdatedAt: item.clientUpdatedAt ? iso(item.clientUpdatedAt) : null,
+      baseVersion: item.baseVersion ?? null,
+    },
+  };
 }
 
 /** A check-in is the caller's own, unless a leader or admin (a kiosk) records someone else's. */

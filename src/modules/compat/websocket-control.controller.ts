@@ -41,7 +41,11 @@ export class WebsocketControlController {
   @Post()
   @HttpCode(202)
   @ApiOperation({ summary: 'Broadcast to a channel or notify a user (the venues app’s control shape)' })
-  @ApiAcceptedResponse({ description: '`{ok, action, channel, event, offset}` or `{ok, action, notificationId}`' })
+  @ApiAcceptedResponse({
+    description:
+      '`{ok, action, channel, event, offset}` or `{ok, action, notificationId}`; with onlyIfOffline also `skipped` ' +
+      '(true, with `notificationId: null` and `reason: "online"`, when the user was online: nothing stored or pushed)',
+  })
   async control(@CurrentUser() user: AuthUser, @Body() dto: WebsocketControlDto): Promise<Record<string, unknown>> {
     if (dto.action === 'broadcast') {
       const channel = channelOfRoom(dto.channel!, (key) => this.policies.has(key));
@@ -51,14 +55,21 @@ export class WebsocketControlController {
       return { ok: true, action: 'broadcast', channel, event, offset };
     }
     const { title, message, body, type, data } = dto.data as Record<string, unknown>;
-    const result = await this.notifications.notify({
+    const input = {
       tenantId: user.tenantId,
       recipients: { userIds: [dto.userId!] },
       title: typeof title === 'string' ? title : undefined,
       body: typeof message === 'string' ? message : typeof body === 'string' ? body : undefined,
       data: stringMap({ ...(typeof type === 'string' ? { type } : {}), ...(isObject(data) ? data : {}) }),
       category: CATEGORIES.includes(type as Category) ? (type as Category) : 'system',
-    });
+    };
+    if (dto.onlyIfOffline) {
+      const result = await this.notifications.notifyIfOffline(input);
+      // The user is online: nothing stored or pushed (their app is open; the host's own event reaches it).
+      if (!result.notificationId) return { ok: true, action: 'notify', notificationId: null, skipped: true, reason: 'online' };
+      return { ok: true, action: 'notify', notificationId: result.notificationId, skipped: false };
+    }
+    const result = await this.notifications.notify(input);
     return { ok: true, action: 'notify', notificationId: result.notificationId };
   }
 

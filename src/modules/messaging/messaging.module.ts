@@ -2,7 +2,7 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { OutboxService } from '../../core/outbox';
 import { NotificationsModule } from '../notifications';
-import { ChannelPolicyRegistry, ClientEventRegistry, RealtimeModule } from '../realtime';
+import { ChannelPolicyRegistry, ChannelPresence, ClientEventRegistry, RealtimeModule } from '../realtime';
 import { Conversation } from './entities/conversation.entity';
 import { Message } from './entities/message.entity';
 import { Participant } from './entities/participant.entity';
@@ -26,10 +26,13 @@ export class MessagingModule implements OnModuleInit {
     private readonly clientEvents: ClientEventRegistry,
     private readonly messaging: MessagingService,
     private readonly outbox: OutboxService,
+    private readonly channelPresence: ChannelPresence,
   ) {}
 
   onModuleInit(): void {
     this.policies.register('conversation:', (user, channel) => this.messaging.authorizeChannel(user, channel));
+    // Subscribing to a conversation says who else has it open; then member:joined / member:left.
+    this.channelPresence.enable('conversation:');
     this.outbox.register(MESSAGE_NEW, (row) => this.messaging.publishMessage(row));
     this.clientEvents.register('message:send', async (ctx, data) => {
       const { message, duplicate } = await this.messaging.sendFromSocket(ctx.user, data);

@@ -4,7 +4,7 @@ import { CurrentUser, ServerApi } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { validationFailed } from '../../core/http/domain-error';
 import { ErrorResponse } from '../../core/http/error-response.dto';
-import { AdminNotifyDto, NotifyResponse } from './dto/notify.dto';
+import { AdminNotifyDto, NotifyResponse, OfflineNotifyResponse } from './dto/notify.dto';
 import { NotificationsService, NotifyRecipients } from './notifications.service';
 
 /** Exactly one recipient kind, as the service's typed input wants it. */
@@ -12,6 +12,8 @@ function recipientsOf(dto: AdminNotifyDto): NotifyRecipients {
   const given = (['userIds', 'roles', 'topic', 'tenant'] as const).filter((k) => dto[k] !== undefined);
   const problems = [];
   if (given.length !== 1) problems.push({ field: 'recipients', messages: ['give exactly one of userIds, roles, topic or tenant'] });
+  if (dto.onlyIfOffline && dto.userIds === undefined)
+    problems.push({ field: 'onlyIfOffline', messages: ['onlyIfOffline goes with userIds'] });
   if (dto.viaTopic !== undefined && dto.tenant === undefined)
     problems.push({ field: 'viaTopic', messages: ['viaTopic goes with tenant: true'] });
   if (problems.length) throw validationFailed(problems);
@@ -34,16 +36,17 @@ export class AdminNotifyController {
       'Writes inbox entries for user recipients and queues the push; answers before delivery. ' +
       'The same idempotencyKey sends once and returns the first notification id.',
   })
-  @ApiAcceptedResponse({ type: NotifyResponse })
+  @ApiAcceptedResponse({ type: OfflineNotifyResponse, description: '`notified` and `skipped` only with onlyIfOffline' })
   @ApiBadRequestResponse({ type: ErrorResponse, description: 'code `validation_failed`' })
   @ApiServiceUnavailableResponse({
     type: ErrorResponse,
     description: 'code `database_unavailable` (retry after Retry-After); with Redis away the notification waits in the outbox',
   })
-  notify(@CurrentUser() user: AuthUser, @Body() dto: AdminNotifyDto): Promise<NotifyResponse> {
-    return this.notifications.notify({
+  notify(@CurrentUser() user: AuthUser, @Body() dto: AdminNotifyDto): Promise<NotifyResponse | OfflineNotifyResponse> {
+    const recipients = recipientsOf(dto);
+    const input = {
       tenantId: user.tenantId,
-      recipients: recipientsOf(dto),
+      recipients,
       title: dto.title,
       body: dto.body,
       data: dto.data,
@@ -52,6 +55,8 @@ export class AdminNotifyController {
       collapseKey: dto.collapseKey,
       ttlSeconds: dto.ttlSeconds,
       idempotencyKey: dto.idempotencyKey,
-    });
+    };
+    if (dto.onlyIfOffline && 'userIds' in recipients) return this.notifications.notifyIfOffline({ ...input, recipients });
+    return this.notifications.notify(input);
   }
 }

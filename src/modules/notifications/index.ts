@@ -4,7 +4,7 @@
  */
 export { NotificationsModule } from './notifications.module';
 export { NotificationsService } from './notifications.service';
-export type { NotifyInput, NotifyRecipients, NotifyResult } from './notifications.service';
+export type { NotifyInput, NotifyRecipients, NotifyResult, OfflineNotifyResult } from './notifications.service';
 export { NotificationEvents } from './notification-events';
 export type { NotificationCreated, NotificationListener } from './notification-events';
 export { CATEGORIES } from './notifications.constants';

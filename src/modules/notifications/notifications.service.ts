@@ -9,7 +9,7 @@ import { FieldProblem, invalidField, NotFoundError, validationFailed } from '../
 import { retryOptions } from '../../core/queue/backoff';
 import { QueueRegistry, queueJob } from '../../core/queue/queue-registry.service';
 import type { PushPriority } from '../devices';
-import { realtimeEvent, userChannel } from '../realtime';
+import { PresenceService, realtimeEvent, userChannel } from '../realtime';
 import { InboxItem, InboxPage, ReadResponse } from './dto/inbox.dto';
 import { PreferencesDto, PreferencesResponse } from './dto/preferences.dto';
 import { stringMapProblem } from './dto/string-map.validator';
@@ -50,6 +50,18 @@ export interface NotifyResult {
   inboxCount: number;
 }
 
+/** notify() with `onlyIfOffline`: recipients online now are skipped (no inbox entry, no push, no event). */
+export interface OfflineNotifyResult {
+  /** null when every recipient was online: nothing was stored or sent. */
+  notificationId: string | null;
+  duplicate: boolean;
+  inboxCount: number;
+  /** Recipients notified: no live socket on any pod at the time of the call. */
+  notified: string[];
+  /** Recipients skipped because they were online. */
+  skipped: string[];
+}
+
 const MAX_PAYLOAD_BYTES = 3800; // FCM allows 4096 with its own envelope
 const MAX_TOPIC_PAYLOAD_BYTES = 1900; // topic messages: 2048
 
@@ -62,6 +74,7 @@ export class NotificationsService {
     private readonly metrics: NotificationMetrics,
     private readonly config: AppConfig,
     private readonly outbox: OutboxService,
+    private readonly presence: PresenceService,
     @InjectQueue(NOTIFICATIONS_QUEUE) private readonly queue: Queue,
     queues: QueueRegistry,
   ) {
@@ -78,6 +91,22 @@ export class NotificationsService {
   notify(input: NotifyInput): Promise<NotifyResult> {
     this.validate(input);
     return this.outbox.transaction((tx) => this.notifyIn(tx, input));
+  }
+
+  /**
+   * notify() for the users among `userIds` with no live socket on any pod now (the messaging
+   * rule, for the host backend: "push only if the app is not open"). The others are skipped; if
+   * every one is, nothing is stored or sent. Presence is read once, at the time of the call.
+   */
+  async notifyIfOffline(input: NotifyInput & { recipients: { userIds: string[] } }): Promise<OfflineNotifyResult> {
+    this.validate(input);
+    const userIds = [...new Set(input.recipients.userIds)];
+    const online = await this.presence.onlineUsers(input.tenantId, userIds);
+    const notified = userIds.filter((u) => !online.has(u));
+    const skipped = userIds.filter((u) => online.has(u));
+    if (!notified.length) return { notificationId: null, duplicate: false, inboxCount: 0, notified, skipped };
+    const result = await this.notify({ ...input, recipients: { userIds: notified } });
+    return { ...result, notified, skipped };
   }
 
   /** notify() inside the caller's outbox transaction (e.g. an announcement and its push commit together). */

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { z } from 'zod';
 import { AppConfig } from '../../config/app-config';
 import { DomainError } from '../../core/http/domain-error';
+import { ChannelMembers, ChannelPresence } from './channel-presence';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 import { roomOf, userChannel } from './channels/channel';
 import { parsePayload } from './client-event.registry';
@@ -36,6 +37,8 @@ export interface SubscribeAck {
   offsets: Record<string, string>;
   /** For channels named in `since`: true if every missed event was replayed, false to reload over REST. */
   recovered?: Record<string, boolean>;
+  /** For presence channels (conversations, REALTIME_PRESENCE_CHANNELS): who is in each now. */
+  presence?: Record<string, ChannelMembers>;
 }
 
 export interface UnsubscribeAck {
@@ -59,6 +62,7 @@ export class ChannelSubscriptions {
     private readonly log: EventLogService,
     private readonly metrics: RealtimeMetrics,
     private readonly typing: TypingRelay,
+    private readonly channelPresence: ChannelPresence,
   ) {
     this.maxChannels = config.realtime.maxChannelsPerSocket;
     this.logMaxLength = config.realtime.logMaxLength;
@@ -78,6 +82,8 @@ export class ChannelSubscriptions {
       if (!room.startsWith(prefix)) return;
       const channel = room.slice(prefix.length);
       if (session.channels.delete(channel)) this.typing.socketLeft(id, channel);
+      if (session.presenceChannels?.delete(channel))
+        void this.channelPresence.left(session.user.tenantId, session.user.userId, channel).catch(() => undefined);
     });
   }
 
@@ -130,6 +136,7 @@ export class ChannelSubscriptions {
       await this.unsubscribe(socket, added).catch(() => undefined);
       throw err;
     }
+    await this.presenceOf(socket, ack, added);
     return ack;
   }
 
@@ -144,6 +151,31 @@ export class ChannelSubscriptions {
       unsubscribed.push(channel);
     }
     return { unsubscribed };
+  }
+
+  /** Counts the socket in the presence channels it just joined, and says who is in each (best effort). */
+  private async presenceOf(socket: RealtimeSocket, ack: SubscribeAck, added: string[]): Promise<void> {
+    const channels = ack.subscribed.filter((c) => this.channelPresence.has(c));
+    if (!channels.length) return;
+    const session = socket.data;
+    const { tenantId, userId } = session.user;
+    const fresh = new Set(added);
+    const joined = (session.presenceChannels ??= new Set());
+    ack.presence = {};
+    await Promise.all(
+      channels.map(async (channel) => {
+        // Counted at most once per socket and channel; `followRoomLeaves` uncounts it when the socket leaves.
+        const join = fresh.has(channel) && session.channels.has(channel) && !joined.has(channel);
+        if (join) joined.add(channel);
+        try {
+          ack.presence![channel] = join
+            ? await this.channelPresence.joined(tenantId, userId, channel)
+            : await this.channelPresence.members(tenantId, channel);
+        } catch {
+          if (join) joined.delete(channel);
+        }
+      }),
+    );
   }
 
   private checkCount(channels: string[]): void {

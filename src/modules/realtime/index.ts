@@ -14,4 +14,6 @@ export { tokenFor } from './channel-subscriptions';
 export { ClientEventRegistry, parsePayload } from './client-event.registry';
 export type { ClientEventHandler, SocketContext } from './client-event.registry';
 export { PresenceService } from './presence.service';
+export type { PresenceState } from './presence.service';
+export { ChannelPresence } from './channel-presence';
 export { TypingRelay } from './typing-relay';

@@ -12,6 +12,14 @@ export interface PresenceChange {
   lastSeen: string | null;
 }
 
+/** One user's presence as GET /presence and `presence:follow` answer it. */
+export interface PresenceState {
+  userId: string;
+  status: 'online' | 'offline';
+  /** When their last socket left (ISO), or null if unknown or online now. */
+  lastSeen: string | null;
+}
+
 // Counting connections per user across pods. KEYS: users hash (tenant|user -> count),
 // this pod's hash, pending-offline key. ARGV: field, delta.
 // Returns {new cluster count, 1 if the user was in the offline debounce}.
@@ -66,6 +74,7 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   private readonly podsKey: string;
   private readonly socketsKey: string;
   private readonly listeners: ((change: PresenceChange) => void)[] = [];
+  private readonly reapers: ((podId: string) => Promise<void>)[] = [];
   private heartbeat?: NodeJS.Timeout;
   private readonly offlineTimers = new Set<NodeJS.Timeout>();
   /** This pod's connections per user (`tenant|user`), kept in memory too, so Redis can be told again. */
@@ -115,6 +124,35 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
     if (!userIds.length) return new Set();
     const counts = await this.redis.hmget(this.usersKey, ...userIds.map((u) => `${tenantId}|${u}`));
     return new Set(userIds.filter((_, i) => counts[i] !== null));
+  }
+
+  /**
+   * Several users' presence in one round trip, as `presence:update` reports it: a user whose last
+   * socket left is still online during the offline debounce (a network flap is not announced).
+   */
+  async states(tenantId: string, userIds: string[]): Promise<PresenceState[]> {
+    if (!userIds.length) return [];
+    const fields = userIds.map((u) => `${tenantId}|${u}`);
+    const results = await this.redis
+      .multi()
+      .hmget(this.usersKey, ...fields)
+      .mget(...fields.map((f) => this.pendingKey(f)))
+      .hmget(this.lastSeenKey(tenantId), ...userIds)
+      .exec();
+    const [counts, pending, seen] = (results ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value as (string | null)[];
+    });
+    return userIds.map((userId, i) =>
+      counts[i] !== null || pending[i] !== null
+        ? { userId, status: 'online', lastSeen: null }
+        : { userId, status: 'offline', lastSeen: seen[i] ?? null },
+    );
+  }
+
+  /** Work to do when a pod's presence is removed (e.g. channel presence), before its users go offline. */
+  onReap(reaper: (podId: string) => Promise<void>): void {
+    this.reapers.push(reaper);
   }
 
   async lastSeen(tenantId: string, userId: string): Promise<string | null> {
@@ -182,6 +220,7 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
       clearInterval(this.heartbeat);
       this.local.clear();
     }
+    for (const reaper of this.reapers) await reaper(podId).catch((e: Error) => this.logger.warn(`reap ${podId}: ${e.message}`));
     const gone = (await (this.redis as RedisWithPresence).tetherPresenceReap(
       this.usersKey,
       this.podKey(podId),

@@ -14,7 +14,15 @@ import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError } from '../../core/http/domain-error';
 import { ErrorResponse } from '../../core/http/error-response.dto';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
-import { BroadcastDto, BroadcastResponse, EventsQuery, EventsResponse, RealtimeStatus } from './dto/realtime.dto';
+import {
+  BroadcastDto,
+  BroadcastResponse,
+  EventsQuery,
+  EventsResponse,
+  PresenceQuery,
+  PresenceResponse,
+  RealtimeStatus,
+} from './dto/realtime.dto';
 import { EventLogService, InvalidOffsetError } from './event-log.service';
 import { PresenceService } from './presence.service';
 import { externalEvent } from './realtime.events';
@@ -61,6 +69,18 @@ export class RealtimeController {
       if (err instanceof InvalidOffsetError) throw new DomainError('invalid_offset', err.message, 400);
       throw err;
     }
+  }
+
+  @Get('presence')
+  @ApiOperation({
+    summary: "Presence of several users of the caller's tenant, with when they were last seen",
+    description:
+      'Cluster-wide, as `presence:update` reports it (a user is offline once the offline debounce has passed). ' +
+      'A user of another tenant, or never connected, is `offline` with `lastSeen: null`.',
+  })
+  @ApiOkResponse({ type: PresenceResponse })
+  async presenceOf(@CurrentUser() user: AuthUser, @Query() query: PresenceQuery): Promise<PresenceResponse> {
+    return { presence: await this.presence.states(user.tenantId, query.userIds) };
   }
 
   @Post('admin/broadcast')

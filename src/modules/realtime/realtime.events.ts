@@ -16,6 +16,9 @@ export interface ServerEvents {
   'presence:update': { userId: string; status: 'online' | 'offline'; lastSeen: string | null };
   'user:online': { userId: string };
   'user:offline': { userId: string; lastSeen: string };
+  /** Presence channels: a user's first socket joined the channel, or their last one left it. */
+  'member:joined': { channel: string; userId: string };
+  'member:left': { channel: string; userId: string };
   'typing:start': { channel: string; userId: string };
   'typing:stop': { channel: string; userId: string };
 }

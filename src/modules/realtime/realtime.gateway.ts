@@ -9,6 +9,7 @@ import { unavailableDependency } from '../../core/http/unavailable';
 import { ChannelSubscriptions } from './channel-subscriptions';
 import { ClientEventRegistry, SocketContext } from './client-event.registry';
 import { ConnectionLimiter } from './connection-limiter';
+import { PresenceFollows } from './presence-follows';
 import { PresenceService } from './presence.service';
 import type { RealtimeNamespace, RealtimeSocket } from './realtime.events';
 import { RealtimeMetrics } from './realtime.metrics';
@@ -42,12 +43,14 @@ export class RealtimeGateway implements OnGatewayInit {
     private readonly supervisor: SocketSupervisor,
     private readonly typing: TypingRelay,
     private readonly clientEvents: ClientEventRegistry,
+    private readonly follows: PresenceFollows,
   ) {
     this.settings = config.realtime;
   }
 
   afterInit(namespace: RealtimeNamespace): void {
     this.realtime.attach(namespace);
+    this.follows.attach(namespace);
     this.supervisor.start(namespace);
     this.subscriptions.followRoomLeaves(namespace);
     namespace.use((socket, next) =>
@@ -173,6 +176,7 @@ export class RealtimeGateway implements OnGatewayInit {
     this.metrics.sockets.dec();
     this.metrics.disconnects.inc({ reason: session.closeReason ?? reason });
     this.typing.socketClosed(socket.id);
+    this.follows.socketClosed(socket.id);
     await this.presence
       .disconnected(session.user.tenantId, session.user.userId)
       .catch((err: Error) => this.logger.warn(`presence on disconnect: ${err.message}`));

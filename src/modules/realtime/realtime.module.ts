@@ -3,6 +3,7 @@ import { HealthIndicatorService } from '@nestjs/terminus';
 import { HealthRegistry } from '../../core/health/health.registry';
 import { OutboxService } from '../../core/outbox';
 import { AppConfig } from '../../config/app-config';
+import { ChannelPresence } from './channel-presence';
 import { ChannelSubscriptions, parseSubscribeRequest } from './channel-subscriptions';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 import { ChannelTokenVerifier } from './channels/channel-token.verifier';
@@ -11,6 +12,7 @@ import { SubscribeProxyClient } from './channels/subscribe-proxy.client';
 import { ClientEventRegistry } from './client-event.registry';
 import { ConnectionLimiter } from './connection-limiter';
 import { EventLogService } from './event-log.service';
+import { parseFollowRequest, PresenceFollows } from './presence-follows';
 import { PresenceService } from './presence.service';
 import { RealtimeController } from './realtime.controller';
 import { RealtimeGateway } from './realtime.gateway';
@@ -23,7 +25,8 @@ import { parseTypingChannel, TypingRelay } from './typing-relay';
 /**
  * Realtime: the /realtime gateway, channel policies, the per-channel event log, presence.
  * Exports what other modules use: RealtimeService (publish, emitLive, local socket count),
- * ChannelPolicyRegistry (own a channel prefix), PresenceService (who is online),
+ * ChannelPolicyRegistry (own a channel prefix), PresenceService (who is online), ChannelPresence
+ * (turn on member lists for a channel prefix),
  * ClientEventRegistry (add a client event), TypingRelay (typing from REST).
  */
 @Module({
@@ -38,12 +41,14 @@ import { parseTypingChannel, TypingRelay } from './typing-relay';
     ChannelPolicyRegistry,
     EventLogService,
     PresenceService,
+    PresenceFollows,
+    ChannelPresence,
     ConnectionLimiter,
     ClientEventRegistry,
     ChannelTokenVerifier,
     SubscribeProxyClient,
   ],
-  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ClientEventRegistry, TypingRelay],
+  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ChannelPresence, ClientEventRegistry, TypingRelay],
 })
 export class RealtimeModule implements OnModuleInit {
   constructor(
@@ -58,6 +63,7 @@ export class RealtimeModule implements OnModuleInit {
     private readonly channelTokens: ChannelTokenVerifier,
     private readonly subscribeProxy: SubscribeProxyClient,
     private readonly outbox: OutboxService,
+    private readonly follows: PresenceFollows,
   ) {}
 
   onModuleInit(): void {
@@ -80,6 +86,8 @@ export class RealtimeModule implements OnModuleInit {
     events.register('auth:refresh', (ctx, data) => ctx.refreshToken(parseRefreshToken(data)));
     events.register('typing:start', (ctx, data) => this.typing.fromSocket(ctx, parseTypingChannel(data), true));
     events.register('typing:stop', (ctx, data) => this.typing.fromSocket(ctx, parseTypingChannel(data), false));
+    events.register('presence:follow', (ctx, data) => this.follows.follow(ctx.socketId, ctx.user.tenantId, parseFollowRequest(data)));
+    events.register('presence:unfollow', (ctx, data) => this.follows.unfollow(ctx.socketId, parseFollowRequest(data)));
 
     this.presence.onChange(({ tenantId, userId, status, lastSeen }) => {
       const channel = presenceChannel(userId);

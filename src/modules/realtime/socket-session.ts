@@ -10,6 +10,8 @@ export class SocketSession {
   /** Rooms being recovered (see delivery-gate.ts); created on the first recovery. */
   gates?: Gates;
   floors?: Floors;
+  /** Presence channels this socket is counted in (see channel-presence.ts). */
+  presenceChannels?: Set<string>;
   /** Set once auth:expiring was sent for the current token. */
   expiryWarned = false;
   /** Why the server closed the socket, for the disconnect metric. */

@@ -11,7 +11,7 @@ export class CheckinItemDto extends BulkItemBase {
   @IsOptional()
   @IsISO8601({ strict: true })
   checkoutTime?: string | null;
-  @ApiPropertyOptional({ description: 'Check in someone else (kiosk run by a leader or admin)' })
+  @ApiPropertyOptional({ description: 'Check in someone else (kiosk run by a leader or admin); a user never seen is enrolled' })
   @IsOptional()
   @Matches(USER_ID, { message: 'userId must be a user id' })
   userId?: string;
@@ -19,6 +19,10 @@ export class CheckinItemDto extends BulkItemBase {
 
 export class RsvpItemDto extends BulkItemBase {
   @ApiProperty({ format: 'uuid' }) @IsUUID() eventId: string;
+  @ApiPropertyOptional({ description: 'Answer for someone else (leaders, admins and the host); a user never seen is enrolled' })
+  @IsOptional()
+  @Matches(USER_ID, { message: 'userId must be a user id' })
+  userId?: string;
   @ApiProperty({ enum: ['going', 'maybe', 'declined'] }) @IsIn(['going', 'maybe', 'declined']) status: 'going' | 'maybe' | 'declined';
 }
 

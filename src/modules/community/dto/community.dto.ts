@@ -15,11 +15,18 @@ import {
   Min,
   MinLength,
   ValidateIf,
+  ValidateNested,
 } from 'class-validator';
+import { Type } from 'class-transformer';
 
 /** The shape of user ids (the token's `sub`). */
 export const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 export const MEMBER_ROLES = ['MEMBER', 'LEADER', 'ADMIN'] as const;
+/** Site ids (a church of the tenant): they name the channel `site:<siteId>`, so no colon. */
+export const SITE_ID = /^[A-Za-z0-9_.@-]{1,64}$/;
+const SITE_MESSAGE = 'siteId must be 1-64 letters, digits or _ . @ -, or null';
+/** Most members one bulk upsert takes. */
+export const MAX_BULK_MEMBERS = 500;
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
 /** The church app's createAnnouncement pushes to these roles. */
 export const ANNOUNCEMENT_ROLES = ['MEMBER', 'LEADER', 'ADMIN'] as const;
@@ -83,6 +90,14 @@ export class CreateServiceDto {
   @IsOptional()
   @IsISO8601({ strict: true })
   endsAt?: string;
+  @ApiPropertyOptional({
+    nullable: true,
+    example: 'church-north',
+    description: 'The site (e.g. a church of the tenant); null or absent: tenant-wide',
+  })
+  @IsOptional()
+  @Matches(SITE_ID, { message: SITE_MESSAGE })
+  siteId?: string | null;
 }
 
 export class UpdateServiceDto {
@@ -90,6 +105,21 @@ export class UpdateServiceDto {
   @ApiPropertyOptional({ nullable: true }) @IsOptional() @IsString() @MaxLength(200) location?: string | null;
   @ApiPropertyOptional({ format: 'date-time' }) @ValidateIf(present('startsAt')) @IsISO8601({ strict: true }) startsAt?: string;
   @ApiPropertyOptional({ format: 'date-time' }) @ValidateIf(present('endsAt')) @IsISO8601({ strict: true }) endsAt?: string;
+  @ApiPropertyOptional({
+    nullable: true,
+    example: 'church-north',
+    description: 'The site (e.g. a church of the tenant); null: tenant-wide; absent: unchanged',
+  })
+  @IsOptional()
+  @Matches(SITE_ID, { message: SITE_MESSAGE })
+  siteId?: string | null;
+}
+
+export class LiveCountsQuery {
+  @ApiPropertyOptional({ description: 'Leaders, admins and the host: only this site’s services (and tenant-wide ones)' })
+  @IsOptional()
+  @Matches(SITE_ID, { message: 'siteId must be 1-64 letters, digits or _ . @ -' })
+  siteId?: string;
 }
 
 export class ServicesQuery {
@@ -116,6 +146,39 @@ export class PutMemberDto {
   @IsIn(MEMBER_ROLES, { each: true })
   roles?: string[];
   @ApiPropertyOptional({ enum: ['active', 'inactive'] }) @IsOptional() @IsIn(['active', 'inactive']) status?: 'active' | 'inactive';
+  @ApiPropertyOptional({
+    nullable: true,
+    example: 'church-north',
+    description: 'The site (e.g. a church of the tenant); null: tenant-wide; absent: unchanged (tenant-wide for a new member)',
+  })
+  @IsOptional()
+  @Matches(SITE_ID, { message: SITE_MESSAGE })
+  siteId?: string | null;
+}
+
+/** One member of a bulk upsert: PutMemberDto plus whose record it is. */
+export class BulkMemberDto extends PutMemberDto {
+  @ApiProperty({ example: 'user-42' }) @Matches(USER_ID, { message: 'userId must be 1-128 letters, digits or _ . : @ -' }) userId: string;
+}
+
+export class BulkMembersDto {
+  @ApiProperty({ type: [BulkMemberDto], maxItems: MAX_BULK_MEMBERS, description: 'Each userId at most once' })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_BULK_MEMBERS)
+  @ValidateNested({ each: true })
+  @Type(() => BulkMemberDto)
+  members: BulkMemberDto[];
+}
+
+export class BulkMemberResult {
+  @ApiProperty() userId: string;
+  @ApiProperty({ enum: ['created', 'updated', 'unchanged'] }) status: 'created' | 'updated' | 'unchanged';
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'The member as sync serves it' }) member: Record<string, unknown>;
+}
+
+export class BulkMembersResponse {
+  @ApiProperty({ type: [BulkMemberResult], description: 'One per member, in request order' }) results: BulkMemberResult[];
 }
 
 export class CreateAnnouncementDto {
@@ -133,6 +196,14 @@ export class CreateAnnouncementDto {
   @ArrayMinSize(1)
   @IsIn(ANNOUNCEMENT_ROLES, { each: true })
   roles?: (typeof ANNOUNCEMENT_ROLES)[number][];
+  @ApiPropertyOptional({
+    nullable: true,
+    example: 'church-north',
+    description: 'Only for this site: published on `site:<siteId>` and pushed to its members; absent or null: tenant-wide',
+  })
+  @IsOptional()
+  @Matches(SITE_ID, { message: SITE_MESSAGE })
+  siteId?: string | null;
 }
 
 export class CheckinDto {
@@ -161,6 +232,7 @@ export class ServiceCounts {
 
 export class LiveServiceCounts extends ServiceCounts {
   @ApiProperty() name: string;
+  @ApiPropertyOptional({ description: 'The site of a site’s service; absent for tenant-wide ones' }) siteId?: string;
   @ApiProperty({ format: 'date-time' }) startsAt: string;
   @ApiProperty({ format: 'date-time' }) endsAt: string;
 }

@@ -18,6 +18,10 @@ export class Announcement {
   @Column({ type: 'varchar', length: 16 })
   priority: string;
 
+  /** The site (e.g. one church of a multi-church tenant); null: tenant-wide. */
+  @Column({ name: 'site_id', type: 'varchar', length: 64, nullable: true })
+  siteId: string | null;
+
   @Column({ name: 'created_by', type: 'varchar', length: 128 })
   createdBy: string;
 

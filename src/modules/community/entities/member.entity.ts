@@ -25,6 +25,10 @@ export class Member extends SyncedColumns {
   @Column({ type: 'varchar', length: 16, default: 'active' })
   status: string;
 
+  /** The site (e.g. one church of a multi-church tenant); null: tenant-wide. */
+  @Column({ name: 'site_id', type: 'varchar', length: 64, nullable: true })
+  siteId: string | null;
+
   /** Transaction that last changed roles, status or deletion (what this member may see). */
   @Column({ name: 'access_xid', type: 'bigint', default: 0 })
   accessXid: string;

@@ -25,4 +25,8 @@ export class ScheduledService extends SyncedColumns {
 
   @Column({ name: 'created_by', type: 'varchar', length: 128 })
   createdBy: string;
+
+  /** The site (e.g. one church of a multi-church tenant); null: tenant-wide. */
+  @Column({ name: 'site_id', type: 'varchar', length: 64, nullable: true })
+  siteId: string | null;
 }

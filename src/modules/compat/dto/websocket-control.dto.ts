@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, IsObject, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateIf } from 'class-validator';
 import { EVENT_NAME_PATTERN } from '../../realtime';
 
 export const CONTROL_ACTIONS = ['broadcast', 'notify'] as const;
@@ -31,6 +31,11 @@ export class WebsocketControlDto {
   @MinLength(1)
   @MaxLength(128)
   userId?: string;
+
+  @ApiPropertyOptional({ description: 'notify: skip it (no inbox entry, no push) if the user is online now (ignored by broadcast)' })
+  @IsOptional()
+  @IsBoolean()
+  onlyIfOffline?: boolean;
 
   @ApiProperty({
     type: 'object',

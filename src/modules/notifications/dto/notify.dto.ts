@@ -110,6 +110,15 @@ export class AdminNotifyDto {
   @Max(MAX_TTL_SECONDS)
   ttlSeconds?: number;
 
+  @ApiPropertyOptional({
+    description:
+      'With userIds: skip the recipients who are online now (a live socket on any pod): no inbox entry, no push. ' +
+      'The answer lists `notified` and `skipped`; `notificationId` is null when every recipient was skipped.',
+  })
+  @IsOptional()
+  @IsBoolean()
+  onlyIfOffline?: boolean;
+
   @ApiPropertyOptional({ description: 'The same key within the tenant returns the first notification and sends nothing again' })
   @IsOptional()
   @IsString()
@@ -118,7 +127,13 @@ export class AdminNotifyDto {
 }
 
 export class NotifyResponse {
-  @ApiProperty({ format: 'uuid' }) notificationId: string;
+  @ApiProperty({ format: 'uuid', nullable: true, description: 'null only with onlyIfOffline when every recipient was online' })
+  notificationId: string | null;
   @ApiProperty({ description: 'True when the idempotency key had been used: nothing was sent again' }) duplicate: boolean;
   @ApiProperty({ description: 'Inbox entries written (user recipients only)' }) inboxCount: number;
+}
+
+export class OfflineNotifyResponse extends NotifyResponse {
+  @ApiProperty({ type: [String], description: 'onlyIfOffline: recipients notified (offline at the time of the call)' }) notified: string[];
+  @ApiProperty({ type: [String], description: 'onlyIfOffline: recipients skipped because they were online' }) skipped: string[];
 }

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { EVENT_NAME_PATTERN } from '../realtime.events';
 
 const CHANNEL = /^[a-z][a-z0-9_-]{0,31}(?::[A-Za-z0-9_.@-]{1,128})?$/;
@@ -79,4 +79,35 @@ export class BroadcastResponse {
 export class RealtimeStatus {
   @ApiProperty({ example: { id: 'b0c1...', sockets: 1200 } }) pod: { id: string; sockets: number };
   @ApiProperty({ example: { sockets: 2400, pods: 2 } }) cluster: { sockets: number; pods: number };
+}
+
+/** Users one GET /presence may ask about. */
+export const MAX_PRESENCE_QUERY = 200;
+
+export class PresenceQuery {
+  @ApiProperty({
+    description: `Comma-separated user ids of the caller's tenant (1 to ${MAX_PRESENCE_QUERY}; repeats count once)`,
+    example: 'user-1,user-2',
+    type: String,
+  })
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? [...new Set(value.split(',').map((v) => v.trim()))].filter((v) => v !== '') : value,
+  )
+  @IsArray({ message: 'userIds must be a comma-separated list of user ids' })
+  @ArrayMinSize(1, { message: 'userIds must name at least one user' })
+  @ArrayMaxSize(MAX_PRESENCE_QUERY, { message: `userIds may name at most ${MAX_PRESENCE_QUERY} users` })
+  @Matches(/^[A-Za-z0-9_.:@-]{1,128}$/, { each: true, message: 'each of userIds must be a user id (1-128 of A-Z a-z 0-9 _ . : @ -)' })
+  userIds: string[];
+}
+
+export class PresenceStateDto {
+  @ApiProperty({ example: 'user-1' }) userId: string;
+  @ApiProperty({ enum: ['online', 'offline'] }) status: 'online' | 'offline';
+  @ApiProperty({ nullable: true, format: 'date-time', description: 'When their last socket left; null when online or never seen' })
+  lastSeen: string | null;
+}
+
+export class PresenceResponse {
+  @ApiProperty({ type: [PresenceStateDto], description: 'One entry per distinct user asked about, in the order asked' })
+  presence: PresenceStateDto[];
 }
