@@ -156,6 +156,15 @@ export class AppConfig {
     };
   }
 
+  get idempotency() {
+    const e = this.env;
+    return {
+      ttlMs: e.IDEMPOTENCY_TTL_SEC * 1000,
+      waitMs: e.IDEMPOTENCY_WAIT_MS,
+      cleanupIntervalMs: e.IDEMPOTENCY_CLEANUP_INTERVAL_MIN * 60 * 1000,
+    };
+  }
+
   get outbox() {
     const e = this.env;
     return {

@@ -202,6 +202,13 @@ export const envSchema = z
     SYNC_READS_PER_MINUTE: int(1, 1_000_000).default(30),
     SYNC_BULK_PER_MINUTE: int(1, 1_000_000).default(10),
 
+    /** Idempotency-Key: how long a first response is kept and replayed for the same key (seconds; default 24 h). */
+    IDEMPOTENCY_TTL_SEC: int(1, 30 * 24 * 3600).default(24 * 3600),
+    /** A duplicate of a request still running waits this long for its answer, then gets 409 idempotency_key_in_progress. */
+    IDEMPOTENCY_WAIT_MS: int(0, 60_000).default(10_000),
+    /** Minutes between deletions of expired keys (in PostgreSQL, by API processes taking turns). */
+    IDEMPOTENCY_CLEANUP_INTERVAL_MIN: int(1, 1440).default(60),
+
     /**
      * Transactional outbox: events and jobs recorded with the change that causes them, published
      * right after the commit by the same process, else by the relay on worker processes: rows older
