@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { sleep } from '../tools/scratch';
+import { freePort, NodeProcess, PrivateRedis, sleep, spawnApp, startPrivateRedis, stopChild, waitReady } from '../tools/scratch';
+import { signDevToken } from '../src/core/auth/dev-token';
 import { IdempotencyCleaner } from '../src/core/idempotency';
 import { API, messagingClient } from './support/messaging';
 import { probeRuns, ProbeModule } from './support/probe.module';
@@ -233,4 +234,46 @@ describe('Idempotency-Key expiry and cleanup', () => {
     expect(await t.app.get(IdempotencyCleaner).cleanup()).toBeGreaterThanOrEqual(1);
     expect(await count()).toBe(0);
   });
+});
+
+// A separate process (dist/src/main.js, as the other outage tests): its Redis clients retry while
+// Redis is gone, which must not linger in the test runner.
+describe('Idempotency-Key while Redis is away', () => {
+  let redis: PrivateRedis;
+  let proc: NodeProcess;
+  let url: string;
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+    const port = await freePort();
+    proc = spawnApp({ LOG_LEVEL: 'silent', PORT: String(port), REDIS_URL: redis.url });
+    url = `http://127.0.0.1:${port}`;
+    await waitReady(`${url}/health/ready`, proc);
+  }, 60_000);
+  afterAll(async () => {
+    if (proc) await stopChild(proc.child);
+    await redis?.destroy();
+  }, 30_000);
+
+  it('keeps and replays a message send from PostgreSQL alone', async () => {
+    const tid = `idem-redis-${randomUUID().slice(0, 8)}`;
+    const token = await signDevToken(process.env.MOBILE_JWT_SECRET!, { sub: 'lea', tid, roles: ['MEMBER'] });
+    const c = messagingClient(url, token);
+    const id = (await c.post('/conversations', { type: 'direct', participantIds: ['max'] }).expect(201)).body.id as string;
+    await redis.stop();
+    const key = randomUUID();
+    const send = () =>
+      request(url)
+        .post(`${API}/conversations/${id}/messages`)
+        .set('Authorization', `Bearer ${token}`)
+        .set('Idempotency-Key', key)
+        .send({ content: 'sent offline, replayed by the queue' });
+    const first = await send();
+    expect(first.status).toBe(201);
+    const again = await send();
+    expect(again.status).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toEqual(first.body);
+    const history = await c.get(`/conversations/${id}/messages`).expect(200);
+    expect(history.body.messages.filter((m: { content: string }) => m.content.startsWith('sent offline'))).toHaveLength(1);
+  }, 30_000);
 });
