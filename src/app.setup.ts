@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
+import { documentIdempotencyKey, REPLAYED_HEADER } from './core/idempotency';
 import { createValidationPipe } from './core/http/validation';
 import { requestIdFor } from './core/logging/logging.module';
 import { WEBSOCKET_CONTROL_PATH } from './modules/compat/websocket-control.controller';
@@ -27,7 +28,7 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   });
   app.useGlobalPipes(createValidationPipe());
   app.use(helmet({ contentSecurityPolicy: false })); // the Swagger UI at /docs needs inline scripts
-  app.enableCors({ origin: config.http.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
+  app.enableCors({ origin: config.http.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After', REPLAYED_HEADER] });
   app.useBodyParser('json', { limit: config.http.bodyLimit });
   app.useBodyParser('urlencoded', { limit: config.http.bodyLimit, extended: false });
   app.useWebSocketAdapter(new RedisIoAdapter(app));
@@ -42,5 +43,6 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
       .build(),
   );
+  documentIdempotencyKey(document);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }

@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { AppConfig } from './config/app-config';
+import { notFoundFallback } from './core/http/not-found';
 import { HealthRegistry } from './core/health/health.registry';
 import { TokenVerifier } from './core/auth/token-verifier.service';
 
@@ -31,6 +32,9 @@ export async function startApp(config: AppConfig, options: StartOptions = {}): P
   try {
     configureApp(app, config);
     await app.get(TokenVerifier).assertUsable();
+    // Routes (Nest's, Swagger's) are registered at init; only then can a catch-all go last.
+    await app.init();
+    app.use(notFoundFallback);
     await app.listen(config.port);
     return app;
   } catch (err) {

@@ -126,6 +126,28 @@ describe('HTTP conventions', () => {
     expect(res.text).toMatch(/tether_http_request_duration_seconds_count\{method="GET",route="\/api\/mobile\/v1\/me",status="200"\} \d+/);
   });
 
+  it('answers every unknown path and method with 404 not_found in the one error shape, never HTML', async () => {
+    const cases: [string, string][] = [
+      ['get', '/api/conversations'], // outside the prefix (the messaging app's guess)
+      ['get', '/nope'],
+      ['post', '/docs'],
+      ['get', '/api/mobile/v1/nope'],
+      ['put', '/api/mobile/v1/me'], // a known path, a method it does not serve
+      ['delete', '/health/live'],
+      ['patch', '/api/v1/users/push-token'],
+    ];
+    for (const [method, path] of cases) {
+      for (const authorization of [auth, undefined]) {
+        const req = request(t.url)[method as 'get'](path);
+        if (authorization) req.set('Authorization', authorization);
+        const res = await req.expect(404).expect('Content-Type', /application\/json/);
+        expect(res.body).toEqual({ ...ERROR_SHAPE, statusCode: 404, error: 'Not Found', code: 'not_found' });
+        expect(res.body.message).toBe(`Cannot ${method.toUpperCase()} ${path}`);
+        expect(res.body.requestId).toBe(res.headers['x-request-id']);
+      }
+    }
+  });
+
   it('serves OpenAPI at /docs-json with bearer auth and every route, and the UI at /docs', async () => {
     const res = await request(t.url).get('/docs-json').expect(200);
     expect(res.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });

@@ -1,3 +1,4 @@
+import type { Role } from '../core/auth/auth-user';
 import { Env, EXAMPLE_JWT_SECRET, unescapePem } from './env.schema';
 
 export type HostChannelMode = 'token' | 'proxy';
@@ -25,7 +26,7 @@ export class AppConfig {
     return this.env.LOG_FORMAT ?? (this.env.NODE_ENV === 'development' ? 'pretty' : 'json');
   }
   get usesExampleJwtSecret(): boolean {
-    return this.env.JWT_ALGORITHM === 'HS256' && this.env.MOBILE_JWT_SECRET === EXAMPLE_JWT_SECRET;
+    return this.env.JWT_ALGORITHM.startsWith('HS') && this.jwt.secret === EXAMPLE_JWT_SECRET;
   }
 
   get database() {
@@ -50,14 +51,36 @@ export class AppConfig {
   }
 
   get jwt() {
+    const e = this.env;
+    const list = (v: string) =>
+      v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+    const roles = (v: string) => (v === 'none' ? [] : (list(v) as Role[]));
+    const roleMap = new Map<string, Role[]>();
+    for (const item of list(e.JWT_ROLE_MAP ?? '')) {
+      const at = item.lastIndexOf(':'); // provider names may hold colons themselves
+      roleMap.set(item.slice(0, at), item.slice(at + 1).split('+') as Role[]);
+    }
     return {
-      algorithm: this.env.JWT_ALGORITHM,
-      secret: this.env.MOBILE_JWT_SECRET,
-      publicKey: unescapePem(this.env.JWT_PUBLIC_KEY),
-      jwksUrl: this.env.JWT_JWKS_URL,
-      issuer: this.env.JWT_ISSUER,
-      audience: this.env.JWT_AUDIENCE,
-      clockToleranceSec: this.env.JWT_CLOCK_TOLERANCE,
+      algorithm: e.JWT_ALGORITHM,
+      /** Symmetric algorithms: MOBILE_JWT_SECRET, else NEXTAUTH_SECRET (the church app's fallback). */
+      secret: e.MOBILE_JWT_SECRET ?? e.NEXTAUTH_SECRET,
+      publicKey: unescapePem(e.JWT_PUBLIC_KEY),
+      jwksUrl: e.JWT_JWKS_URL,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE ? list(e.JWT_AUDIENCE) : undefined,
+      clockToleranceSec: e.JWT_CLOCK_TOLERANCE,
+      maxLifetimeSec: e.JWT_MAX_TOKEN_LIFETIME_SEC,
+      claims: {
+        userId: e.JWT_USER_ID_CLAIM,
+        tenant: e.JWT_TENANT_CLAIM,
+        defaultTenant: e.JWT_DEFAULT_TENANT,
+        roles: list(e.JWT_ROLES_CLAIM),
+        roleMap,
+        defaultRoles: roles(e.JWT_DEFAULT_ROLES),
+      },
     };
   }
 
@@ -133,6 +156,15 @@ export class AppConfig {
       purgeIntervalMs: e.SYNC_PURGE_INTERVAL_MIN * 60 * 1000,
       readsPerMinute: e.SYNC_READS_PER_MINUTE,
       bulkPerMinute: e.SYNC_BULK_PER_MINUTE,
+    };
+  }
+
+  get idempotency() {
+    const e = this.env;
+    return {
+      ttlMs: e.IDEMPOTENCY_TTL_SEC * 1000,
+      waitMs: e.IDEMPOTENCY_WAIT_MS,
+      cleanupIntervalMs: e.IDEMPOTENCY_CLEANUP_INTERVAL_MIN * 60 * 1000,
     };
   }
 

@@ -42,6 +42,55 @@ describe('environment schema', () => {
     expect(parseEnv({ JWT_ALGORITHM: 'RS256', JWT_JWKS_URL: 'https://id.example.com/jwks' }).JWT_ALGORITHM).toBe('RS256');
   });
 
+  it('falls back to NEXTAUTH_SECRET for the HS key, in production too, still refusing the example secret', () => {
+    const prod = new AppConfig(parseEnv({ NODE_ENV: 'production', NEXTAUTH_SECRET: SECRET }));
+    expect(prod.jwt.secret).toBe(SECRET);
+    expect(prod.usesExampleJwtSecret).toBe(false);
+    expect(new AppConfig(parseEnv({ NEXTAUTH_SECRET: SECRET })).jwt.secret).toBe(SECRET); // not the example in development
+    expect(new AppConfig(parseEnv({ MOBILE_JWT_SECRET: SECRET, NEXTAUTH_SECRET: 'short' })).jwt.secret).toBe(SECRET);
+    expectInvalid({ NODE_ENV: 'production', NEXTAUTH_SECRET: EXAMPLE_JWT_SECRET }, /NEXTAUTH_SECRET is the example secret/);
+    expectInvalid({ NEXTAUTH_SECRET: 'short' }, /NEXTAUTH_SECRET must be at least 32 characters/);
+    expectInvalid({ NODE_ENV: 'production', JWT_ALGORITHM: 'HS512' }, /MOBILE_JWT_SECRET is required \(or NEXTAUTH_SECRET\)/);
+  });
+
+  it('accepts every safe algorithm, a key source for the asymmetric ones, and nothing else', () => {
+    for (const alg of ['HS384', 'HS512']) expect(parseEnv({ JWT_ALGORITHM: alg }).JWT_ALGORITHM).toBe(alg);
+    for (const alg of ['RS512', 'PS256', 'ES256', 'ES384', 'EdDSA']) {
+      expectInvalid({ JWT_ALGORITHM: alg }, /JWT_PUBLIC_KEY or JWT_JWKS_URL is required/);
+      expect(parseEnv({ JWT_ALGORITHM: alg, JWT_JWKS_URL: 'https://id.example.com/jwks' }).JWT_ALGORITHM).toBe(alg);
+    }
+    for (const alg of ['none', 'RSA1_5', 'hs256', 'ES256K']) expectInvalid({ JWT_ALGORITHM: alg }, /JWT_ALGORITHM/);
+  });
+
+  it('parses the claim mapping settings', () => {
+    const jwt = new AppConfig(
+      parseEnv({
+        JWT_TENANT_CLAIM: 'app_metadata.tenant_id',
+        JWT_DEFAULT_TENANT: 'main',
+        JWT_ROLES_CLAIM: 'role, cognito:groups ,https://tether.example.com/roles',
+        JWT_ROLE_MAP: 'authenticated:MEMBER, service_role:SERVICE,cognito:admins:ADMIN+LEADER',
+        JWT_DEFAULT_ROLES: 'MEMBER',
+        JWT_AUDIENCE: 'a,b',
+        JWT_MAX_TOKEN_LIFETIME_SEC: '900',
+      }),
+    ).jwt;
+    expect(jwt.claims).toMatchObject({ userId: 'sub', tenant: 'app_metadata.tenant_id', defaultTenant: 'main', defaultRoles: ['MEMBER'] });
+    expect(jwt.claims.roles).toEqual(['role', 'cognito:groups', 'https://tether.example.com/roles']);
+    expect([...jwt.claims.roleMap]).toEqual([
+      ['authenticated', ['MEMBER']],
+      ['service_role', ['SERVICE']],
+      ['cognito:admins', ['ADMIN', 'LEADER']],
+    ]);
+    expect(jwt.audience).toEqual(['a', 'b']);
+    expect(jwt.maxLifetimeSec).toBe(900);
+    expectInvalid({ JWT_ROLE_MAP: 'authenticated:OWNER' }, /JWT_ROLE_MAP must look like/);
+    expectInvalid({ JWT_ROLE_MAP: 'authenticated' }, /JWT_ROLE_MAP/);
+    expectInvalid({ JWT_DEFAULT_TENANT: 'bad tenant!' }, /JWT_DEFAULT_TENANT/);
+    expectInvalid({ JWT_TENANT_CLAIM: 'two words' }, /JWT_TENANT_CLAIM must be a claim name/);
+    expectInvalid({ JWT_DEFAULT_ROLES: 'OWNER' }, /JWT_DEFAULT_ROLES/);
+    expectInvalid({ JWT_MAX_TOKEN_LIFETIME_SEC: '0' }, /JWT_MAX_TOKEN_LIFETIME_SEC/);
+  });
+
   it('accepts KV_URL and validates Redis URLs and the key prefix', () => {
     expect(parseEnv({ KV_URL: 'rediss://u:p@host:6380' }).KV_URL).toBe('rediss://u:p@host:6380');
     expectInvalid({ REDIS_URL: 'http://localhost' }, /REDIS_URL must be a URL/);

@@ -9,6 +9,35 @@ export const EXAMPLE_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 const HOST_CHANNELS_PATTERN =
   /^(none|[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?(\s*,\s*[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?)*)$/;
 
+/** Every algorithm jose verifies that is safe for access tokens (no `none`, no RSA1_5 encryption). */
+export const JWT_ALGORITHMS = [
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+/** A tenant id as tokens, rows and Redis keys carry it. */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+const ROLE = '(MEMBER|LEADER|ADMIN|SERVICE)';
+const ROLE_MAP_ITEM = `[^,\\s]{1,128}:${ROLE}(\\+${ROLE})*`;
+const ROLE_MAP_PATTERN = new RegExp(`^${ROLE_MAP_ITEM}(\\s*,\\s*${ROLE_MAP_ITEM})*$`);
+const roleList = z
+  .string()
+  .regex(new RegExp(`^(none|${ROLE}(\\s*,\\s*${ROLE})*)$`), 'a comma-separated list of MEMBER, LEADER, ADMIN, SERVICE (or "none")');
+const claimPath = z.string().regex(/^[^\s,]{1,200}$/, 'must be a claim name or a dotted path (no spaces or commas)');
+
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) =>
   z.coerce
@@ -65,16 +94,44 @@ export const envSchema = z
     /** Readiness also fails while Redis is unreachable (off: PostgreSQL-only routes keep their traffic; see README). */
     HEALTH_READY_REQUIRES_REDIS: bool.default(false),
 
+    /** HS* key (at least 32 characters): the app's own secret, e.g. Supabase's JWT secret. */
     MOBILE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-    JWT_ALGORITHM: z.enum(['HS256', 'RS256']).default('HS256'),
-    /** RS256: a PEM public key (SPKI), with literal \n escapes allowed. */
+    /** The church app's name for the same key: used when MOBILE_JWT_SECRET is not set. */
+    NEXTAUTH_SECRET: z.string().optional(),
+    /** The one algorithm tokens must be signed with (pinned: a token naming another is refused). */
+    JWT_ALGORITHM: z.enum(JWT_ALGORITHMS).default('HS256'),
+    /** Asymmetric algorithms: a PEM public key (SPKI) or X.509 certificate, with literal \n escapes allowed. */
     JWT_PUBLIC_KEY: z.string().optional(),
-    /** RS256: a JWKS endpoint of the identity provider. */
+    /** Asymmetric algorithms: a JWKS endpoint of the identity provider. */
     JWT_JWKS_URL: url(['https:', 'http:']).optional(),
     JWT_ISSUER: z.string().min(1).optional(),
+    /** One audience, or several separated by commas (any one matches). */
     JWT_AUDIENCE: z.string().min(1).optional(),
     /** Seconds of clock skew tolerated on exp/nbf. */
     JWT_CLOCK_TOLERANCE: int(0, 300).default(5),
+    /** Refuse tokens whose `exp - iat` exceeds this many seconds (and tokens without `iat`). Unset: no limit. */
+    JWT_MAX_TOKEN_LIFETIME_SEC: int(1, 10 * 365 * 24 * 3600).optional(),
+    /** Where the user id is: a claim name or a dotted path. */
+    JWT_USER_ID_CLAIM: claimPath.default('sub'),
+    /** Where the tenant id is: a claim name (`tenantId`, `org_id`) or a dotted path (`app_metadata.tenant_id`). */
+    JWT_TENANT_CLAIM: claimPath.default('tid'),
+    /** The tenant of tokens that carry none (single-tenant apps). Unset: such tokens are refused. */
+    JWT_DEFAULT_TENANT: z.string().regex(TENANT_ID_PATTERN, 'letters, digits and _ . - only, at most 64').optional(),
+    /** Where the roles are: claim names or dotted paths, comma separated; every one found counts. */
+    JWT_ROLES_CLAIM: z
+      .string()
+      .regex(/^[^\s,]{1,200}(\s*,\s*[^\s,]{1,200}){0,9}$/, 'must be one to ten claim names or dotted paths, comma separated')
+      .default('roles'),
+    /** The provider's role names -> Tether roles: `authenticated:MEMBER,service_role:SERVICE,admins:ADMIN+LEADER`. */
+    JWT_ROLE_MAP: z
+      .string()
+      .regex(
+        ROLE_MAP_PATTERN,
+        'must look like "authenticated:MEMBER,service_role:SERVICE" (roles MEMBER, LEADER, ADMIN, SERVICE joined by +)',
+      )
+      .optional(),
+    /** Roles of a token whose claims name none that map (e.g. Firebase tokens without custom claims); `none` for none. */
+    JWT_DEFAULT_ROLES: roleList.default('none'),
 
     /** Comma-separated origins allowed by CORS; `*` allows any. */
     FRONTEND_URL: z.string().default('*'),
@@ -160,6 +217,13 @@ export const envSchema = z
     SYNC_READS_PER_MINUTE: int(1, 1_000_000).default(30),
     SYNC_BULK_PER_MINUTE: int(1, 1_000_000).default(10),
 
+    /** Idempotency-Key: how long a first response is kept and replayed for the same key (seconds; default 24 h). */
+    IDEMPOTENCY_TTL_SEC: int(1, 30 * 24 * 3600).default(24 * 3600),
+    /** A duplicate of a request still running waits this long for its answer, then gets 409 idempotency_key_in_progress. */
+    IDEMPOTENCY_WAIT_MS: int(0, 60_000).default(10_000),
+    /** Minutes between deletions of expired keys (in PostgreSQL, by API processes taking turns). */
+    IDEMPOTENCY_CLEANUP_INTERVAL_MIN: int(1, 1440).default(60),
+
     /**
      * Transactional outbox: events and jobs recorded with the change that causes them, published
      * right after the commit by the same process, else by the relay on worker processes: rows older
@@ -199,13 +263,18 @@ export const envSchema = z
   })
   .superRefine((env, ctx) => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
-    if (env.JWT_ALGORITHM === 'HS256') {
-      if (!env.MOBILE_JWT_SECRET && env.NODE_ENV !== 'production') env.MOBILE_JWT_SECRET = EXAMPLE_JWT_SECRET;
-      if (!env.MOBILE_JWT_SECRET) problem('MOBILE_JWT_SECRET', 'is required with JWT_ALGORITHM=HS256');
-      else if (env.NODE_ENV === 'production' && env.MOBILE_JWT_SECRET === EXAMPLE_JWT_SECRET)
-        problem('MOBILE_JWT_SECRET', 'is the example secret from .env.example; set a real one in production');
+    if (env.JWT_ALGORITHM.startsWith('HS')) {
+      // The church app's convention: MOBILE_JWT_SECRET "falls back to NEXTAUTH_SECRET".
+      const name = env.MOBILE_JWT_SECRET || !env.NEXTAUTH_SECRET ? 'MOBILE_JWT_SECRET' : 'NEXTAUTH_SECRET';
+      if (name === 'NEXTAUTH_SECRET' && env.NEXTAUTH_SECRET!.length < 32)
+        problem('NEXTAUTH_SECRET', 'must be at least 32 characters to sign access tokens (or set MOBILE_JWT_SECRET)');
+      if (!env.MOBILE_JWT_SECRET && !env.NEXTAUTH_SECRET && env.NODE_ENV !== 'production') env.MOBILE_JWT_SECRET = EXAMPLE_JWT_SECRET;
+      const secret = env.MOBILE_JWT_SECRET ?? env.NEXTAUTH_SECRET;
+      if (!secret) problem('MOBILE_JWT_SECRET', `is required (or NEXTAUTH_SECRET) with JWT_ALGORITHM=${env.JWT_ALGORITHM}`);
+      else if (env.NODE_ENV === 'production' && secret === EXAMPLE_JWT_SECRET)
+        problem(name, 'is the example secret from .env.example; set a real one in production');
     } else if (!env.JWT_PUBLIC_KEY && !env.JWT_JWKS_URL) {
-      problem('JWT_PUBLIC_KEY', 'or JWT_JWKS_URL is required with JWT_ALGORITHM=RS256');
+      problem('JWT_PUBLIC_KEY', `or JWT_JWKS_URL is required with JWT_ALGORITHM=${env.JWT_ALGORITHM}`);
     }
     if (env.HOST_CHANNELS && !env.SUBSCRIBE_PROXY_URL && /[:+]proxy\b/.test(env.HOST_CHANNELS))
       problem('HOST_CHANNELS', 'must not name the proxy mode without SUBSCRIBE_PROXY_URL');

@@ -1,27 +1,31 @@
 import { Injectable } from '@nestjs/common';
 import { createSecretKey } from 'node:crypto';
-import { createRemoteJWKSet, errors, importSPKI, JWTPayload, jwtVerify, JWTVerifyGetKey, KeyInput } from 'jose';
+import { createRemoteJWKSet, errors, importSPKI, importX509, JWTPayload, jwtVerify, JWTVerifyGetKey, KeyInput } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { AppConfig } from '../../config/app-config';
+import { JwtAlgorithm, TENANT_ID_PATTERN } from '../../config/env.schema';
 import { AuthError } from '../http/domain-error';
-import { AuthUser, Role, ROLES } from './auth-user';
+import { AuthUser, Role } from './auth-user';
+import { claimAt, ClaimMapping, mapRoles } from './claims';
 
-const ID_PATTERN = /^[A-Za-z0-9_.:@-]{1,128}$/;
-const TENANT_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** `|` for Auth0's `auth0|5f7c...` and `google-oauth2|1234` subjects. */
+const ID_PATTERN = /^[A-Za-z0-9_.:@|-]{1,128}$/;
 /** Tokens remembered as verified: clients and backends send the same token on many requests. */
 const VERIFIED_CACHE_SIZE = 10_000;
 /** How long a verification is trusted at most (bounds how long a token from a rotated-out JWKS key still works). */
 const VERIFIED_CACHE_MS = 60_000;
 
 /**
- * Verifies access tokens: HS256 with MOBILE_JWT_SECRET, or RS256 from a PEM public key or JWKS.
- * Only the configured algorithm is accepted, so `alg: none` and algorithm confusion fail.
- * Used by the HTTP guard and, at handshake, by the socket gateway.
+ * Verifies access tokens from the app's identity provider: HS256/384/512 with MOBILE_JWT_SECRET
+ * (or NEXTAUTH_SECRET), or RSA, RSA-PSS, ECDSA and EdDSA from a PEM key or a JWKS URL. Only the
+ * configured algorithm is accepted, so `alg: none` and algorithm confusion fail. Claims are read
+ * where the settings say (user id, tenant, roles and a role-name mapping). Used by the HTTP guard
+ * (so by polling too) and, at handshake, by the socket gateway (so by plain WebSocket too).
  */
 @Injectable()
 export class TokenVerifier {
   private readonly key: Promise<KeyInput> | JWTVerifyGetKey;
-  private readonly algorithm: 'HS256' | 'RS256';
+  private readonly algorithm: JwtAlgorithm;
   /**
    * Exact token string -> its user. A signature check costs ~0.3 ms of CPU (WebCrypto); the same
    * string verified a moment ago needs no second one. Entries never outlive the token's `exp`.
@@ -32,8 +36,11 @@ export class TokenVerifier {
     const jwt = config.jwt;
     this.algorithm = jwt.algorithm;
     // A KeyObject, not raw bytes: jose would import raw bytes again on every verify.
-    if (jwt.algorithm === 'HS256') this.key = Promise.resolve(createSecretKey(Buffer.from(jwt.secret!, 'utf8')));
-    else if (jwt.publicKey) this.key = importSPKI(jwt.publicKey, 'RS256');
+    if (jwt.algorithm.startsWith('HS')) this.key = Promise.resolve(createSecretKey(Buffer.from(jwt.secret!, 'utf8')));
+    else if (jwt.publicKey)
+      this.key = jwt.publicKey.includes('BEGIN CERTIFICATE')
+        ? importX509(jwt.publicKey, jwt.algorithm)
+        : importSPKI(jwt.publicKey, jwt.algorithm);
     else this.key = createRemoteJWKSet(new URL(jwt.jwksUrl!), { cooldownDuration: 30_000, timeoutDuration: 5000 });
     // Surface a malformed PEM at boot rather than on the first request.
     if (this.key instanceof Promise) this.key.catch(() => undefined);
@@ -43,7 +50,7 @@ export class TokenVerifier {
   async assertUsable(): Promise<void> {
     if (this.key instanceof Promise)
       await this.key.catch((err: Error) => {
-        throw new Error(`JWT_PUBLIC_KEY is invalid: ${err.message}`);
+        throw new Error(`JWT_PUBLIC_KEY is invalid for ${this.algorithm}: ${err.message}`);
       });
   }
 
@@ -62,7 +69,7 @@ export class TokenVerifier {
   }
 
   private async verifyAccessToken(token: string): Promise<AuthUser> {
-    const { issuer, audience } = this.config.jwt;
+    const { issuer, audience, maxLifetimeSec, claims } = this.config.jwt;
     let payload: JWTPayload;
     try {
       payload = await this.verifySignature(token, { issuer, audience });
@@ -73,14 +80,21 @@ export class TokenVerifier {
     // open the API, even when it is signed with the same key.
     if ('channel' in payload || 'channels' in payload)
       throw new AuthError('token_invalid', 'A channel subscription token is not an access token');
-    return toAuthUser(payload);
+    // token_invalid, not a code of its own: clients (and plain-WebSocket close codes) treat every
+    // token_* refusal alike, "get a new token", which is the fix here too.
+    if (maxLifetimeSec !== undefined) {
+      if (typeof payload.iat !== 'number') throw new AuthError('token_invalid', 'The access token has no "iat" claim');
+      if (typeof payload.exp === 'number' && payload.exp - payload.iat > maxLifetimeSec)
+        throw new AuthError('token_invalid', `The access token lives longer than the accepted ${maxLifetimeSec} seconds`);
+    }
+    return toAuthUser(payload, claims);
   }
 
   /**
    * Checks a JWT's signature, algorithm, `exp` and `nbf` with the access-token keys and returns its
    * claims; jose's errors pass through. For other tokens the same issuer signs (channel tokens).
    */
-  async verifySignature(token: string, claims: { issuer?: string; audience?: string } = {}): Promise<JWTPayload> {
+  async verifySignature(token: string, claims: { issuer?: string; audience?: string | string[] } = {}): Promise<JWTPayload> {
     const options = { algorithms: [this.algorithm], ...claims, clockTolerance: this.config.jwt.clockToleranceSec };
     const result =
       typeof this.key === 'function' ? await jwtVerify(token, this.key, options) : await jwtVerify(token, await this.key, options);
@@ -97,18 +111,23 @@ function toAuthError(err: unknown): AuthError {
   return new AuthError('token_invalid', 'The access token is invalid');
 }
 
-function toAuthUser(payload: JWTPayload): AuthUser {
-  const { sub, tid, roles, exp } = payload as JWTPayload & { tid?: unknown; roles?: unknown };
-  if (typeof sub !== 'string' || !ID_PATTERN.test(sub)) throw new AuthError('token_invalid', 'The access token has no valid "sub" claim');
-  if (typeof tid !== 'string' || !TENANT_PATTERN.test(tid))
-    throw new AuthError('token_invalid', 'The access token has no valid "tid" claim');
+function toAuthUser(payload: JWTPayload, mapping: ClaimMapping): AuthUser {
+  const userId = claimAt(payload, mapping.userId);
+  const tenantClaim = claimAt(payload, mapping.tenant);
+  // A token that names a tenant is taken at its word (even a bad one is refused, never defaulted);
+  // only a token naming none gets the single-tenant default.
+  const tenantId = tenantClaim === undefined ? mapping.defaultTenant : typeof tenantClaim === 'number' ? String(tenantClaim) : tenantClaim;
+  const { exp } = payload;
+  if (typeof userId !== 'string' || !ID_PATTERN.test(userId))
+    throw new AuthError('token_invalid', `The access token has no valid "${mapping.userId}" claim`);
+  if (typeof tenantId !== 'string' || !TENANT_ID_PATTERN.test(tenantId))
+    throw new AuthError('token_invalid', `The access token has no valid "${mapping.tenant}" claim`);
   if (typeof exp !== 'number') throw new AuthError('token_invalid', 'The access token has no "exp" claim');
-  const roleList = Array.isArray(roles) ? roles : typeof roles === 'string' ? [roles] : [];
   // Frozen: one verified user may be handed to many requests (see the cache in TokenVerifier).
   return Object.freeze({
-    userId: sub,
-    tenantId: tid,
-    roles: Object.freeze(roleList.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r))) as Role[],
+    userId,
+    tenantId,
+    roles: Object.freeze(mapRoles(payload, mapping)) as Role[],
     expiresAt: new Date(exp * 1000),
   });
 }

@@ -20,13 +20,25 @@ const CODE_BY_STATUS: Record<number, string> = {
   503: 'service_unavailable',
 };
 
-interface ErrorBody {
+export interface ErrorBody {
   statusCode: number;
   error: string;
   code: string;
   message: string;
   details?: unknown[];
   requestId: string;
+}
+
+/** DESIGN.md's error shape; `error` is the status's reason phrase. */
+export function errorBody(statusCode: number, code: string, message: string, requestId: string, details?: unknown[]): ErrorBody {
+  return {
+    statusCode,
+    error: STATUS_CODES[statusCode] ?? 'Error',
+    code,
+    message,
+    ...(details?.length ? { details } : {}),
+    requestId,
+  };
 }
 
 /**
@@ -54,14 +66,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
   }
 
   private toBody(exception: unknown, requestId: string): { body: ErrorBody; headers?: Record<string, string> } {
-    const make = (statusCode: number, code: string, message: string, details?: unknown[]): ErrorBody => ({
-      statusCode,
-      error: STATUS_CODES[statusCode] ?? 'Error',
-      code,
-      message,
-      ...(details?.length ? { details } : {}),
-      requestId,
-    });
+    const make = (statusCode: number, code: string, message: string, details?: unknown[]): ErrorBody =>
+      errorBody(statusCode, code, message, requestId, details);
 
     if (exception instanceof DomainError)
       return { body: make(exception.status, exception.code, exception.message, exception.details), headers: exception.headers };
