@@ -1,6 +1,6 @@
 import { Env, EXAMPLE_JWT_SECRET, unescapePem } from './env.schema';
 
-export type HostChannelMode = 'token' | 'proxy';
+export type HostChannelMode = 'token' | 'proxy' | 'public';
 
 /** Typed, grouped view of the validated environment. The only thing modules inject for settings. */
 export class AppConfig {
@@ -113,6 +113,14 @@ export class AppConfig {
           });
     return {
       prefixes,
+      /** Channels every socket joins at connect (AUTO_JOIN_CHANNELS). */
+      autoJoin: [
+        ...new Set(
+          e.AUTO_JOIN_CHANNELS.split(',')
+            .map((c) => c.trim())
+            .filter(Boolean),
+        ),
+      ],
       tokenSecret: e.CHANNEL_TOKEN_SECRET,
       proxy: {
         url: e.SUBSCRIBE_PROXY_URL,

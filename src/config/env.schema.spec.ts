@@ -80,6 +80,23 @@ describe('host channels', () => {
     expect(hostChannels({ HOST_CHANNELS: 'none' })).toEqual([]);
   });
 
+  it('reads the public mode, alone, and AUTO_JOIN_CHANNELS (issue 13)', () => {
+    expect(hostChannels({ HOST_CHANNELS: 'venue, venue_updates:public,promotions:public' })).toEqual([
+      { prefix: 'venue', modes: ['token'] },
+      { prefix: 'venue_updates', modes: ['public'] },
+      { prefix: 'promotions', modes: ['public'] },
+    ]);
+    expect(new AppConfig(parseEnv({ AUTO_JOIN_CHANNELS: 'activity, venue_updates,activity' })).hostChannels.autoJoin).toEqual([
+      'activity',
+      'venue_updates',
+    ]);
+    expect(new AppConfig(parseEnv({})).hostChannels.autoJoin).toEqual([]);
+    expectInvalid({ HOST_CHANNELS: 'promotions:public+token' }, /HOST_CHANNELS must look like/);
+    expectInvalid({ HOST_CHANNELS: 'venue:token,venue:public' }, /HOST_CHANNELS must not name the prefix "venue" twice/);
+    expectInvalid({ AUTO_JOIN_CHANNELS: 'activity feed' }, /AUTO_JOIN_CHANNELS must be channel names/);
+    expectInvalid({ AUTO_JOIN_CHANNELS: 'activity,' }, /AUTO_JOIN_CHANNELS must be channel names/);
+  });
+
   it('refuses malformed lists and the proxy mode without a proxy URL', () => {
     expectInvalid({ HOST_CHANNELS: 'activity:maybe' }, /HOST_CHANNELS must look like/);
     expectInvalid({ HOST_CHANNELS: 'Activity' }, /HOST_CHANNELS must look like/);

@@ -5,9 +5,15 @@ import { z } from 'zod';
 /** The example secret shipped in .env.example: fine for a laptop, refused in production. */
 export const EXAMPLE_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 
-/** `none`, or `prefix[:mode[+mode]]` items, comma separated; modes are `token` and `proxy`. */
-const HOST_CHANNELS_PATTERN =
-  /^(none|[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?(\s*,\s*[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?)*)$/;
+/**
+ * `none`, or `prefix[:mode[+mode]]` items, comma separated; modes are `token` and `proxy`, or
+ * `public` alone.
+ */
+const HOST_CHANNEL_ITEM = '[a-z][a-z0-9_-]{0,31}(:(public|(token|proxy)(\\+(token|proxy))?))?';
+const HOST_CHANNELS_PATTERN = new RegExp(`^(none|${HOST_CHANNEL_ITEM}(\\s*,\\s*${HOST_CHANNEL_ITEM})*)$`);
+/** Channel names, comma separated (the form clients use: `activity`, `venue_updates`, `service:counts`). */
+const CHANNEL_NAME = '[a-z][a-z0-9_-]{0,31}(:[A-Za-z0-9_.@-]{1,128})?';
+const CHANNEL_LIST_PATTERN = new RegExp(`^(${CHANNEL_NAME}(\\s*,\\s*${CHANNEL_NAME})*)?$`);
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) =>
@@ -119,13 +125,23 @@ export const envSchema = z
 
     /**
      * Channel prefixes the host app authorizes, and how: `prefix:token+proxy,...` (`token` = a
-     * subscription JWT signed by the host backend, `proxy` = ask SUBSCRIBE_PROXY_URL). A prefix
-     * without modes gets the default ones; `none` turns host channels off. See host-channels.ts.
+     * subscription JWT signed by the host backend, `proxy` = ask SUBSCRIBE_PROXY_URL, `public` =
+     * any member of the tenant, with or without an id: `venue_updates`, `promotions:<id>`). A
+     * prefix without modes gets the default ones; `none` turns host channels off. See host-channels.ts.
      */
     HOST_CHANNELS: z
       .string()
-      .regex(HOST_CHANNELS_PATTERN, 'must look like "activity:token,booking:proxy,venue:token+proxy" (or "none")')
+      .regex(HOST_CHANNELS_PATTERN, 'must look like "activity:token,booking:proxy,venue:token+proxy,venue_updates:public" (or "none")')
       .optional(),
+    /**
+     * Channels every socket is in from connect, without subscribing (the activities app listens for
+     * `activity:created` without joining anything). A name without an id that no policy owns
+     * becomes public (any member of the tenant); others must pass their channel's policy.
+     */
+    AUTO_JOIN_CHANNELS: z
+      .string()
+      .regex(CHANNEL_LIST_PATTERN, 'must be channel names, comma separated, e.g. "activity,venue_updates"')
+      .default(''),
     /** HS256 key of subscription tokens; unset: the access-token keys (MOBILE_JWT_SECRET or the RS256 key). */
     CHANNEL_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     /** The host backend's endpoint Tether asks `POST {userId, tenantId, channel}` before a proxy-mode subscribe. */
@@ -194,6 +210,9 @@ export const envSchema = z
     }
     if (env.HOST_CHANNELS && !env.SUBSCRIBE_PROXY_URL && /[:+]proxy\b/.test(env.HOST_CHANNELS))
       problem('HOST_CHANNELS', 'must not name the proxy mode without SUBSCRIBE_PROXY_URL');
+    const hostPrefixes = (env.HOST_CHANNELS ?? '').split(',').map((item) => item.trim().split(':')[0]);
+    const twice = hostPrefixes.find((p, i) => p !== 'none' && hostPrefixes.indexOf(p) !== i);
+    if (twice) problem('HOST_CHANNELS', `must not name the prefix "${twice}" twice`);
     const firebase = [env.FIREBASE_PROJECT_ID, env.FIREBASE_CLIENT_EMAIL, env.FIREBASE_PRIVATE_KEY];
     if (firebase.some(Boolean) && !firebase.every(Boolean))
       problem('FIREBASE_PRIVATE_KEY', 'FIREBASE_PROJECT_ID, FIREBASE_CLIENT_EMAIL and FIREBASE_PRIVATE_KEY go together');

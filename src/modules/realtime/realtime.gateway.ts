@@ -114,12 +114,18 @@ export class RealtimeGateway implements OnGatewayInit {
       await this.subscriptions
         .joinUserChannel(socket)
         .catch((err: Error) => this.logger.warn(`user channel of ${socket.id}: ${err.message}`));
+      // AUTO_JOIN_CHANNELS, before the session is announced: a client that waits for it is in them.
+      const channels = await this.subscriptions.joinAutoChannels(socket).catch((err: Error) => {
+        this.logger.warn(`auto-join channels of ${socket.id}: ${err.message}`);
+        return [];
+      });
       socket.emit('session', {
         userId: user.userId,
         tenantId: user.tenantId,
         roles: user.roles,
         expiresAt: user.expiresAt.toISOString(),
         pingIntervalMs: this.settings.pingIntervalMs,
+        channels,
       });
       await counted;
     })().catch((err: Error) => this.logger.warn(`connect ${socket.id}: ${err.message}`));

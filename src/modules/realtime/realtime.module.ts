@@ -66,9 +66,17 @@ export class RealtimeModule implements OnModuleInit {
     this.policies.register('announcements', () => true);
     this.policies.register('user:', (user, channel) => channel.id === user.userId || { reason: 'forbidden' });
     this.policies.register('presence:', () => true);
-    // Channels the host app owns: its subscription tokens or its subscribe proxy decide.
-    for (const { prefix, modes } of this.config.hostChannels.prefixes)
-      this.policies.register(`${prefix}:`, hostChannelPolicy(modes, this.channelTokens, this.subscribeProxy));
+    // Channels the host app owns: its subscription tokens or its subscribe proxy decide, or they
+    // are public feeds, with an id (`promotions:<venueId>`) or without (`venue_updates`).
+    const { prefixes, autoJoin } = this.config.hostChannels;
+    for (const { prefix, modes } of prefixes) {
+      const policy = hostChannelPolicy(modes, this.channelTokens, this.subscribeProxy);
+      this.policies.register(`${prefix}:`, policy);
+      if (modes.includes('public') && !this.policies.has(prefix)) this.policies.register(prefix, policy);
+    }
+    // Channels every socket joins at connect are public when nothing else owns them (the
+    // activities app's `activity` feed, beside the token-guarded `activity:<id>`).
+    for (const channel of autoJoin) if (!channel.includes(':') && !this.policies.has(channel)) this.policies.register(channel, () => true);
 
     // Durable events other modules record in the outbox (realtimeEvent) reach the log and sockets here.
     this.outbox.register(REALTIME_EVENT, (row) => this.realtime.publishRecorded(row));
