@@ -131,6 +131,24 @@ export class AppConfig {
     };
   }
 
+  /** The client-event proxy (CLIENT_EVENT_PROXY_*); `url` undefined when there is none. */
+  get clientEventProxy() {
+    const e = this.env;
+    const patterns = (e.CLIENT_EVENT_PROXY_EVENTS ?? '*').split(',').map((p) => p.trim());
+    return {
+      url: e.CLIENT_EVENT_PROXY_URL,
+      /** Patterns as anchored regular expressions (`*` is any run of characters). */
+      events: e.CLIENT_EVENT_PROXY_URL ? patterns.map((p) => new RegExp(`^${p.split('*').map(escapeRegExp).join('.*')}$`)) : [],
+      secret: e.SUBSCRIBE_PROXY_SECRET,
+      timeoutMs: e.CLIENT_EVENT_PROXY_TIMEOUT_MS,
+    };
+  }
+
+  /** Prefixes typing `{chatId}` / `{conversationId}` is looked up under, in order. */
+  get typingChatPrefixes(): string[] {
+    return this.env.TYPING_CHAT_PREFIXES.split(',').map((p) => p.trim());
+  }
+
   get sync() {
     const e = this.env;
     return {
@@ -179,4 +197,8 @@ export class AppConfig {
       sweepAfterMs: this.env.NOTIFICATIONS_SWEEP_AFTER_MS,
     };
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

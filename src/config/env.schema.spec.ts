@@ -106,6 +106,37 @@ describe('host channels', () => {
   });
 });
 
+describe('client-event proxy and typing ids (issue 13)', () => {
+  const proxy = (env: Record<string, string>) => new AppConfig(parseEnv(env)).clientEventProxy;
+
+  it('proxies nothing without a URL, every event by default with one, and reads name patterns', () => {
+    expect(proxy({}).events).toEqual([]);
+    const all = proxy({ CLIENT_EVENT_PROXY_URL: 'https://b/e' });
+    expect(all.events.some((p) => p.test('anything:at_all'))).toBe(true);
+    const some = proxy({ CLIENT_EVENT_PROXY_URL: 'https://b/e', CLIENT_EVENT_PROXY_EVENTS: 'message:send, booking:*,a.b' });
+    const matches = (name: string) => some.events.some((p) => p.test(name));
+    expect(['message:send', 'booking:request', 'booking:', 'a.b'].every(matches)).toBe(true);
+    expect(['message:sent', 'xbooking:request', 'message:send:x', 'axb'].some(matches)).toBe(false);
+    expect(proxy({ CLIENT_EVENT_PROXY_URL: 'https://b/e', SUBSCRIBE_PROXY_SECRET: 's' })).toMatchObject({ secret: 's', timeoutMs: 3000 });
+  });
+
+  it('refuses patterns without a URL and malformed settings', () => {
+    expectInvalid(
+      { CLIENT_EVENT_PROXY_EVENTS: 'message:send' },
+      /CLIENT_EVENT_PROXY_EVENTS must not be set without CLIENT_EVENT_PROXY_URL/,
+    );
+    expectInvalid(
+      { CLIENT_EVENT_PROXY_URL: 'https://b/e', CLIENT_EVENT_PROXY_EVENTS: 'a b' },
+      /CLIENT_EVENT_PROXY_EVENTS must be event names/,
+    );
+    expectInvalid({ CLIENT_EVENT_PROXY_URL: 'ftp://b/e' }, /CLIENT_EVENT_PROXY_URL must be a URL/);
+    expectInvalid({ CLIENT_EVENT_PROXY_TIMEOUT_MS: '10' }, /CLIENT_EVENT_PROXY_TIMEOUT_MS must be at least 50/);
+    expectInvalid({ TYPING_CHAT_PREFIXES: 'Conversation' }, /TYPING_CHAT_PREFIXES must be channel prefixes/);
+    expect(new AppConfig(parseEnv({})).typingChatPrefixes).toEqual(['conversation', 'activity']);
+    expect(new AppConfig(parseEnv({ TYPING_CHAT_PREFIXES: 'booking, activity' })).typingChatPrefixes).toEqual(['booking', 'activity']);
+  });
+});
+
 describe('.env.example', () => {
   const { readFileSync } = jest.requireActual<typeof import('node:fs')>('node:fs');
   const { join } = jest.requireActual<typeof import('node:path')>('node:path');

@@ -31,9 +31,15 @@ export class MessagingModule implements OnModuleInit {
   onModuleInit(): void {
     this.policies.register('conversation:', (user, channel) => this.messaging.authorizeChannel(user, channel));
     this.outbox.register(MESSAGE_NEW, (row) => this.messaging.publishMessage(row));
-    this.clientEvents.register('message:send', async (ctx, data) => {
-      const { message, duplicate } = await this.messaging.sendFromSocket(ctx.user, data);
-      return { message, duplicate };
-    });
+    // Payloads naming a conversation are messaging's; others (the activities app's `{text}`) go to
+    // the host backend when the client-event proxy takes `message:send`.
+    this.clientEvents.register(
+      'message:send',
+      async (ctx, data) => {
+        const { message, duplicate } = await this.messaging.sendFromSocket(ctx.user, data);
+        return { message, duplicate };
+      },
+      { accepts: (data) => typeof data === 'object' && data !== null && 'conversationId' in data },
+    );
   }
 }

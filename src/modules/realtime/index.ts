@@ -12,6 +12,6 @@ export { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 export type { ChannelContext, ChannelPolicy, PolicyDecision } from './channels/channel-policy.registry';
 export { tokenFor } from './channel-subscriptions';
 export { ClientEventRegistry, parsePayload } from './client-event.registry';
-export type { ClientEventHandler, SocketContext } from './client-event.registry';
+export type { ClientEventHandler, ClientEventOptions, SocketContext } from './client-event.registry';
 export { PresenceService } from './presence.service';
 export { TypingRelay } from './typing-relay';

@@ -139,9 +139,11 @@ export class RealtimeGateway implements OnGatewayInit {
     const ack = typeof last === 'function' ? (last as Ack) : undefined;
     if (!socket.data.takeEvent()) return ack?.(errorAck('rate_limited', 'Too many events; slow down'));
     const name = String(event);
-    const handler = this.clientEvents.get(name);
+    // An event emitted with an ack and no payload has the ack as its first argument.
+    const data = args[0] === ack ? undefined : args[0];
+    const handler = this.clientEvents.handlerFor(name, data);
     if (!handler) return ack?.(errorAck('unknown_event', `Unknown event "${name}"`));
-    this.respond(ack, () => handler(this.contextOf(socket), args[0]));
+    this.respond(ack, () => handler(this.contextOf(socket), data));
   }
 
   private contextOf(socket: RealtimeSocket): SocketContext {

@@ -8,6 +8,7 @@ import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 import { ChannelTokenVerifier } from './channels/channel-token.verifier';
 import { hostChannelPolicy } from './channels/host-channels';
 import { SubscribeProxyClient } from './channels/subscribe-proxy.client';
+import { ClientEventProxy } from './client-event.proxy';
 import { ClientEventRegistry } from './client-event.registry';
 import { ConnectionLimiter } from './connection-limiter';
 import { EventLogService } from './event-log.service';
@@ -18,7 +19,7 @@ import { RealtimeMetrics } from './realtime.metrics';
 import { REALTIME_EVENT, RealtimeService } from './realtime.service';
 import { presenceChannel } from './channels/channel';
 import { parseRefreshToken, SocketSupervisor } from './socket-supervisor';
-import { parseTypingChannel, TypingRelay } from './typing-relay';
+import { TypingRelay, typingChannel } from './typing-relay';
 
 /**
  * Realtime: the /realtime gateway, channel policies, the per-channel event log, presence.
@@ -42,6 +43,7 @@ import { parseTypingChannel, TypingRelay } from './typing-relay';
     ClientEventRegistry,
     ChannelTokenVerifier,
     SubscribeProxyClient,
+    ClientEventProxy,
   ],
   exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ClientEventRegistry, TypingRelay],
 })
@@ -86,8 +88,9 @@ export class RealtimeModule implements OnModuleInit {
     events.register('subscribe', (ctx, data) => ctx.subscribe(parseSubscribeRequest(data)));
     events.register('unsubscribe', (ctx, data) => ctx.unsubscribe(parseSubscribeRequest(data).channels));
     events.register('auth:refresh', (ctx, data) => ctx.refreshToken(parseRefreshToken(data)));
-    events.register('typing:start', (ctx, data) => this.typing.fromSocket(ctx, parseTypingChannel(data), true));
-    events.register('typing:stop', (ctx, data) => this.typing.fromSocket(ctx, parseTypingChannel(data), false));
+    const chatPrefixes = this.config.typingChatPrefixes;
+    events.register('typing:start', (ctx, data) => this.typing.fromSocket(ctx, typingChannel(data, ctx.channels, chatPrefixes), true));
+    events.register('typing:stop', (ctx, data) => this.typing.fromSocket(ctx, typingChannel(data, ctx.channels, chatPrefixes), false));
 
     this.presence.onChange(({ tenantId, userId, status, lastSeen }) => {
       const channel = presenceChannel(userId);
