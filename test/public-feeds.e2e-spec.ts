@@ -76,6 +76,20 @@ describe('public feeds', () => {
       expect(events().map((f) => f.data.id)).toEqual(['v1', 'p1', 'c1', 'v2']);
     });
 
+    it('recovers what a singular frame missed with since: offset, exactly once', async () => {
+      const tid = freshTenant();
+      const first = await openWs('guest', tid);
+      const { data } = await first.request({ type: 'subscribe', channel: 'promotions:v2' });
+      first.ws.close();
+      await broadcast(tid, 'promotions:v2', 'promotion:new', { id: 'missed' });
+      const again = await openWs('guest', tid);
+      const resumed = await again.request({ type: 'subscribe', channel: 'promotions:v2', since: data.offsets['promotions:v2'] });
+      expect(resumed.data).toMatchObject({ subscribed: ['promotions:v2'], recovered: { 'promotions:v2': true } });
+      await broadcast(tid, 'promotions:v2', 'promotion:new', { id: 'live' });
+      await again.next((f) => f.type === 'event' && f.data.id === 'live');
+      expect(again.frames.filter((f) => f.type === 'event').map((f) => f.data.id)).toEqual(['missed', 'live']);
+    });
+
     it('refuses malformed singular frames with invalid_payload or invalid_channel, and stays open', async () => {
       const c = await openWs('guest', freshTenant());
       expect((await c.request({ type: 'subscribe', channel: 7 })).data.error.code).toBe('invalid_payload');
