@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import request from 'supertest';
 import { eventually, sleep } from '../tools/scratch';
 import { messagingClient } from './support/messaging';
 import { openPlain, PlainClient } from './support/plain-ws';
@@ -155,6 +156,10 @@ describe('client events to the host backend (issue 13 item 2)', () => {
     expect(await ask(socket, 'launch:missiles', {})).toMatchObject({ error: { code: 'unknown_event' } });
     expect(host.calls.length).toBe(before);
     expect(socket.connected).toBe(true);
+    // Counted for operators.
+    const metrics = (await request(t.url).get('/metrics')).text;
+    for (const outcome of ['result', 'error', 'unavailable'])
+      expect(metrics).toMatch(new RegExp(`tether_realtime_client_event_proxy_total\\{outcome="${outcome}"\\} [1-9]`));
   });
 
   it('applies the per-socket rate limit before anything reaches the host', async () => {

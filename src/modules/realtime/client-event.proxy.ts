@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
 import { DomainError } from '../../core/http/domain-error';
 import type { SocketContext } from './client-event.registry';
+import { RealtimeMetrics } from './realtime.metrics';
 
 /** An answer larger than this is not relayed to a phone. */
 const MAX_ANSWER_BYTES = 1 << 20;
@@ -23,7 +24,10 @@ export class ClientEventProxy {
   private readonly logger = new Logger(ClientEventProxy.name);
   private readonly settings;
 
-  constructor(config: AppConfig) {
+  constructor(
+    config: AppConfig,
+    private readonly metrics: RealtimeMetrics,
+  ) {
     this.settings = config.clientEventProxy;
   }
 
@@ -33,6 +37,17 @@ export class ClientEventProxy {
   }
 
   async forward(ctx: SocketContext, event: string, data: unknown): Promise<unknown> {
+    try {
+      const result = await this.ask(ctx, event, data);
+      this.metrics.proxiedEvents.inc({ outcome: 'result' });
+      return result;
+    } catch (err) {
+      this.metrics.proxiedEvents.inc({ outcome: (err as DomainError).code === 'proxy_unavailable' ? 'unavailable' : 'error' });
+      throw err;
+    }
+  }
+
+  private async ask(ctx: SocketContext, event: string, data: unknown): Promise<unknown> {
     const { url, secret, timeoutMs } = this.settings;
     if (!url) throw new DomainError('unknown_event', `Unknown event "${event}"`);
     let status: number;
