@@ -238,13 +238,18 @@ describe('realtime gateway (one instance)', () => {
         await sleep(100);
         expect(seen.filter(([e]) => e === 'announcement:new')).toEqual([]);
         again.close();
-        // The HTTP fallback says the same.
+        // The HTTP fallback says the same, and (issue 13: never an empty page while events exist)
+        // hands over what the log still holds, oldest first.
         const polled = await request(small.url)
           .get('/api/mobile/v1/realtime/events')
-          .query({ channel: 'announcements', since: meta.offset })
+          .query({ channel: 'announcements', since: meta.offset, limit: 1000 })
           .set('Authorization', `Bearer ${token}`)
           .expect(200);
-        expect(polled.body).toMatchObject({ recovered: false, events: [] });
+        expect(polled.body).toMatchObject({ recovered: false, hasMore: false });
+        const held = polled.body.events.map((e: any) => e.data.i);
+        expect(held.length).toBeGreaterThanOrEqual(10);
+        expect(held[held.length - 1]).toBe(250);
+        expect(held).toEqual(Array.from({ length: held.length }, (_, k) => 251 - held.length + k));
       } finally {
         await small.close();
       }
@@ -296,6 +301,48 @@ describe('realtime gateway (one instance)', () => {
         .expect(400);
       expect(bad.body.code).toBe('invalid_offset');
       await request(t.url).get('/api/mobile/v1/realtime/events').query({ channel: 'BAD CHANNEL' }).set('Authorization', token).expect(400);
+    });
+
+    it("polls with the app's own timestamps: epoch milliseconds and ISO times, and what the log holds when since is older", async () => {
+      const tid = freshTenant();
+      const token = `Bearer ${await t.token({ sub: 'v', tid })}`;
+      const poll = (query: Record<string, string | number>) =>
+        request(t.url)
+          .get('/api/mobile/v1/realtime/events')
+          .query({ channel: 'announcements', ...query })
+          .set('Authorization', token);
+      const before = Date.now() - 1;
+      for (let n = 1; n <= 3; n++) await broadcast(tid, 'announcements', 'announcement:new', { n });
+      // The venues app's `?since={timestamp}`: Date.now() as well as toISOString().
+      const byMs = await poll({ since: String(before) }).expect(200);
+      expect(byMs.body).toMatchObject({ recovered: true, hasMore: false });
+      expect(byMs.body.events.map((e: any) => e.data.n)).toEqual([1, 2, 3]);
+      const byIso = await poll({ since: new Date(before).toISOString() }).expect(200);
+      expect(byIso.body.events.map((e: any) => e.data.n)).toEqual([1, 2, 3]);
+      const after = await poll({ since: String(Date.parse(byMs.body.events[1].timestamp)) }).expect(200);
+      expect(after.body.events.map((e: any) => e.data.n)).toEqual([3]);
+      // Older than the log's reach (default 6 h): what it holds, oldest first, paged, never an empty page.
+      const old = Date.now() - 7 * 3600_000;
+      for (const since of [String(old), new Date(old).toISOString(), '0', 'deadbeef.1-0']) {
+        const page = await poll({ since, limit: 2 }).expect(200);
+        expect(page.body).toMatchObject({ recovered: false, hasMore: true });
+        expect(page.body.events.map((e: any) => e.data.n)).toEqual([1, 2]);
+        const rest = await poll({ since: page.body.offset }).expect(200);
+        expect(rest.body).toMatchObject({ recovered: true, hasMore: false });
+        expect(rest.body.events.map((e: any) => e.data.n)).toEqual([3]);
+      }
+      // A socket's since keeps the all-or-nothing rule: no partial replay.
+      const s = await open({ sub: 'v', tid });
+      const seen = record(s);
+      const ack = await ask(s, 'subscribe', { channels: ['announcements'], since: { announcements: String(old) } });
+      expect(ack.recovered).toEqual({ announcements: false });
+      await sleep(100);
+      expect(seen.filter(([e]) => e === 'announcement:new')).toEqual([]);
+      // Still refused: what is no time and no offset.
+      for (const since of ['zzz', '12ab', '1.5', '-5', '12345678901234567890']) {
+        const bad = await poll({ since }).expect(400);
+        expect(bad.body.code).toBe('invalid_offset');
+      }
     });
 
     it('keeps a poller (and a resubscribing socket) of a channel with no event yet in step: nothing is lost', async () => {

@@ -101,8 +101,10 @@ describe('seed clients against two pods', () => {
       ).status,
     ).toBe(202);
     expect((await updated)[0]).toEqual({ id: '42', title: 'Hike' });
-    // Its typing call uses a payload Tether does not know: it still gets an ack, with the error.
-    expect(await socket.timeout(5000).emitWithAck('typing:start', { chatId: '123' })).toMatchObject({ error: { code: 'invalid_payload' } });
+    // Its typing call names the chat by id (issue 13): typing in the activity it joined is
+    // acknowledged, a chat it is not in gets an ack with the error.
+    expect(await socket.timeout(5000).emitWithAck('typing:start', { chatId: '42' })).toEqual({ ok: true });
+    expect(await socket.timeout(5000).emitWithAck('typing:start', { chatId: '123' })).toMatchObject({ error: { code: 'not_subscribed' } });
   });
 
   it('seed 002 (plain WebSocket at /messages/subscribe?token=): message:new for a message sent through pod A', async () => {

@@ -1,7 +1,7 @@
 import type { Role } from '../core/auth/auth-user';
 import { Env, EXAMPLE_JWT_SECRET, unescapePem } from './env.schema';
 
-export type HostChannelMode = 'token' | 'proxy';
+export type HostChannelMode = 'token' | 'proxy' | 'public';
 
 /** Typed, grouped view of the validated environment. The only thing modules inject for settings. */
 export class AppConfig {
@@ -139,6 +139,14 @@ export class AppConfig {
           });
     return {
       prefixes,
+      /** Channels every socket joins at connect (AUTO_JOIN_CHANNELS). */
+      autoJoin: [
+        ...new Set(
+          e.AUTO_JOIN_CHANNELS.split(',')
+            .map((c) => c.trim())
+            .filter(Boolean),
+        ),
+      ],
       tokenSecret: e.CHANNEL_TOKEN_SECRET,
       proxy: {
         url: e.SUBSCRIBE_PROXY_URL,
@@ -147,6 +155,24 @@ export class AppConfig {
         cacheMs: e.SUBSCRIBE_PROXY_CACHE_MS,
       },
     };
+  }
+
+  /** The client-event proxy (CLIENT_EVENT_PROXY_*); `url` undefined when there is none. */
+  get clientEventProxy() {
+    const e = this.env;
+    const patterns = (e.CLIENT_EVENT_PROXY_EVENTS ?? '*').split(',').map((p) => p.trim());
+    return {
+      url: e.CLIENT_EVENT_PROXY_URL,
+      /** Patterns as anchored regular expressions (`*` is any run of characters). */
+      events: e.CLIENT_EVENT_PROXY_URL ? patterns.map((p) => new RegExp(`^${p.split('*').map(escapeRegExp).join('.*')}$`)) : [],
+      secret: e.SUBSCRIBE_PROXY_SECRET,
+      timeoutMs: e.CLIENT_EVENT_PROXY_TIMEOUT_MS,
+    };
+  }
+
+  /** Prefixes typing `{chatId}` / `{conversationId}` is looked up under, in order. */
+  get typingChatPrefixes(): string[] {
+    return this.env.TYPING_CHAT_PREFIXES.split(',').map((p) => p.trim());
   }
 
   get sync() {
@@ -206,4 +232,8 @@ export class AppConfig {
       sweepAfterMs: this.env.NOTIFICATIONS_SWEEP_AFTER_MS,
     };
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

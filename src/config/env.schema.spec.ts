@@ -129,12 +129,60 @@ describe('host channels', () => {
     expect(hostChannels({ HOST_CHANNELS: 'none' })).toEqual([]);
   });
 
+  it('reads the public mode, alone, and AUTO_JOIN_CHANNELS (issue 13)', () => {
+    expect(hostChannels({ HOST_CHANNELS: 'venue, venue_updates:public,promotions:public' })).toEqual([
+      { prefix: 'venue', modes: ['token'] },
+      { prefix: 'venue_updates', modes: ['public'] },
+      { prefix: 'promotions', modes: ['public'] },
+    ]);
+    expect(new AppConfig(parseEnv({ AUTO_JOIN_CHANNELS: 'activity, venue_updates,activity' })).hostChannels.autoJoin).toEqual([
+      'activity',
+      'venue_updates',
+    ]);
+    expect(new AppConfig(parseEnv({})).hostChannels.autoJoin).toEqual([]);
+    expectInvalid({ HOST_CHANNELS: 'promotions:public+token' }, /HOST_CHANNELS must look like/);
+    expectInvalid({ HOST_CHANNELS: 'venue:token,venue:public' }, /HOST_CHANNELS must not name the prefix "venue" twice/);
+    expectInvalid({ AUTO_JOIN_CHANNELS: 'activity feed' }, /AUTO_JOIN_CHANNELS must be channel names/);
+    expectInvalid({ AUTO_JOIN_CHANNELS: 'activity,' }, /AUTO_JOIN_CHANNELS must be channel names/);
+  });
+
   it('refuses malformed lists and the proxy mode without a proxy URL', () => {
     expectInvalid({ HOST_CHANNELS: 'activity:maybe' }, /HOST_CHANNELS must look like/);
     expectInvalid({ HOST_CHANNELS: 'Activity' }, /HOST_CHANNELS must look like/);
     expectInvalid({ HOST_CHANNELS: 'booking:proxy' }, /HOST_CHANNELS must not name the proxy mode without SUBSCRIBE_PROXY_URL/);
     expectInvalid({ CHANNEL_TOKEN_SECRET: 'short' }, /CHANNEL_TOKEN_SECRET must be at least 32 characters/);
     expectInvalid({ SUBSCRIBE_PROXY_TIMEOUT_MS: '0' }, /SUBSCRIBE_PROXY_TIMEOUT_MS must be at least 50/);
+  });
+});
+
+describe('client-event proxy and typing ids (issue 13)', () => {
+  const proxy = (env: Record<string, string>) => new AppConfig(parseEnv(env)).clientEventProxy;
+
+  it('proxies nothing without a URL, every event by default with one, and reads name patterns', () => {
+    expect(proxy({}).events).toEqual([]);
+    const all = proxy({ CLIENT_EVENT_PROXY_URL: 'https://b/e' });
+    expect(all.events.some((p) => p.test('anything:at_all'))).toBe(true);
+    const some = proxy({ CLIENT_EVENT_PROXY_URL: 'https://b/e', CLIENT_EVENT_PROXY_EVENTS: 'message:send, booking:*,a.b' });
+    const matches = (name: string) => some.events.some((p) => p.test(name));
+    expect(['message:send', 'booking:request', 'booking:', 'a.b'].every(matches)).toBe(true);
+    expect(['message:sent', 'xbooking:request', 'message:send:x', 'axb'].some(matches)).toBe(false);
+    expect(proxy({ CLIENT_EVENT_PROXY_URL: 'https://b/e', SUBSCRIBE_PROXY_SECRET: 's' })).toMatchObject({ secret: 's', timeoutMs: 3000 });
+  });
+
+  it('refuses patterns without a URL and malformed settings', () => {
+    expectInvalid(
+      { CLIENT_EVENT_PROXY_EVENTS: 'message:send' },
+      /CLIENT_EVENT_PROXY_EVENTS must not be set without CLIENT_EVENT_PROXY_URL/,
+    );
+    expectInvalid(
+      { CLIENT_EVENT_PROXY_URL: 'https://b/e', CLIENT_EVENT_PROXY_EVENTS: 'a b' },
+      /CLIENT_EVENT_PROXY_EVENTS must be event names/,
+    );
+    expectInvalid({ CLIENT_EVENT_PROXY_URL: 'ftp://b/e' }, /CLIENT_EVENT_PROXY_URL must be a URL/);
+    expectInvalid({ CLIENT_EVENT_PROXY_TIMEOUT_MS: '10' }, /CLIENT_EVENT_PROXY_TIMEOUT_MS must be at least 50/);
+    expectInvalid({ TYPING_CHAT_PREFIXES: 'Conversation' }, /TYPING_CHAT_PREFIXES must be channel prefixes/);
+    expect(new AppConfig(parseEnv({})).typingChatPrefixes).toEqual(['conversation', 'activity']);
+    expect(new AppConfig(parseEnv({ TYPING_CHAT_PREFIXES: 'booking, activity' })).typingChatPrefixes).toEqual(['booking', 'activity']);
   });
 });
 

@@ -5,9 +5,20 @@ import { z } from 'zod';
 /** The example secret shipped in .env.example: fine for a laptop, refused in production. */
 export const EXAMPLE_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 
-/** `none`, or `prefix[:mode[+mode]]` items, comma separated; modes are `token` and `proxy`. */
-const HOST_CHANNELS_PATTERN =
-  /^(none|[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?(\s*,\s*[a-z][a-z0-9_-]{0,31}(:(token|proxy)(\+(token|proxy))?)?)*)$/;
+/**
+ * `none`, or `prefix[:mode[+mode]]` items, comma separated; modes are `token` and `proxy`, or
+ * `public` alone.
+ */
+const HOST_CHANNEL_ITEM = '[a-z][a-z0-9_-]{0,31}(:(public|(token|proxy)(\\+(token|proxy))?))?';
+const HOST_CHANNELS_PATTERN = new RegExp(`^(none|${HOST_CHANNEL_ITEM}(\\s*,\\s*${HOST_CHANNEL_ITEM})*)$`);
+/** Channel names, comma separated (the form clients use: `activity`, `venue_updates`, `service:counts`). */
+const CHANNEL_NAME = '[a-z][a-z0-9_-]{0,31}(:[A-Za-z0-9_.@-]{1,128})?';
+/** Client event name patterns, comma separated; `*` matches any run of characters (`booking:*`, `message:received`). */
+const EVENT_PATTERN = '[A-Za-z0-9_.:*-]{1,64}';
+const EVENT_PATTERN_LIST = new RegExp(`^${EVENT_PATTERN}(\\s*,\\s*${EVENT_PATTERN})*$`);
+/** Channel prefixes, comma separated. */
+const PREFIX_LIST = /^[a-z][a-z0-9_-]{0,31}(\s*,\s*[a-z][a-z0-9_-]{0,31})*$/;
+const CHANNEL_LIST_PATTERN = new RegExp(`^(${CHANNEL_NAME}(\\s*,\\s*${CHANNEL_NAME})*)?$`);
 
 /** Every algorithm jose verifies that is safe for access tokens (no `none`, no RSA1_5 encryption). */
 export const JWT_ALGORITHMS = [
@@ -191,13 +202,23 @@ export const envSchema = z
 
     /**
      * Channel prefixes the host app authorizes, and how: `prefix:token+proxy,...` (`token` = a
-     * subscription JWT signed by the host backend, `proxy` = ask SUBSCRIBE_PROXY_URL). A prefix
-     * without modes gets the default ones; `none` turns host channels off. See host-channels.ts.
+     * subscription JWT signed by the host backend, `proxy` = ask SUBSCRIBE_PROXY_URL, `public` =
+     * any member of the tenant, with or without an id: `venue_updates`, `promotions:<id>`). A
+     * prefix without modes gets the default ones; `none` turns host channels off. See host-channels.ts.
      */
     HOST_CHANNELS: z
       .string()
-      .regex(HOST_CHANNELS_PATTERN, 'must look like "activity:token,booking:proxy,venue:token+proxy" (or "none")')
+      .regex(HOST_CHANNELS_PATTERN, 'must look like "activity:token,booking:proxy,venue:token+proxy,venue_updates:public" (or "none")')
       .optional(),
+    /**
+     * Channels every socket is in from connect, without subscribing (the activities app listens for
+     * `activity:created` without joining anything). A name without an id that no policy owns
+     * becomes public (any member of the tenant); others must pass their channel's policy.
+     */
+    AUTO_JOIN_CHANNELS: z
+      .string()
+      .regex(CHANNEL_LIST_PATTERN, 'must be channel names, comma separated, e.g. "activity,venue_updates"')
+      .default(''),
     /** HS256 key of subscription tokens; unset: the access-token keys (MOBILE_JWT_SECRET or the RS256 key). */
     CHANNEL_TOKEN_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     /** The host backend's endpoint Tether asks `POST {userId, tenantId, channel}` before a proxy-mode subscribe. */
@@ -208,6 +229,27 @@ export const envSchema = z
     SUBSCRIBE_PROXY_TIMEOUT_MS: int(50, 30_000).default(1500),
     /** How long a proxy answer (allow or deny) is reused per tenant, user and channel; 0 asks every time. */
     SUBSCRIBE_PROXY_CACHE_MS: int(0, 3_600_000).default(30_000),
+    /**
+     * The host backend's endpoint for client events Tether does not handle (Centrifugo's RPC
+     * proxy): `POST {event, data, userId, tenantId, socketId}` with SUBSCRIBE_PROXY_SECRET; its
+     * `{result}` or `{error: {code, message}}` is the acknowledgement. Unset: no proxy.
+     */
+    CLIENT_EVENT_PROXY_URL: url(['https:', 'http:']).optional(),
+    /** Which client events go to the proxy: name patterns, `*` any run of characters. Default `*` (all Tether does not handle). */
+    CLIENT_EVENT_PROXY_EVENTS: z
+      .string()
+      .regex(EVENT_PATTERN_LIST, 'must be event names or patterns, comma separated, e.g. "message:send,booking:*"')
+      .optional(),
+    /** A proxy slower than this answers the client `proxy_unavailable`. */
+    CLIENT_EVENT_PROXY_TIMEOUT_MS: int(50, 30_000).default(3000),
+    /**
+     * Where typing with `{chatId}` or `{conversationId}` goes: the first `<prefix>:<id>` among these
+     * prefixes that the socket is subscribed to (`conversation:<id>`, then the activities app's `activity:<id>`).
+     */
+    TYPING_CHAT_PREFIXES: z
+      .string()
+      .regex(PREFIX_LIST, 'must be channel prefixes, comma separated, e.g. "conversation,activity"')
+      .default('conversation,activity'),
 
     /** Offline sync: tombstones, the idempotency ledger and `updatedAfter` resume marks are kept this long. */
     SYNC_RETENTION_DAYS: int(1, 3650).default(30),
@@ -278,6 +320,11 @@ export const envSchema = z
     }
     if (env.HOST_CHANNELS && !env.SUBSCRIBE_PROXY_URL && /[:+]proxy\b/.test(env.HOST_CHANNELS))
       problem('HOST_CHANNELS', 'must not name the proxy mode without SUBSCRIBE_PROXY_URL');
+    if (env.CLIENT_EVENT_PROXY_EVENTS && !env.CLIENT_EVENT_PROXY_URL)
+      problem('CLIENT_EVENT_PROXY_EVENTS', 'must not be set without CLIENT_EVENT_PROXY_URL');
+    const hostPrefixes = (env.HOST_CHANNELS ?? '').split(',').map((item) => item.trim().split(':')[0]);
+    const twice = hostPrefixes.find((p, i) => p !== 'none' && hostPrefixes.indexOf(p) !== i);
+    if (twice) problem('HOST_CHANNELS', `must not name the prefix "${twice}" twice`);
     const firebase = [env.FIREBASE_PROJECT_ID, env.FIREBASE_CLIENT_EMAIL, env.FIREBASE_PRIVATE_KEY];
     if (firebase.some(Boolean) && !firebase.every(Boolean))
       problem('FIREBASE_PRIVATE_KEY', 'FIREBASE_PROJECT_ID, FIREBASE_CLIENT_EMAIL and FIREBASE_PRIVATE_KEY go together');

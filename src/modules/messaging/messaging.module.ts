@@ -34,9 +34,15 @@ export class MessagingModule implements OnModuleInit {
     // Subscribing to a conversation says who else has it open; then member:joined / member:left.
     this.channelPresence.enable('conversation:');
     this.outbox.register(MESSAGE_NEW, (row) => this.messaging.publishMessage(row));
-    this.clientEvents.register('message:send', async (ctx, data) => {
-      const { message, duplicate } = await this.messaging.sendFromSocket(ctx.user, data);
-      return { message, duplicate };
-    });
+    // Payloads naming a conversation are messaging's; others (the activities app's `{text}`) go to
+    // the host backend when the client-event proxy takes `message:send`.
+    this.clientEvents.register(
+      'message:send',
+      async (ctx, data) => {
+        const { message, duplicate } = await this.messaging.sendFromSocket(ctx.user, data);
+        return { message, duplicate };
+      },
+      { accepts: (data) => typeof data === 'object' && data !== null && 'conversationId' in data },
+    );
   }
 }

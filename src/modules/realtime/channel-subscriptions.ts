@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { AppConfig } from '../../config/app-config';
 import { DomainError } from '../../core/http/domain-error';
@@ -17,17 +17,28 @@ import { TypingRelay } from './typing-relay';
 const FLOOR_MS = 30_000;
 
 const stringMap = z.record(z.string(), z.string());
-const SUBSCRIBE = z.object({
+const MANY = z.object({
   channels: z.array(z.string()).min(1),
   since: stringMap.optional(),
   tokens: stringMap.optional(),
 });
-
+/** One channel, as the venues app's frames name it: `{channel, since?: offset, token?}`. */
+const ONE = z
+  .object({ channel: z.string(), since: z.string().optional(), token: z.string().optional() })
+  .transform(({ channel, since, token }) => ({
+    channels: [channel],
+    ...(since === undefined ? {} : { since: { [channel]: since } }),
+    ...(token === undefined ? {} : { tokens: { [channel]: token } }),
+  }));
 /** `subscribe` and `unsubscribe` payloads: `{channels: [...], since?: {channel: offset}, tokens?: {channel: token}}`. */
-export type SubscribeRequest = z.infer<typeof SUBSCRIBE>;
+export type SubscribeRequest = z.infer<typeof MANY>;
 
+/** Also accepts one channel: `{channel, since?, token?}` (the venues app's `{type: 'subscribe', channel}` frame). */
 export function parseSubscribeRequest(data: unknown): SubscribeRequest {
-  return parsePayload(SUBSCRIBE, data, '{channels: [string, ...], since?: {channel: offset}, tokens?: {channel: token}}');
+  const isOne = typeof data === 'object' && data !== null && 'channel' in data && !('channels' in data);
+  return isOne
+    ? parsePayload(ONE, data, '{channel: string, since?: offset, token?: string}')
+    : parsePayload(MANY, data, '{channels: [string, ...], since?: {channel: offset}, tokens?: {channel: token}} or {channel}');
 }
 
 export interface SubscribeAck {
@@ -55,6 +66,8 @@ export interface UnsubscribeAck {
 export class ChannelSubscriptions {
   private readonly maxChannels: number;
   private readonly logMaxLength: number;
+  private readonly autoJoin: string[];
+  private readonly logger = new Logger(ChannelSubscriptions.name);
 
   constructor(
     config: AppConfig,
@@ -66,6 +79,7 @@ export class ChannelSubscriptions {
   ) {
     this.maxChannels = config.realtime.maxChannelsPerSocket;
     this.logMaxLength = config.realtime.logMaxLength;
+    this.autoJoin = config.hostChannels.autoJoin;
   }
 
   /**
@@ -91,6 +105,17 @@ export class ChannelSubscriptions {
   joinUserChannel(socket: RealtimeSocket): Promise<void> {
     const { tenantId, userId } = socket.data.user;
     return this.join(socket, roomOf(tenantId, userChannel(userId)));
+  }
+
+  /**
+   * Subscribes the socket to AUTO_JOIN_CHANNELS, through their policies like any subscribe; a
+   * channel its policy refuses is left out (and logged). Returns the channels joined.
+   */
+  async joinAutoChannels(socket: RealtimeSocket): Promise<string[]> {
+    if (!this.autoJoin.length) return [];
+    const ack = await this.subscribe(socket, { channels: this.autoJoin });
+    for (const { channel, reason } of ack.rejected) this.logger.warn(`AUTO_JOIN_CHANNELS: ${channel} refused for a socket (${reason})`);
+    return ack.subscribed;
   }
 
   async subscribe(socket: RealtimeSocket, { channels, since, tokens }: SubscribeRequest): Promise<SubscribeAck> {

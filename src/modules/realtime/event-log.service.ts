@@ -176,20 +176,22 @@ export class EventLogService implements OnModuleInit {
   }
 
   /**
-   * Up to `limit` events after `since` (an offset, an ISO time, or undefined for the newest).
-   * Never a silent gap: if the log no longer reaches back to `since` (trimmed, expired, or
-   * another epoch after Redis lost its data), `recovered` is false and no events are returned.
+   * Up to `limit` events after `since` (an offset, an ISO time, epoch milliseconds, or undefined
+   * for the newest). Never a silent gap: if the log no longer reaches back to `since` (trimmed,
+   * expired, or another epoch after Redis lost its data), `recovered` is false. What comes with it
+   * depends on the reader: recovery (the socket's `since`) is all or nothing, so no events; a
+   * poller (`partial`) gets what the log still holds after `since` (the whole log when `since` is
+   * from another epoch), oldest first, so a page is never empty while events exist.
    */
-  async read(tenantId: string, channel: string, since: string | undefined, limit: number): Promise<ReadResult> {
+  async read(
+    tenantId: string,
+    channel: string,
+    since: string | undefined,
+    limit: number,
+    { partial = false }: { partial?: boolean } = {},
+  ): Promise<ReadResult> {
     const after = this.resolveSince(since);
-    const [epoch, exists, lastId, firstId, entries, trimmed] = (await (this.redis as RedisWithLog).tetherLogRead(
-      this.streamKey(tenantId, channel),
-      this.epochKey,
-      this.candidateEpoch(),
-      after ? `${after.id[0]}-${after.id[1]}` : 'latest',
-      limit,
-      Number.MAX_SAFE_INTEGER,
-    )) as [string, number, string, string, [string, string[]][], number];
+    const [epoch, exists, lastId, firstId, entries, trimmed] = await this.readRaw(tenantId, channel, after ? after.id : 'latest', limit);
     const latest = `${epoch}.${lastId}`;
 
     if (!after) {
@@ -205,11 +207,37 @@ export class EventLogService implements OnModuleInit {
     // `since` was the last trimmed). Never trimmed: the stream holds everything after `since`
     // (it cannot have expired and restarted since then, as `since` is younger than the max age).
     const trimmedPast = exists === 1 && trimmed === 1 && compareIds(parseId(firstId)!, sinceId) > 0;
-    if (!epochMatches || tooOld || inFuture || trimmedPast) return { recovered: false, events: [], offset: latest, hasMore: false };
+    if (!epochMatches || tooOld || inFuture || trimmedPast) {
+      if (!partial) return { recovered: false, events: [], offset: latest, hasMore: false };
+      // Ids of another epoch (or ahead of the log) say nothing about this log: all of it, from the oldest.
+      const held = epochMatches && !inFuture ? entries : (await this.readRaw(tenantId, channel, [0, 0], limit))[4];
+      return { recovered: false, ...this.page(epoch, held, latest) };
+    }
     // A missing stream means no event for maxAge, and since is younger than that: nothing missed.
+    return { recovered: true, ...this.page(epoch, entries, latest) };
+  }
+
+  private page(epoch: string, entries: [string, string[]][], latest: string): Omit<ReadResult, 'recovered'> {
     const events = entries.map((e) => this.toEvent(epoch, e));
     const offset = events.length ? events[events.length - 1].offset : latest;
-    return { recovered: true, events, offset, hasMore: events.length > 0 && offset !== latest };
+    return { events, offset, hasMore: events.length > 0 && offset !== latest };
+  }
+
+  /** One READ: `after` an id (exclusive), or the newest `limit` entries (newest first). */
+  private async readRaw(
+    tenantId: string,
+    channel: string,
+    after: StreamId | 'latest',
+    limit: number,
+  ): Promise<[string, number, string, string, [string, string[]][], number]> {
+    return (await (this.redis as RedisWithLog).tetherLogRead(
+      this.streamKey(tenantId, channel),
+      this.epochKey,
+      this.candidateEpoch(),
+      after === 'latest' ? 'latest' : `${after[0]}-${after[1]}`,
+      limit,
+      Number.MAX_SAFE_INTEGER,
+    )) as [string, number, string, string, [string, string[]][], number];
   }
 
   /**
@@ -241,14 +269,18 @@ export class EventLogService implements OnModuleInit {
     );
   }
 
-  /** Accepts `<epoch>.<ms>-<seq>` (an offset) or an ISO time (the venues app's `since` timestamps). */
+  /**
+   * Accepts `<epoch>.<ms>-<seq>` (an offset), an ISO time, or epoch milliseconds (the venues app's
+   * `since` timestamps: `Date.now()` or `toISOString()`).
+   */
   private resolveSince(since: string | undefined): { epoch?: string; id: StreamId } | undefined {
     if (since === undefined || since === '') return undefined;
     const dot = since.indexOf('.');
     const asOffset = dot > 0 ? parseId(since.slice(dot + 1)) : undefined;
     if (asOffset) return { epoch: since.slice(0, dot), id: asOffset };
-    const time = Date.parse(since);
     // A time T means "events published after T": ids from T+1 ms on.
+    if (/^\d{1,15}$/.test(since)) return { id: [Number(since), Number.MAX_SAFE_INTEGER] };
+    const time = Date.parse(since);
     if (/^\d{4}-\d{2}-\d{2}T/.test(since) && !Number.isNaN(time)) return { id: [time, Number.MAX_SAFE_INTEGER] };
     throw new InvalidOffsetError(since);
   }
@@ -267,7 +299,7 @@ export class EventLogService implements OnModuleInit {
 
 export class InvalidOffsetError extends Error {
   constructor(readonly value: string) {
-    super(`"${value}" is neither an offset from this server nor an ISO time`);
+    super(`"${value}" is neither an offset from this server, an ISO time nor epoch milliseconds`);
   }
 }
 

@@ -12,7 +12,7 @@ export { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 export type { ChannelContext, ChannelPolicy, PolicyDecision } from './channels/channel-policy.registry';
 export { tokenFor } from './channel-subscriptions';
 export { ClientEventRegistry, parsePayload } from './client-event.registry';
-export type { ClientEventHandler, SocketContext } from './client-event.registry';
+export type { ClientEventHandler, ClientEventOptions, SocketContext } from './client-event.registry';
 export { PresenceService } from './presence.service';
 export type { PresenceState } from './presence.service';
 export { ChannelPresence } from './channel-presence';

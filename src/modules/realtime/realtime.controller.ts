@@ -46,8 +46,10 @@ export class RealtimeController {
   @ApiOperation({
     summary: 'Missed events of a channel (polling fallback)',
     description:
-      'The same per-channel log the socket replays from, with the same authorization. Poll with the last `offset`; ' +
-      '`recovered: false` means the log no longer reaches back that far: reload over REST.',
+      'The same per-channel log the socket replays from, with the same authorization. Poll with the last `offset`, or ' +
+      'start from a time (ISO or epoch milliseconds). `recovered: false` means the log no longer reaches back to `since` ' +
+      '(trimmed, expired, or Redis lost its data): the page then holds what the log still has, oldest first, and ' +
+      'something may be missing before it: reload over REST, then keep polling from `offset`.',
   })
   @ApiOkResponse({ type: EventsResponse })
   @ApiHeader({
@@ -63,7 +65,7 @@ export class RealtimeController {
     const decision = await this.policies.authorize(user, query.channel, { token: channelToken || query.token });
     if (!decision.allowed) throw new ForbiddenError('channel_forbidden', `Not allowed on ${query.channel}: ${decision.reason}`);
     try {
-      const result = await this.log.read(user.tenantId, query.channel, query.since, query.limit ?? 100);
+      const result = await this.log.read(user.tenantId, query.channel, query.since, query.limit ?? 100, { partial: true });
       return { channel: query.channel, ...result };
     } catch (err) {
       if (err instanceof InvalidOffsetError) throw new DomainError('invalid_offset', err.message, 400);

@@ -41,7 +41,8 @@ export function externalEvent(name: string): ExternalEventName {
 
 /** Events a socket receives outside channels: its own session, and token lifecycle. */
 export interface SessionEvents {
-  session: { userId: string; tenantId: string; roles: string[]; expiresAt: string; pingIntervalMs: number };
+  /** `channels`: those the socket was put in at connect (AUTO_JOIN_CHANNELS), besides its own `user:<id>`. */
+  session: { userId: string; tenantId: string; roles: string[]; expiresAt: string; pingIntervalMs: number; channels: string[] };
   'auth:expiring': { expiresAt: string; code: 'token_expiring' };
   'auth:expired': { code: 'token_expired'; message: string };
 }

@@ -117,12 +117,18 @@ export class RealtimeGateway implements OnGatewayInit {
       await this.subscriptions
         .joinUserChannel(socket)
         .catch((err: Error) => this.logger.warn(`user channel of ${socket.id}: ${err.message}`));
+      // AUTO_JOIN_CHANNELS, before the session is announced: a client that waits for it is in them.
+      const channels = await this.subscriptions.joinAutoChannels(socket).catch((err: Error) => {
+        this.logger.warn(`auto-join channels of ${socket.id}: ${err.message}`);
+        return [];
+      });
       socket.emit('session', {
         userId: user.userId,
         tenantId: user.tenantId,
         roles: user.roles,
         expiresAt: user.expiresAt.toISOString(),
         pingIntervalMs: this.settings.pingIntervalMs,
+        channels,
       });
       await counted;
     })().catch((err: Error) => this.logger.warn(`connect ${socket.id}: ${err.message}`));
@@ -136,9 +142,11 @@ export class RealtimeGateway implements OnGatewayInit {
     const ack = typeof last === 'function' ? (last as Ack) : undefined;
     if (!socket.data.takeEvent()) return ack?.(errorAck('rate_limited', 'Too many events; slow down'));
     const name = String(event);
-    const handler = this.clientEvents.get(name);
+    // An event emitted with an ack and no payload has the ack as its first argument.
+    const data = args[0] === ack ? undefined : args[0];
+    const handler = this.clientEvents.handlerFor(name, data);
     if (!handler) return ack?.(errorAck('unknown_event', `Unknown event "${name}"`));
-    this.respond(ack, () => handler(this.contextOf(socket), args[0]));
+    this.respond(ack, () => handler(this.contextOf(socket), data));
   }
 
   private contextOf(socket: RealtimeSocket): SocketContext {

@@ -13,6 +13,7 @@ export class RealtimeMetrics {
   readonly delivered: Counter;
   readonly subscribeRejections: Counter<'reason'>;
   readonly publishLatency: Histogram;
+  readonly proxiedEvents: Counter<'outcome'>;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -46,6 +47,12 @@ export class RealtimeMetrics {
       name: 'tether_realtime_publish_to_emit_seconds',
       help: 'From publish() to the emit handed to the adapter (includes appending to the event log)',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    });
+    this.proxiedEvents = new Counter({
+      name: 'tether_realtime_client_event_proxy_total',
+      help: 'Client events sent to the host backend, by outcome (result, error, unavailable)',
+      labelNames: ['outcome'],
       registers,
     });
   }

@@ -9,6 +9,7 @@ import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 import { ChannelTokenVerifier } from './channels/channel-token.verifier';
 import { hostChannelPolicy } from './channels/host-channels';
 import { SubscribeProxyClient } from './channels/subscribe-proxy.client';
+import { ClientEventProxy } from './client-event.proxy';
 import { ClientEventRegistry } from './client-event.registry';
 import { ConnectionLimiter } from './connection-limiter';
 import { EventLogService } from './event-log.service';
@@ -20,7 +21,7 @@ import { RealtimeMetrics } from './realtime.metrics';
 import { REALTIME_EVENT, RealtimeService } from './realtime.service';
 import { presenceChannel } from './channels/channel';
 import { parseRefreshToken, SocketSupervisor } from './socket-supervisor';
-import { parseTypingChannel, TypingRelay } from './typing-relay';
+import { TypingRelay, typingChannel } from './typing-relay';
 
 /**
  * Realtime: the /realtime gateway, channel policies, the per-channel event log, presence.
@@ -47,6 +48,7 @@ import { parseTypingChannel, TypingRelay } from './typing-relay';
     ClientEventRegistry,
     ChannelTokenVerifier,
     SubscribeProxyClient,
+    ClientEventProxy,
   ],
   exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ChannelPresence, ClientEventRegistry, TypingRelay],
 })
@@ -72,9 +74,17 @@ export class RealtimeModule implements OnModuleInit {
     this.policies.register('announcements', () => true);
     this.policies.register('user:', (user, channel) => channel.id === user.userId || { reason: 'forbidden' });
     this.policies.register('presence:', () => true);
-    // Channels the host app owns: its subscription tokens or its subscribe proxy decide.
-    for (const { prefix, modes } of this.config.hostChannels.prefixes)
-      this.policies.register(`${prefix}:`, hostChannelPolicy(modes, this.channelTokens, this.subscribeProxy));
+    // Channels the host app owns: its subscription tokens or its subscribe proxy decide, or they
+    // are public feeds, with an id (`promotions:<venueId>`) or without (`venue_updates`).
+    const { prefixes, autoJoin } = this.config.hostChannels;
+    for (const { prefix, modes } of prefixes) {
+      const policy = hostChannelPolicy(modes, this.channelTokens, this.subscribeProxy);
+      this.policies.register(`${prefix}:`, policy);
+      if (modes.includes('public') && !this.policies.has(prefix)) this.policies.register(prefix, policy);
+    }
+    // Channels every socket joins at connect are public when nothing else owns them (the
+    // activities app's `activity` feed, beside the token-guarded `activity:<id>`).
+    for (const channel of autoJoin) if (!channel.includes(':') && !this.policies.has(channel)) this.policies.register(channel, () => true);
 
     // Durable events other modules record in the outbox (realtimeEvent) reach the log and sockets here.
     this.outbox.register(REALTIME_EVENT, (row) => this.realtime.publishRecorded(row));
@@ -84,8 +94,9 @@ export class RealtimeModule implements OnModuleInit {
     events.register('subscribe', (ctx, data) => ctx.subscribe(parseSubscribeRequest(data)));
     events.register('unsubscribe', (ctx, data) => ctx.unsubscribe(parseSubscribeRequest(data).channels));
     events.register('auth:refresh', (ctx, data) => ctx.refreshToken(parseRefreshToken(data)));
-    events.register('typing:start', (ctx, data) => this.typing.fromSocket(ctx, parseTypingChannel(data), true));
-    events.register('typing:stop', (ctx, data) => this.typing.fromSocket(ctx, parseTypingChannel(data), false));
+    const chatPrefixes = this.config.typingChatPrefixes;
+    events.register('typing:start', (ctx, data) => this.typing.fromSocket(ctx, typingChannel(data, ctx.channels, chatPrefixes), true));
+    events.register('typing:stop', (ctx, data) => this.typing.fromSocket(ctx, typingChannel(data, ctx.channels, chatPrefixes), false));
     events.register('presence:follow', (ctx, data) => this.follows.follow(ctx.socketId, ctx.user.tenantId, parseFollowRequest(data)));
     events.register('presence:unfollow', (ctx, data) => this.follows.unfollow(ctx.socketId, parseFollowRequest(data)));
 

@@ -1,7 +1,7 @@
 import type { AuthUser } from '../../core/auth/auth-user';
 import type { SocketContext } from './client-event.registry';
 import type { RealtimeService } from './realtime.service';
-import { TypingRelay } from './typing-relay';
+import { TypingRelay, typingChannel } from './typing-relay';
 
 describe('TypingRelay', () => {
   const user = { userId: 'ann', tenantId: 't1' } as AuthUser;
@@ -44,5 +44,27 @@ describe('TypingRelay', () => {
       ['t1', ['announcements'], 'typing:start', { channel: 'announcements', userId: 'ann' }, except],
       ['t1', ['announcements'], 'typing:stop', { channel: 'announcements', userId: 'ann' }, except],
     ]);
+  });
+});
+
+describe('typingChannel (the ids apps send)', () => {
+  const prefixes = ['conversation', 'activity'];
+  const inChannels = (...names: string[]) => new Set(names);
+
+  it('takes {channel} as is and {conversationId} as conversation:<id>', () => {
+    expect(typingChannel({ channel: 'activity:7' }, inChannels(), prefixes)).toBe('activity:7');
+    expect(typingChannel({ conversationId: 'c1' }, inChannels(), prefixes)).toBe('conversation:c1');
+  });
+
+  it('maps {chatId} onto the first prefix whose channel the socket is in, else the first prefix', () => {
+    expect(typingChannel({ chatId: '123' }, inChannels('activity:123'), prefixes)).toBe('activity:123');
+    expect(typingChannel({ chatId: 123 }, inChannels('activity:123', 'conversation:123'), prefixes)).toBe('conversation:123');
+    expect(typingChannel({ chatId: '123' }, inChannels(), prefixes)).toBe('conversation:123');
+    expect(typingChannel({ chatId: '5' }, inChannels('booking:5'), ['booking'])).toBe('booking:5');
+  });
+
+  it('refuses anything else with invalid_payload', () => {
+    for (const bad of [undefined, null, 'x', {}, { chatId: '' }, { chatId: 'a b' }, { chatId: 1.5 }, { channel: 'Not A Channel' }])
+      expect(() => typingChannel(bad, inChannels(), prefixes)).toThrow(expect.objectContaining({ code: 'invalid_payload' }));
   });
 });

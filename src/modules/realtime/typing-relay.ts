@@ -9,11 +9,28 @@ import { LiveOptions, RealtimeService } from './realtime.service';
 const TYPING_THROTTLE_MS = 2000;
 const TYPING_TIMEOUT_MS = 5000;
 
-const TYPING = z.object({ channel: z.string().refine((c) => Boolean(parseChannel(c)), 'not a channel name') });
+const ID = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform(String)
+  .pipe(z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'not an id'));
+const TYPING = z.union([
+  z.object({ channel: z.string().refine((c) => Boolean(parseChannel(c)), 'not a channel name') }),
+  z.object({ conversationId: ID }),
+  z.object({ chatId: ID }),
+]);
 
-/** `typing:start` and `typing:stop` payloads: `{channel}`. */
-export function parseTypingChannel(data: unknown): string {
-  return parsePayload(TYPING, data, '{channel}').channel;
+/**
+ * The channel of a `typing:start` / `typing:stop` payload, as apps send it: `{channel}` as is;
+ * `{conversationId}` is `conversation:<id>`; `{chatId}` (the activities app) is the first
+ * `<prefix>:<id>` the socket is subscribed to, prefixes in TYPING_CHAT_PREFIXES order
+ * (`conversation`, then `activity`), else `<first prefix>:<id>` (refused as not subscribed).
+ */
+export function typingChannel(data: unknown, subscribed: ReadonlySet<string>, chatPrefixes: string[]): string {
+  const target = parsePayload(TYPING, data, '{channel}, {conversationId} or {chatId}');
+  if ('channel' in target) return target.channel;
+  if ('conversationId' in target) return `conversation:${target.conversationId}`;
+  const candidates = chatPrefixes.map((prefix) => `${prefix}:${target.chatId}`);
+  return candidates.find((c) => subscribed.has(c)) ?? candidates[0];
 }
 
 /** Who types: a socket, or a user over REST. */

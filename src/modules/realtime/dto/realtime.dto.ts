@@ -12,7 +12,9 @@ export class EventsQuery {
   channel: string;
 
   @ApiPropertyOptional({
-    description: 'Offset from a previous event or response (exclusive), or an ISO time. Absent: the newest events.',
+    description:
+      'Offset from a previous event or response (exclusive), an ISO time, or epoch milliseconds (events published after it). ' +
+      'Absent: the newest events.',
     example: 'a1b2c3d4.1795377586183-0',
   })
   @IsOptional()
@@ -48,7 +50,11 @@ export class LoggedEventDto {
 export class EventsResponse {
   @ApiProperty() channel: string;
   @ApiProperty({ type: [LoggedEventDto] }) events: LoggedEventDto[];
-  @ApiProperty({ description: 'False when the log no longer reaches back to `since`: reload the data over REST' })
+  @ApiProperty({
+    description:
+      'False when the log no longer reaches back to `since`: `events` are then what the log still holds (oldest first), ' +
+      'with a possible gap before them; reload the data over REST',
+  })
   recovered: boolean;
   @ApiProperty({ description: 'Pass as `since` next time' }) offset: string;
   @ApiProperty({ description: 'More events follow `offset`; ask again at once' }) hasMore: boolean;
