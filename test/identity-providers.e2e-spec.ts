@@ -4,7 +4,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { openPlain } from './support/plain-ws';
-import { connect } from './support/sockets';
+import { connect, next } from './support/sockets';
 import { startTestApp, TestApp } from './support/test-app';
 
 /**
@@ -208,6 +208,29 @@ describe('identity providers with asymmetric keys (JWKS served on 127.0.0.1)', (
       const token = await auth0.sign(claims);
       expect(await me(t, token)).toMatchObject({ userId: claims.sub, tenantId: 'org_abc123', roles: ['LEADER', 'MEMBER'] });
       await expectSocketsAccept(t, token, { userId: claims.sub, tenantId: 'org_abc123' });
+
+      // A subject with a pipe works past the handshake: a direct conversation, its user rooms, presence.
+      const bob = await connect(t.url, await auth0.sign({ ...claims, sub: 'auth0|bob' }));
+      try {
+        const auth = `Bearer ${token}`;
+        const api = '/api/mobile/v1';
+        const convo = await request(t.url)
+          .post(`${api}/conversations`)
+          .set('Authorization', auth)
+          .send({ type: 'direct', participantIds: ['auth0|bob'] })
+          .expect(201);
+        const got = next<any>(bob, 'message:new');
+        await request(t.url)
+          .post(`${api}/conversations/${convo.body.id}/messages`)
+          .set('Authorization', auth)
+          .send({ content: 'hi' })
+          .expect(201);
+        expect((await got)[0]).toMatchObject({ content: 'hi', senderId: claims.sub });
+        const presence = await request(t.url).get(`${api}/presence`).query({ userIds: 'auth0|bob' }).set('Authorization', auth).expect(200);
+        expect(presence.body.presence).toEqual([expect.objectContaining({ userId: 'auth0|bob', status: 'online' })]);
+      } finally {
+        bob.close();
+      }
       await expect401(t, await auth0.sign({ ...claims, org_id: undefined }), /"org_id"/);
       await expect401(t, await stranger.sign(claims)); // right kid, wrong key
       await expect401(t, await auth0.sign({ ...claims, aud: 'https://other.example.com' }));

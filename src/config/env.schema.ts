@@ -12,7 +12,7 @@ export const EXAMPLE_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 const HOST_CHANNEL_ITEM = '[a-z][a-z0-9_-]{0,31}(:(public|(token|proxy)(\\+(token|proxy))?))?';
 const HOST_CHANNELS_PATTERN = new RegExp(`^(none|${HOST_CHANNEL_ITEM}(\\s*,\\s*${HOST_CHANNEL_ITEM})*)$`);
 /** Channel names, comma separated (the form clients use: `activity`, `venue_updates`, `service:counts`). */
-const CHANNEL_NAME = '[a-z][a-z0-9_-]{0,31}(:[A-Za-z0-9_.@-]{1,128})?';
+const CHANNEL_NAME = '[a-z][a-z0-9_-]{0,31}(:[A-Za-z0-9_.@|-]{1,128})?';
 /** Client event name patterns, comma separated; `*` matches any run of characters (`booking:*`, `message:received`). */
 const EVENT_PATTERN = '[A-Za-z0-9_.:*-]{1,64}';
 const EVENT_PATTERN_LIST = new RegExp(`^${EVENT_PATTERN}(\\s*,\\s*${EVENT_PATTERN})*$`);

@@ -7,9 +7,9 @@ import { JwtAlgorithm, TENANT_ID_PATTERN } from '../../config/env.schema';
 import { AuthError } from '../http/domain-error';
 import { AuthUser, Role } from './auth-user';
 import { claimAt, ClaimMapping, mapRoles } from './claims';
+import { USER_ID_PATTERN } from './auth-user';
 
 /** `|` for Auth0's `auth0|5f7c...` and `google-oauth2|1234` subjects. */
-const ID_PATTERN = /^[A-Za-z0-9_.:@|-]{1,128}$/;
 /** Tokens remembered as verified: clients and backends send the same token on many requests. */
 const VERIFIED_CACHE_SIZE = 10_000;
 /** How long a verification is trusted at most (bounds how long a token from a rotated-out JWKS key still works). */
@@ -118,7 +118,7 @@ function toAuthUser(payload: JWTPayload, mapping: ClaimMapping): AuthUser {
   // only a token naming none gets the single-tenant default.
   const tenantId = tenantClaim === undefined ? mapping.defaultTenant : typeof tenantClaim === 'number' ? String(tenantClaim) : tenantClaim;
   const { exp } = payload;
-  if (typeof userId !== 'string' || !ID_PATTERN.test(userId))
+  if (typeof userId !== 'string' || !USER_ID_PATTERN.test(userId))
     throw new AuthError('token_invalid', `The access token has no valid "${mapping.userId}" claim`);
   if (typeof tenantId !== 'string' || !TENANT_ID_PATTERN.test(tenantId))
     throw new AuthError('token_invalid', `The access token has no valid "${mapping.tenant}" claim`);

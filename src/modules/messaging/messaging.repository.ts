@@ -93,7 +93,7 @@ export class MessagingRepository {
 
   /** Creates the direct conversation of a pair, or finds it (also under concurrent creates). */
   async createDirect(tenantId: string, id: string, creator: string, other: string): Promise<{ id: string; created: boolean }> {
-    const key = [creator, other].sort().join('|');
+    const key = directKey(creator, other);
     const inserted: { id: string }[] = await this.ds.query(
       `WITH c AS (
          INSERT INTO conversations (id, tenant_id, type, created_by, direct_key) VALUES ($1, $2, 'direct', $3, $5)
@@ -395,4 +395,14 @@ function isUniqueViolation(err: unknown, constraint: string): boolean {
   const e = err as { code?: string; constraint?: string; driverError?: { code?: string; constraint?: string } };
   const d = e.driverError ?? e;
   return d.code === '23505' && d.constraint === constraint;
+}
+
+/**
+ * The unique key of a pair's direct conversation: the two ids sorted, joined by `|`. An id may hold
+ * a `|` itself (Auth0's `auth0|...`); then the first id's length leads the key, so no two pairs
+ * share one (keys of ids without `|` have exactly one `|` and stay as they always were).
+ */
+export function directKey(a: string, b: string): string {
+  const [first, second] = [a, b].sort();
+  return first.includes('|') || second.includes('|') ? `${first.length}:${first}|${second}` : `${first}|${second}`;
 }

@@ -8,9 +8,9 @@ import { presenceChannel } from './channels/channel';
 import { parsePayload } from './client-event.registry';
 import { PresenceChange, PresenceService, PresenceState } from './presence.service';
 import type { RealtimeNamespace } from './realtime.events';
+import { USER_ID_PATTERN } from '../../core/auth/auth-user';
 
-const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
-const FOLLOW = z.object({ userIds: z.array(z.string().regex(USER_ID, 'a user id')).min(1).max(1000) });
+const FOLLOW = z.object({ userIds: z.array(z.string().regex(USER_ID_PATTERN, 'a user id')).min(1).max(1000) });
 
 /** `presence:follow` / `presence:unfollow` payloads: `{userIds: [...]}`. */
 export function parseFollowRequest(data: unknown): string[] {

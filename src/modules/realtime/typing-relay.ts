@@ -12,7 +12,7 @@ const TYPING_TIMEOUT_MS = 5000;
 const ID = z
   .union([z.string(), z.number().int().nonnegative()])
   .transform(String)
-  .pipe(z.string().regex(/^[A-Za-z0-9_.@-]{1,128}$/, 'not an id'));
+  .pipe(z.string().regex(/^[A-Za-z0-9_.@|-]{1,128}$/, 'not an id'));
 const TYPING = z.union([
   z.object({ channel: z.string().refine((c) => Boolean(parseChannel(c)), 'not a channel name') }),
   z.object({ conversationId: ID }),

@@ -18,9 +18,10 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { Type } from 'class-transformer';
+import { USER_ID_PATTERN } from '../../../core/auth/auth-user';
 
 /** The shape of user ids (the token's `sub`). */
-export const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+export const USER_ID = USER_ID_PATTERN;
 export const MEMBER_ROLES = ['MEMBER', 'LEADER', 'ADMIN'] as const;
 /** Site ids (a church of the tenant): they name the channel `site:<siteId>`, so no colon. */
 export const SITE_ID = /^[A-Za-z0-9_.@-]{1,64}$/;
@@ -37,7 +38,7 @@ export class IdParams {
 }
 
 export class UserIdParams {
-  @ApiProperty({ example: 'user-42' }) @Matches(USER_ID, { message: 'userId must be 1-128 letters, digits or _ . : @ -' }) userId: string;
+  @ApiProperty({ example: 'user-42' }) @Matches(USER_ID, { message: 'userId must be 1-128 letters, digits or _ . : @ | -' }) userId: string;
 }
 
 export class CreateEventDto {
@@ -158,7 +159,7 @@ export class PutMemberDto {
 
 /** One member of a bulk upsert: PutMemberDto plus whose record it is. */
 export class BulkMemberDto extends PutMemberDto {
-  @ApiProperty({ example: 'user-42' }) @Matches(USER_ID, { message: 'userId must be 1-128 letters, digits or _ . : @ -' }) userId: string;
+  @ApiProperty({ example: 'user-42' }) @Matches(USER_ID, { message: 'userId must be 1-128 letters, digits or _ . : @ | -' }) userId: string;
 }
 
 export class BulkMembersDto {

@@ -18,8 +18,7 @@ import {
   IsBoolean,
 } from 'class-validator';
 import { CLIENT_MESSAGE_ID, DEFAULT_PAGE, MAX_CONTENT_LENGTH, MAX_GROUP_PARTICIPANTS, MAX_PAGE } from '../messaging.constants';
-
-const USER_ID = /^[^|\s]{1,128}$/;
+import { USER_ID_CHARACTERS, USER_ID_PATTERN } from '../../../core/auth/auth-user';
 
 export class CreateConversationDto {
   @ApiProperty({ enum: ['direct', 'group'] })
@@ -34,9 +33,9 @@ export class CreateConversationDto {
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_GROUP_PARTICIPANTS)
   @IsString({ each: true })
-  @Matches(USER_ID, {
+  @Matches(USER_ID_PATTERN, {
     each: true,
-    message: 'each participant id must be 1-128 characters without spaces or |',
+    message: `each participant id must be 1-128 of ${USER_ID_CHARACTERS}`,
   })
   participantIds: string[];
 
@@ -53,9 +52,9 @@ export class AddParticipantsDto {
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_GROUP_PARTICIPANTS)
   @IsString({ each: true })
-  @Matches(USER_ID, {
+  @Matches(USER_ID_PATTERN, {
     each: true,
-    message: 'each user id must be 1-128 characters without spaces or |',
+    message: `each user id must be 1-128 of ${USER_ID_CHARACTERS}`,
   })
   userIds: string[];
 }

@@ -26,7 +26,7 @@ export class Conversation {
   @Column({ name: 'created_by', type: 'varchar', length: 128 })
   createdBy: string;
 
-  /** Direct conversations only: the two user ids, sorted, joined by `|` (unique per tenant). */
+  /** Direct conversations only: the two user ids, sorted, joined by `|` (unique per tenant; see directKey). */
   @Column({ name: 'direct_key', type: 'varchar', length: 260, nullable: true })
   directKey: string | null;
 

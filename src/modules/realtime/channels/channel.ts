@@ -12,7 +12,7 @@ export interface Channel {
   id?: string;
 }
 
-const CHANNEL_PATTERN = /^([a-z][a-z0-9_-]{0,31})(?::([A-Za-z0-9_.@-]{1,128}))?$/;
+const CHANNEL_PATTERN = /^([a-z][a-z0-9_-]{0,31})(?::([A-Za-z0-9_.@|-]{1,128}))?$/;
 
 /** Parses a client-supplied channel name; undefined when it is not a well-formed name. */
 export function parseChannel(name: unknown): Channel | undefined {

@@ -2,8 +2,9 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { EVENT_NAME_PATTERN } from '../realtime.events';
+import { USER_ID_CHARACTERS, USER_ID_PATTERN } from '../../../core/auth/auth-user';
 
-const CHANNEL = /^[a-z][a-z0-9_-]{0,31}(?::[A-Za-z0-9_.@-]{1,128})?$/;
+const CHANNEL = /^[a-z][a-z0-9_-]{0,31}(?::[A-Za-z0-9_.@|-]{1,128})?$/;
 
 export class EventsQuery {
   @ApiProperty({ example: 'announcements', description: 'Channel name, as used in `subscribe`' })
@@ -102,7 +103,7 @@ export class PresenceQuery {
   @IsArray({ message: 'userIds must be a comma-separated list of user ids' })
   @ArrayMinSize(1, { message: 'userIds must name at least one user' })
   @ArrayMaxSize(MAX_PRESENCE_QUERY, { message: `userIds may name at most ${MAX_PRESENCE_QUERY} users` })
-  @Matches(/^[A-Za-z0-9_.:@-]{1,128}$/, { each: true, message: 'each of userIds must be a user id (1-128 of A-Z a-z 0-9 _ . : @ -)' })
+  @Matches(USER_ID_PATTERN, { each: true, message: `each of userIds must be a user id (1-128 of ${USER_ID_CHARACTERS})` })
   userIds: string[];
 }
 
