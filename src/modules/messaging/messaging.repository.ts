@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import type { Pool } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { rowsOf } from '../../core/database/rows';
 import { recordCtes, recordedJson, type RecordedRow } from '../../core/outbox';
 
@@ -233,8 +235,12 @@ export class MessagingRepository {
                                   AND NOT COALESCE(r.muted_until > now(), false)), '[]'::jsonb)) AS payload
         FROM v`;
     try {
-      rows = await this.ds.query(
-        `WITH c AS (
+      // A named statement: PostgreSQL parses and plans this many-CTE statement once per connection
+      // instead of on every send (TypeORM's query() sends unnamed ones).
+      const pool = (this.ds.driver as PostgresDriver).master as Pool;
+      const answer = await pool.query({
+        name: 'messaging.send',
+        text: `WITH c AS (
            UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = now()
             WHERE id = $1 AND tenant_id = $2 AND EXISTS (
               SELECT 1 FROM conversation_participants
@@ -261,7 +267,7 @@ export class MessagingRepository {
                   WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3) AS recipients,
                 ${recordedJson('o')} AS outbox
            FROM m`,
-        [
+        values: [
           conversationId,
           tenantId,
           senderId,
@@ -274,7 +280,8 @@ export class MessagingRepository {
           outbox.userChannelPrefix,
           outbox.kind,
         ],
-      );
+      });
+      rows = answer.rows;
     } catch (err) {
       if (!isUniqueViolation(err, 'IDX_messages_sender_client_id')) throw err;
       return { duplicate: await this.messageByClientId(tenantId, senderId, message.clientMessageId) };
