@@ -99,6 +99,10 @@ describe('requests while Redis is away', () => {
     const registered = await timed(alice.post('/devices/register', { token: `fcm-outage-${tid}-${'x'.repeat(40)}`, platform: 'android' }));
     expect([200, 201]).toContain(registered.res.status);
     expect(registered.ms).toBeLessThan(BOUND_MS);
+    // So is a delete: its topic unsubscribes wait in the outbox.
+    const deleted = await timed(alice.delete(`/devices/${registered.res.body.id}`));
+    expect(deleted.res.status).toBe(204);
+    expect(deleted.ms).toBeLessThan(BOUND_MS);
 
     // What cannot work without Redis: 503 redis_unavailable with Retry-After, never a 500, never a hang.
     expectRedisUnavailable(await timed(alice.get('/realtime/events').query({ channel: 'announcements' })));

@@ -23,7 +23,7 @@ interface QueueJobPayload {
 
 /**
  * A job to record in the outbox with the write that causes it: enqueued after the commit (or by the
- * relay) with `jobId`, or `outbox:<row id>` when none is given, so that it is enqueued once however
+ * relay) with `jobId`, or `outbox-<row id>` when none is given (BullMQ refuses a `:` in ids), so that it is enqueued once however
  * often the row is published. The queue must be tracked by QueueRegistry.
  */
 export function queueJob(tenantId: string, queue: string, name: string, data: unknown, opts: JobsOptions = {}): OutboxEntry {
@@ -58,7 +58,7 @@ export class QueueRegistry implements OnModuleInit {
     const target = this.queues.get(queue);
     if (!target) throw new Error(`queue "${queue}" is not tracked in this process`);
     // An id that exists already makes add() a no-op: the job is enqueued once.
-    await target.add(name, data, { ...opts, jobId: opts.jobId ?? `outbox:${row.id}` });
+    await target.add(name, data, { ...opts, jobId: opts.jobId ?? `outbox-${row.id}` });
     return 'done';
   }
 

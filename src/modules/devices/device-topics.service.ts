@@ -2,7 +2,9 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { AppConfig } from '../../config/app-config';
+import type { OutboxEntry } from '../../core/outbox';
 import { retryOptions } from '../../core/queue/backoff';
+import { queueJob } from '../../core/queue/queue-registry.service';
 import { isRedisUnavailableError } from '../../core/redis/redis-errors';
 import { RedisService } from '../../core/redis/redis.service';
 import { deviceTopics } from './device-topics';
@@ -95,6 +97,20 @@ export class DeviceTopicsService implements OnApplicationShutdown {
 
   /** Unsubscribes removed devices' tokens from their topics, in jobs of at most 1000 tokens per topic. */
   async unsubscribeLater(removed: RemovedSubscriptions[]): Promise<void> {
+    const jobs = this.unsubscribeJobs(removed);
+    if (!jobs.length) return;
+    const opts = retryOptions(this.config.push.retryAttempts, this.config.push.retryBaseMs);
+    await this.queue.addBulk(jobs.map((data) => ({ name: JOB_UNSUBSCRIBE, data, opts })));
+  }
+
+  /** The same jobs as outbox rows, for a caller's transaction (a device deleted by its owner). */
+  unsubscribeEntries(tenantId: string, removed: RemovedSubscriptions[]): OutboxEntry[] {
+    const opts = retryOptions(this.config.push.retryAttempts, this.config.push.retryBaseMs);
+    return this.unsubscribeJobs(removed).map((data) => queueJob(tenantId, DEVICES_QUEUE, JOB_UNSUBSCRIBE, data, opts));
+  }
+
+  /** One job per provider and topic, of at most 1,000 tokens each. */
+  private unsubscribeJobs(removed: RemovedSubscriptions[]): UnsubscribeJob[] {
     const byTopic = new Map<string, UnsubscribeJob>();
     for (const r of removed) {
       for (const topic of r.topics) {
@@ -104,10 +120,7 @@ export class DeviceTopicsService implements OnApplicationShutdown {
         byTopic.set(key, job);
       }
     }
-    const jobs = [...byTopic.values()].flatMap((j) => chunk(j.tokens, 1000).map((tokens) => ({ ...j, tokens })));
-    if (!jobs.length) return;
-    const opts = retryOptions(this.config.push.retryAttempts, this.config.push.retryBaseMs);
-    await this.queue.addBulk(jobs.map((data) => ({ name: JOB_UNSUBSCRIBE, data, opts })));
+    return [...byTopic.values()].flatMap((j) => chunk(j.tokens, 1000).map((tokens) => ({ ...j, tokens })));
   }
 
   /** One round of subscription work (see the class comment). */

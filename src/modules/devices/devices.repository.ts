@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { Device } from './entities/device.entity';
 import { rowsOf } from '../../core/database/rows';
 
@@ -142,13 +142,12 @@ export class DevicesRepository {
   }
 
   /** Deletes one of the user's devices; what it was subscribed to, or null if it is not theirs. */
-  async deleteForUser(tenantId: string, userId: string, id: string): Promise<RemovedSubscriptions | null> {
+  async deleteForUser(tenantId: string, userId: string, id: string, em?: EntityManager): Promise<RemovedSubscriptions | null> {
     const rows = rowsOf<RemovedSubscriptions>(
-      await this.ds.query(`DELETE FROM devices WHERE id = $1 AND tenant_id = $2 AND user_id = $3 RETURNING provider, token, topics`, [
-        id,
-        tenantId,
-        userId,
-      ]),
+      await (em ?? this.ds).query(
+        `DELETE FROM devices WHERE id = $1 AND tenant_id = $2 AND user_id = $3 RETURNING provider, token, topics`,
+        [id, tenantId, userId],
+      ),
     );
     return rows[0] ?? null;
   }

@@ -13,6 +13,7 @@ import { Device } from './entities/device.entity';
 import { PushSenders } from './push/push-senders';
 import { providerOfToken } from './push/push-tokens';
 import { isUuid } from '../../core/http/validators';
+import { OutboxService } from '../../core/outbox';
 
 /**
  * Whose active devices, within one tenant. `notReachedByTopic`: the devices a send to that topic
@@ -40,6 +41,7 @@ export class DevicesService {
     private readonly senders: PushSenders,
     private readonly metrics: DeviceMetrics,
     private readonly config: AppConfig,
+    private readonly outbox: OutboxService,
   ) {}
 
   /**
@@ -78,9 +80,16 @@ export class DevicesService {
 
   /** Removes one of the caller's devices (logout) and unsubscribes its token from its topics. */
   async remove(user: AuthUser, id: string): Promise<void> {
-    const removed = isUuid(id) ? await this.repo.deleteForUser(user.tenantId, user.userId, id) : null;
+    // The topic unsubscribes are recorded with the delete: with Redis away the delete still
+    // answers 204, and they are enqueued when it is back.
+    const removed = !isUuid(id)
+      ? null
+      : await this.outbox.transaction(async (tx) => {
+          const row = await this.repo.deleteForUser(user.tenantId, user.userId, id, tx.em);
+          if (row) await tx.record(this.topics.unsubscribeEntries(user.tenantId, [row]));
+          return row;
+        });
     if (!removed) throw new NotFoundError('device_not_found', 'No such device');
-    await this.topics.unsubscribeLater([removed]);
   }
 
   /** A page of the recipients' active devices (keyset on id, after `afterId`), for notification fan-out. */
