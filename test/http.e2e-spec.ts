@@ -1,14 +1,7 @@
 import request from 'supertest';
 import { ProbeModule } from './support/probe.module';
 import { startTestApp, TestApp } from './support/test-app';
-
-const ERROR_SHAPE = {
-  statusCode: expect.any(Number),
-  error: expect.any(String),
-  code: expect.any(String),
-  message: expect.any(String),
-  requestId: expect.any(String),
-};
+import { ERROR_SHAPE } from './support/error-shape';
 
 describe('HTTP conventions', () => {
   let t: TestApp;

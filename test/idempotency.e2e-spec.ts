@@ -7,14 +7,7 @@ import { IdempotencyCleaner } from '../src/core/idempotency';
 import { API, messagingClient } from './support/messaging';
 import { probeRuns, ProbeModule } from './support/probe.module';
 import { startTestApp, TestApp } from './support/test-app';
-
-const ERROR_SHAPE = {
-  statusCode: expect.any(Number),
-  error: expect.any(String),
-  code: expect.any(String),
-  message: expect.any(String),
-  requestId: expect.any(String),
-};
+import { ERROR_SHAPE } from './support/error-shape';
 
 describe('Idempotency-Key on writes', () => {
   let t: TestApp;
