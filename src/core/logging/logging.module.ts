@@ -18,8 +18,9 @@ export function requestIdFor(req: IncomingMessage, res: ServerResponse): string 
  * pino-pretty is a development dependency: an image built without it (npm prune --omit=dev) logs
  * JSON even when asked for pretty lines, instead of failing to start.
  */
-function prettyTransport(format: 'pretty' | 'json') {
-  if (format !== 'pretty') return undefined;
+function prettyTransport(format: 'pretty' | 'json', level: string) {
+  // Silent logs need no transport thread.
+  if (format !== 'pretty' || level === 'silent') return undefined;
   try {
     require.resolve('pino-pretty');
   } catch {
@@ -39,7 +40,7 @@ function prettyTransport(format: 'pretty' | 'json') {
       useFactory: (config: AppConfig) => ({
         pinoHttp: {
           level: config.logLevel,
-          transport: prettyTransport(config.logFormat),
+          transport: prettyTransport(config.logFormat, config.logLevel),
           genReqId: (req: IncomingMessage, res: ServerResponse) => (req as IncomingMessage & { id?: string }).id ?? requestIdFor(req, res),
           redact: ['req.headers.authorization', 'req.headers.cookie', 'req.query.token'],
           customProps: (req: IncomingMessage) => {
