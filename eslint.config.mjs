@@ -23,7 +23,7 @@ const moduleBoundaries = MODULES.map((name) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'jest.config.js'] },
+  { ignores: ['dist/**', 'client/dist/**', 'node_modules/**', 'coverage/**', 'jest.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -40,11 +40,28 @@ export default tseslint.config(
   ...moduleBoundaries,
   { files: ['src/core/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/modules/**'], message: 'core/ knows no module.' }] }] } },
   // Config, scripts, tests, benches and their scratch toolkit may read the environment.
-  { files: ['src/config/**', 'scripts/**', 'test/**', 'bench/**', 'tools/**'], rules: { 'no-restricted-syntax': 'off' } },
-  { files: ['test/**', 'bench/**', 'tools/**', '**/*.spec.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
+  { files: ['src/config/**', 'scripts/**', 'test/**', 'bench/**', 'tools/**', 'client/test/**', 'client/scripts/**'], rules: { 'no-restricted-syntax': 'off' } },
+  { files: ['test/**', 'bench/**', 'tools/**', 'client/test/**', '**/*.spec.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
+  // The SDK runs in browsers and React Native: no Node built-in (its tsconfig has no Node types either).
+  {
+    files: ['client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['fs', 'path', 'crypto', 'events', 'buffer', 'util', 'http', 'https', 'net', 'os', 'stream', 'zlib', 'url', 'timers'].map((name) => ({
+            name,
+            message: 'The SDK runs in React Native and browsers: no Node built-ins.',
+          })),
+          patterns: [{ group: ['node:*'], message: 'The SDK runs in React Native and browsers: no Node built-ins.' }],
+        },
+      ],
+    },
+  },
+  { files: ['client/scripts/**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
   // A focused or skipped test silently shrinks the suite CI runs.
   {
-    files: ['test/**/*.ts', '**/*.spec.ts'],
+    files: ['test/**/*.ts', 'client/test/**/*.ts', '**/*.spec.ts'],
     plugins: { jest },
     rules: { 'jest/no-focused-tests': 'error', 'jest/no-disabled-tests': 'error' },
   },
