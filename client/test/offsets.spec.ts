@@ -115,6 +115,34 @@ describe('TetherClient offsets and connection (real server)', () => {
     await eventually(async () => (await saved(storage))['service:counts'] === undefined);
   });
 
+  it('pauses when the network goes away and comes back at once when it returns, with the missed events', async () => {
+    let setOnline: (up: boolean) => void = () => undefined;
+    const network = { subscribe: (listener: (up: boolean) => void) => ((setOnline = listener), () => undefined) };
+    const reachable: string[] = [];
+    const client = tether({ storage: memoryStorage(), network, reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    client.context.socket.onReachable(() => reachable.push(client.state));
+    const got: number[] = [];
+    const sub = client.subscribe('announcements');
+    sub.on('announcement:new', (p: { n: number }) => got.push(p.n));
+    client.connect();
+    await new Promise((resolve) => sub.once('subscribed', resolve));
+    expect(client.context.socket.connected).toBe(true);
+
+    setOnline(false);
+    expect(client.state).toBe('offline');
+    expect(client.context.socket.connected).toBe(false);
+    await broadcast(t, tid, 'announcements', 'announcement:new', { n: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got).toEqual([]);
+
+    // Promptly: not after the (here one-minute) backoff.
+    setOnline(true);
+    await eventually(() => got.length === 1);
+    expect(client.state).toBe('connected');
+    expect(got).toEqual([1]);
+    expect(reachable).toEqual(['connected', 'offline', 'connected']);
+  });
+
   it('asks token() once more after a `token_expired` refusal, and connects', async () => {
     let calls = 0;
     const client = tether({
