@@ -9,4 +9,4 @@ export type { SyncPage, ChangesPage, SyncOptions, SyncCollection } from './sync'
 export { MutationQueue } from './mutations';
 export type { MutationKind, QueuedMutation, MutationResult, QueueStatus, MutationQueueOptions } from './mutations';
 export { MessagesClient } from './messages';
-export type { Message, PendingMessage, MessagesOptions } from './messages';
+export type { Message, PendingMessage, MessagesOptions, ReadState } from './messages';

@@ -18,6 +18,14 @@ export interface Message {
   status?: 'sent' | 'delivered' | 'read';
 }
 
+/** A participant's read state after `markDelivered` / `markRead`. */
+export interface ReadState {
+  conversationId: string;
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+  unreadCount: number;
+}
+
 /** A send not yet confirmed by the server, persisted under `messages:pending`. */
 export interface PendingMessage {
   conversationId: string;
@@ -111,11 +119,13 @@ export class MessagesClient extends Emitter<Events> {
     }
   }
 
-  markDelivered(conversationId: string, upToSeq: number): Promise<unknown> {
+  /** Moves your delivered pointer forward (never back) to `upToSeq`. */
+  markDelivered(conversationId: string, upToSeq: number): Promise<ReadState> {
     return this.ctx.http.post(`${this.path(conversationId)}/messages/status`, { status: 'delivered', upToSeq });
   }
 
-  markRead(conversationId: string, upToSeq: number): Promise<unknown> {
+  /** Moves your read pointer forward to `upToSeq` (read implies delivered). */
+  markRead(conversationId: string, upToSeq: number): Promise<ReadState> {
     return this.ctx.http.post(`${this.path(conversationId)}/messages/status`, { status: 'read', upToSeq });
   }
 
