@@ -168,10 +168,14 @@ export class MutationQueue extends Emitter<Events> {
       if (now) this.wait?.abort();
       return;
     }
-    this.pass = this.run(force).finally(() => {
-      this.pass = undefined;
-      this.report();
-    });
+    this.pass = this.run(force)
+      .catch((err) => this.emit('error', err))
+      .finally(() => {
+        this.pass = undefined;
+        this.report();
+        // An item enqueued as the pass ended.
+        if (this.items.length && this.started && !this.wait) this.kick(false);
+      });
     this.report();
   }
 
@@ -234,7 +238,7 @@ export class MutationQueue extends Emitter<Events> {
     const done = new Map<string, MutationResult>();
     let again = false;
     for (const item of batch) {
-      const r = results.find((x) => x.offlineId === item.offlineId);
+      const r = results?.find((x) => x.offlineId === item.offlineId);
       if (!r || (r.status === 'rejected' && (r.error?.retryable || r.error?.code === 'retry_later'))) again = true;
       else done.set(item.offlineId, { ...r, kind: item.kind, payload: item.payload });
     }
