@@ -1,5 +1,6 @@
 import { createServer, request, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
 import { ConnectionState, TetherClient, TetherOptions } from '../src/client';
 import { memoryStorage, TetherStorage } from '../src/storage';
 import { compareOffsets, EventMeta } from '../src/subscriptions';
@@ -12,7 +13,7 @@ interface TestApp {
   close(): Promise<void>;
 }
 /* eslint-disable @typescript-eslint/no-require-imports */
-const { startTestApp } = require('../../test/support/test-app') as { startTestApp: () => Promise<TestApp> };
+const { startTestApp } = require('../../test/support/test-app') as { startTestApp: (env?: Record<string, string>) => Promise<TestApp> };
 const { broadcast } = require('../../test/support/broadcast') as {
   broadcast: (t: TestApp, tid: string, channel: string, event: string, data: object) => Promise<string>;
 };
@@ -39,8 +40,16 @@ describe('TetherClient offsets and connection (real server)', () => {
   };
   const saved = async (storage: TetherStorage) => JSON.parse(((await storage.getItem('tether:offsets')) as string) ?? '{}');
 
+  const CHANNEL_SECRET = 'channel-token-secret-of-the-host-backend-0123456789';
+  const channelToken = (channel: string, ttlSeconds: number) =>
+    new SignJWT({ channel, tid })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ann')
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+      .sign(new TextEncoder().encode(CHANNEL_SECRET));
+
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ HOST_CHANNELS: 'booking:token', CHANNEL_TOKEN_SECRET: CHANNEL_SECRET });
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
@@ -141,6 +150,26 @@ describe('TetherClient offsets and connection (real server)', () => {
     expect(client.state).toBe('connected');
     expect(got).toEqual([1]);
     expect(reachable).toEqual(['connected', 'offline', 'connected']);
+  });
+
+  it('sends subscription tokens of host-owned channels, asking once more after `token_expired`', async () => {
+    const client = tether({ storage: memoryStorage() });
+    let calls = 0;
+    const booking = client.subscribe('booking:9', { token: () => channelToken('booking:9', ++calls === 1 ? -60 : 300) });
+    const rejected: string[] = [];
+    const other = client.subscribe('booking:10', { token: () => 'not-a-token' });
+    other.on('rejected', (reason) => rejected.push(reason));
+    const refused = client.subscribe('booking:11');
+    client.connect();
+    await new Promise((resolve) => booking.once('subscribed', resolve));
+    expect(calls).toBe(2);
+    await eventually(() => rejected.length === 1 && refused.state === 'rejected');
+    expect(rejected).toEqual(['token_invalid']);
+    expect(refused.reason).toBe('token_required');
+    const got: unknown[] = [];
+    booking.on('booking:updated', (p) => got.push(p));
+    await broadcast(t, tid, 'booking:9', 'booking:updated', { status: 'confirmed' });
+    await eventually(() => got.length === 1);
   });
 
   it('asks token() once more after a `token_expired` refusal, and connects', async () => {
