@@ -172,6 +172,40 @@ describe('TetherClient offsets and connection (real server)', () => {
     await eventually(() => got.length === 1);
   });
 
+  it('presence: of() over HTTP, follow() over the socket with updates, channel members, typing', async () => {
+    const ann = tether({ storage: memoryStorage() });
+    ann.connect();
+    await eventually(() => ann.state === 'connected');
+    expect(await ann.presence.of(['ann', 'nobody', 'ann'])).toMatchObject([
+      { userId: 'ann', status: 'online' },
+      { userId: 'nobody', status: 'offline', lastSeen: null },
+    ]);
+    const updates: { userId: string; status: string }[] = [];
+    ann.presence.on('update', (u) => updates.push(u));
+    expect(await ann.presence.follow(['bob'])).toEqual([{ userId: 'bob', status: 'offline', lastSeen: null }]);
+    const bob = tether({ storage: memoryStorage(), token: () => t.token({ sub: 'bob', tid }) });
+    bob.connect();
+    await eventually(() => updates.some((u) => u.userId === 'bob' && u.status === 'online'));
+
+    // A presence channel: the ack's members, then member:joined / member:left.
+    const { id } = await ann.http.post<{ id: string }>('/conversations', { type: 'direct', participantIds: ['bob'] });
+    const annSub = ann.subscribe(`conversation:${id}`);
+    const seen: string[][] = [];
+    annSub.on('members', (m) => seen.push(m));
+    await new Promise((resolve) => annSub.once('subscribed', resolve));
+    expect(annSub.members).toEqual(['ann']);
+    const bobSub = bob.subscribe(`conversation:${id}`);
+    await eventually(() => annSub.members.includes('bob'));
+    const typing: unknown[] = [];
+    annSub.on('typing:start', (p) => typing.push(p));
+    bobSub.typing(true);
+    await eventually(() => typing.length === 1);
+    expect(typing).toEqual([{ channel: `conversation:${id}`, userId: 'bob' }]);
+    bobSub.unsubscribe();
+    await eventually(() => !annSub.members.includes('bob'));
+    expect(seen).toEqual([['ann'], ['ann', 'bob'], ['ann']]);
+  });
+
   it('asks token() once more after a `token_expired` refusal, and connects', async () => {
     let calls = 0;
     const client = tether({
