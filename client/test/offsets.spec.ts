@@ -49,7 +49,7 @@ describe('TetherClient offsets and connection (real server)', () => {
       .sign(new TextEncoder().encode(CHANNEL_SECRET));
 
   beforeAll(async () => {
-    t = await startTestApp({ HOST_CHANNELS: 'booking:token', CHANNEL_TOKEN_SECRET: CHANNEL_SECRET });
+    t = await startTestApp({ HOST_CHANNELS: 'booking:token', CHANNEL_TOKEN_SECRET: CHANNEL_SECRET, REALTIME_TOKEN_GRACE_MS: '300' });
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
@@ -234,6 +234,25 @@ describe('TetherClient offsets and connection (real server)', () => {
     expect(calls).toBe(2);
     expect(states).toEqual(['connecting', 'connected']);
     expect(errors).toEqual([]);
+  });
+
+  it('reconnects at once with a new token after `auth:expired`, and recovers what was missed meanwhile', async () => {
+    let calls = 0;
+    const short = await t.token({ sub: 'ann', tid }, 2);
+    // The app has no newer token at `auth:expiring` (the same one comes back: not sent again), a new one later.
+    const client = tether({ storage: memoryStorage(), token: () => (++calls <= 2 ? short : t.token({ sub: 'ann', tid })) });
+    const states: ConnectionState[] = [];
+    client.on('state', (s) => states.push(s));
+    const got: number[] = [];
+    const sub = client.subscribe('announcements');
+    sub.on('announcement:new', (p: { n: number }) => got.push(p.n));
+    client.connect();
+    await new Promise((resolve) => sub.once('subscribed', resolve));
+    await eventually(() => states.length > 2, 6000);
+    await broadcast(t, tid, 'announcements', 'announcement:new', { n: 1 });
+    await eventually(() => client.state === 'connected' && got.length === 1, 6000);
+    expect(calls).toBe(3);
+    expect(states).toEqual(['connecting', 'connected', 'connecting', 'connected']);
   });
 
   it('surfaces another refusal on `error` and stays offline without retrying', async () => {
