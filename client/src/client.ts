@@ -278,6 +278,8 @@ export class TetherClient extends Emitter<ClientEvents> {
     if (attempt !== this.attempt || !this.running || this.socket) return;
     const socket = io(`${this.options.url.replace(/\/+$/, '')}/realtime`, {
       transports: this.options.transports ?? ['websocket', 'polling'],
+      // WebSocket refused (a proxy without upgrades): long-polling in the same attempt.
+      tryAllTransports: true,
       // Our own loop reconnects: it asks token() each time and reads the refusal's code.
       reconnection: false,
       forceNew: true,

@@ -312,6 +312,27 @@ describe('TetherClient polling fallback (real server)', () => {
     await t?.close();
   });
 
+  it('falls back to Socket.IO long-polling in the same attempt when only WebSocket upgrades are refused', async () => {
+    const proxy = await blockingProxy(t.url);
+    proxy.blocked = false; // upgrades are still refused
+    const client = new TetherClient({ url: proxy.url, token: () => t.token({ sub: 'pol', tid }) });
+    try {
+      const states: ConnectionState[] = [];
+      client.on('state', (s) => states.push(s));
+      const got: number[] = [];
+      const sub = client.subscribe('announcements');
+      sub.on('announcement:new', (p: { n: number }) => got.push(p.n));
+      client.connect();
+      await new Promise((resolve) => sub.once('subscribed', resolve));
+      await broadcast(t, tid, 'announcements', 'announcement:new', { n: 1 });
+      await eventually(() => got.length === 1);
+      expect(states).toEqual(['connecting', 'connected']);
+    } finally {
+      client.close();
+      await proxy.close();
+    }
+  });
+
   it('polls /realtime/events while the socket cannot connect, then switches back with no duplicate and no gap', async () => {
     const proxy = await blockingProxy(t.url);
     const storage = memoryStorage();
