@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { ConnectionState, TetherClient, TetherOptions } from '../src/client';
 import { memoryStorage, TetherStorage } from '../src/storage';
-import { compareOffsets, EventMeta } from '../src/subscriptions';
+import { JsonStore, realClock, SocketLink } from '../src/context';
+import { compareOffsets, EventMeta, Subscriptions } from '../src/subscriptions';
 
 // The server's test support is outside the SDK's type-checked tree (client/tsconfig.test.json),
 // so it is required untyped and described here.
@@ -385,5 +386,108 @@ describe('compareOffsets', () => {
     expect(compareOffsets('e1.5-1', 'e1.5-1')).toBe(0);
     expect(compareOffsets('e1.5-1', 'e2.6-1')).toBeUndefined();
     expect(compareOffsets('garbage', 'e2.6-1')).toBeUndefined();
+  });
+});
+
+describe('Subscriptions (a scripted socket link)', () => {
+  /** The socket as Subscriptions sees it; each `subscribe` is answered by the test. */
+  function scriptedLink() {
+    const sent: { event: string; data: any; answer: (ack: unknown) => void }[] = [];
+    const link: SocketLink & { sent: typeof sent } = {
+      sent,
+      connected: true,
+      emitWithAck: <T>(event: string, data: unknown) =>
+        new Promise<T>((resolve) => sent.push({ event, data, answer: (ack) => resolve(ack as T) })),
+      onReachable: () => () => undefined,
+    };
+    return link;
+  }
+  const setup = async (saved?: Record<string, string>) => {
+    const storage = memoryStorage();
+    if (saved) await storage.setItem('tether:offsets', JSON.stringify(saved));
+    const link = scriptedLink();
+    const errors: unknown[] = [];
+    const subs = new Subscriptions(link, new JsonStore(storage), realClock, 1000, (e) => errors.push(e));
+    await subs.loaded;
+    return { storage, link, subs, errors };
+  };
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+
+  it('sends every channel in one subscribe with its saved offset as since', async () => {
+    const { link, subs } = await setup({ a: 'e.1-0', b: 'e.2-0', gone: 'e.3-0' });
+    subs.add('a');
+    subs.add('b');
+    subs.add('c', { token: () => 'tok' });
+    await tick();
+    // Each add while connected is batched within the tick; a reconnect sends them all again.
+    subs.resubscribe();
+    await tick();
+    const last = link.sent[link.sent.length - 1];
+    expect(last.event).toBe('subscribe');
+    expect(last.data).toEqual({ channels: ['a', 'b', 'c'], since: { a: 'e.1-0', b: 'e.2-0' }, tokens: { c: 'tok' } });
+  });
+
+  it('delivers replays that arrive before the ack once, drops repeats, and never moves an offset back', async () => {
+    const { link, subs, storage } = await setup({ a: 'e.1-0' });
+    const sub = subs.add('a');
+    subs.resubscribe();
+    await tick();
+    const delivered = (offset: string) => subs.deliver('x', {}, { channel: 'a', offset }).fresh;
+    // Replays, then a live event, all before the ack resolves.
+    expect([delivered('e.2-0'), delivered('e.3-0'), delivered('e.4-0')]).toEqual([true, true, true]);
+    expect(sub.state).toBe('pending');
+    // A repeat of any of them is dropped.
+    expect([delivered('e.3-0'), delivered('e.4-0')]).toEqual([false, false]);
+    link.sent[0].answer({ subscribed: ['a'], rejected: [], offsets: { a: 'e.3-0' }, recovered: { a: true } });
+    await tick();
+    expect(sub.state).toBe('subscribed');
+    expect(sub.offset).toBe('e.4-0');
+    await eventually(async () => JSON.parse((await storage.getItem('tether:offsets')) as string).a === 'e.4-0');
+    // An event of another epoch (Redis lost its log) is not compared: delivered.
+    expect(delivered('f.1-0')).toBe(true);
+  });
+
+  it('emits gap on recovered: false and takes the ack offset as is', async () => {
+    const { link, subs } = await setup({ a: 'e.9-0' });
+    const sub = subs.add('a');
+    let gaps = 0;
+    sub.on('gap', () => gaps++);
+    subs.resubscribe();
+    await tick();
+    link.sent[0].answer({ subscribed: ['a'], rejected: [], offsets: { a: 'f.5-0' }, recovered: { a: false } });
+    await tick();
+    expect(gaps).toBe(1);
+    expect(sub.offset).toBe('f.5-0');
+  });
+
+  it('asks a subscription token again once after token_expired, then reports the refusal', async () => {
+    const { link, subs } = await setup();
+    let calls = 0;
+    const sub = subs.add('booking:1', { token: () => `t${++calls}` });
+    const reasons: string[] = [];
+    sub.on('rejected', (r) => reasons.push(r));
+    subs.resubscribe();
+    await tick();
+    expect(link.sent[0].data.tokens).toEqual({ 'booking:1': 't1' });
+    link.sent[0].answer({ subscribed: [], rejected: [{ channel: 'booking:1', reason: 'token_expired' }], offsets: {} });
+    await tick();
+    expect(link.sent[1].data.tokens).toEqual({ 'booking:1': 't2' });
+    link.sent[1].answer({ subscribed: [], rejected: [{ channel: 'booking:1', reason: 'token_expired' }], offsets: {} });
+    await tick();
+    expect(link.sent).toHaveLength(2);
+    expect(reasons).toEqual(['token_expired']);
+    expect(sub.state).toBe('rejected');
+  });
+
+  it('ignores the ack of a connection that is gone (the next connect resubscribes)', async () => {
+    const { link, subs } = await setup();
+    const sub = subs.add('a');
+    subs.resubscribe();
+    await tick();
+    subs.disconnected();
+    link.sent[0].answer({ subscribed: ['a'], rejected: [], offsets: { a: 'e.1-0' } });
+    await tick();
+    expect(sub.state).toBe('pending');
+    expect(sub.offset).toBeUndefined();
   });
 });
