@@ -1,13 +1,11 @@
 // The SDK's data parts (sync, mutations, messages) against the real app: one built app process,
 // a ClientContext assembled by hand (HttpClient, JsonStore, a socket link that is down) and fetch
 // wrappers that lose responses or point at a closed port.
-// (The repository's tools/scratch and dev-token live outside client/'s rootDir: the few lines needed are here.)
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { SignJWT } from 'jose';
 import { Client } from 'pg';
+import { signDevToken } from '../../src/core/auth/dev-token';
+import { eventually as scratchEventually, freePort, spawnApp, waitReady } from '../../tools/scratch';
 import { ClientContext, Clock, JsonStore, realClock, SocketLink } from '../src/context';
 import { FetchLike, HttpClient } from '../src/http';
 import { memoryStorage, TetherStorage } from '../src/storage';
@@ -15,67 +13,32 @@ import { TokenSource } from '../src/tokens';
 
 export const UNTHROTTLED = { SYNC_READS_PER_MINUTE: '1000000', SYNC_BULK_PER_MINUTE: '1000000', RATE_LIMIT_PER_MINUTE: '1000000' };
 
-const ROOT = join(__dirname, '..', '..');
-
 export interface Server {
   url: string;
   child: ChildProcess;
   close(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
-
 /** The built app (`npm run build`) as a pod runs it, with the test world's env (database, Redis, secrets). */
 export async function startServer(env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'silent', ...UNTHROTTLED, ...env, PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let output = '';
-  child.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const proc = spawnApp({ LOG_LEVEL: 'silent', ...UNTHROTTLED, ...env, PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
-  await eventually(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`the app exited during boot: ${output}`);
-      return fetch(`${url}/health/ready`).then(
-        (r) => r.ok,
-        () => false,
-      );
-    },
-    Boolean,
-    60_000,
-  );
+  await waitReady(`${url}/health/ready`, proc);
   return {
     url,
-    child,
+    child: proc.child,
     close: async () => {
-      child.kill('SIGTERM');
-      await exited;
+      proc.child.kill('SIGTERM');
+      await proc.exited;
     },
   };
 }
 
 export const freshTenant = (prefix: string) => `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
-/** An HS256 access token as the app's dev tokens are signed (src/core/auth/dev-token.ts). */
-export const token = (tid: string, sub: string, roles = ['MEMBER']) =>
-  new SignJWT({ tid, roles })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 3600)
-    .sign(new TextEncoder().encode(process.env.MOBILE_JWT_SECRET!));
+/** An access token of the test world's secret. */
+export const token = (tid: string, sub: string, roles = ['MEMBER']) => signDevToken(process.env.MOBILE_JWT_SECRET!, { sub, tid, roles });
 
 /** Every request a context made, as `METHOD /path?query` with its JSON body. */
 export interface Sent {
@@ -148,12 +111,5 @@ export async function pg(): Promise<Client> {
 }
 
 /** Polls `fn` until `until` holds for its value. */
-export async function eventually<T>(fn: () => Promise<T> | T, until: (v: T) => boolean = Boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (until(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${JSON.stringify(value)?.slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export const eventually = <T>(fn: () => Promise<T> | T, until: (v: T) => unknown = Boolean, timeoutMs = 15_000): Promise<T> =>
+  scratchEventually(fn, { until, timeoutMs, everyMs: 100 });

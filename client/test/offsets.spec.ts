@@ -5,28 +5,9 @@ import { ConnectionState, TetherClient, TetherOptions } from '../src/client';
 import { memoryStorage, TetherStorage } from '../src/storage';
 import { JsonStore, realClock, SocketLink } from '../src/context';
 import { compareOffsets, EventMeta, Subscriptions } from '../src/subscriptions';
-
-// The server's test support is outside the SDK's type-checked tree (client/tsconfig.test.json),
-// so it is required untyped and described here.
-interface TestApp {
-  url: string;
-  token(claims?: Partial<{ sub: string; tid: string; roles: string[] }>, ttlSeconds?: number): Promise<string>;
-  close(): Promise<void>;
-}
-/* eslint-disable @typescript-eslint/no-require-imports */
-const { startTestApp } = require('../../test/support/test-app') as { startTestApp: (env?: Record<string, string>) => Promise<TestApp> };
-const { broadcast } = require('../../test/support/broadcast') as {
-  broadcast: (t: TestApp, tid: string, channel: string, event: string, data: object) => Promise<string>;
-};
-/* eslint-enable @typescript-eslint/no-require-imports */
-
-async function eventually(check: () => unknown, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${check}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { startTestApp, TestApp } from '../../test/support/test-app';
+import { broadcast } from '../../test/support/broadcast';
+import { eventually } from '../../tools/scratch';
 
 // The client against the real server (in-process app, this run's PostgreSQL and Redis): connect,
 // subscribe, offsets from meta and acks persisted, `since` on resubscribe, gaps, token refusals.
@@ -249,9 +230,9 @@ describe('TetherClient offsets and connection (real server)', () => {
     sub.on('announcement:new', (p: { n: number }) => got.push(p.n));
     client.connect();
     await new Promise((resolve) => sub.once('subscribed', resolve));
-    await eventually(() => states.length > 2, 6000);
+    await eventually(() => states.length > 2, { timeoutMs: 6000 });
     await broadcast(t, tid, 'announcements', 'announcement:new', { n: 1 });
-    await eventually(() => client.state === 'connected' && got.length === 1, 6000);
+    await eventually(() => client.state === 'connected' && got.length === 1, { timeoutMs: 6000 });
     expect(calls).toBe(3);
     expect(states).toEqual(['connecting', 'connected', 'connecting', 'connected']);
   });

@@ -3,28 +3,11 @@ import TestRenderer, { ReactTestRenderer } from 'react-test-renderer';
 import { TetherClient } from '../src/client';
 import { TetherProvider, useChannelEvent, useConnectionState, useQueueStatus, useTether } from '../src/react';
 import { Emitter } from '../src/emitter';
+import { startTestApp, TestApp } from '../../test/support/test-app';
+import { broadcast } from '../../test/support/broadcast';
+import { eventually } from '../../tools/scratch';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
-
-interface TestApp {
-  url: string;
-  token(claims?: Partial<{ sub: string; tid: string; roles: string[] }>, ttlSeconds?: number): Promise<string>;
-  close(): Promise<void>;
-}
-/* eslint-disable @typescript-eslint/no-require-imports */
-const { startTestApp } = require('../../test/support/test-app') as { startTestApp: () => Promise<TestApp> };
-const { broadcast } = require('../../test/support/broadcast') as {
-  broadcast: (t: TestApp, tid: string, channel: string, event: string, data: object) => Promise<string>;
-};
-/* eslint-enable @typescript-eslint/no-require-imports */
-
-async function eventually(check: () => unknown, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${check}`);
-    await act(() => new Promise((r) => setTimeout(r, 20)));
-  }
-}
 
 /** The offline queue as useQueueStatus sees it (`tether.mutations` comes from the data part of the SDK). */
 class StatusQueue extends Emitter<{ status: (s: { count: number; processing: boolean }) => void }> {
