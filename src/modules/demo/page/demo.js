@@ -1,5 +1,6 @@
 // Tether's demo page: the SDK's browser bundle (global `Tether`) and nothing else.
-// Query options for quick experiments and tests: ?pollMs=1000&afterFailures=2&reconnectMinMs=200&reconnectMaxMs=1000&user=alice&peer=bob
+// Query options for quick experiments and tests:
+// ?pollMs=1000&afterFailures=2&reconnectMinMs=200&reconnectMaxMs=1000&ackTimeoutMs=3000&user=alice&peer=bob
 (function () {
   'use strict';
 
@@ -43,16 +44,18 @@
 
   async function signIn(userId, tokenProvider) {
     me = userId;
-    tether = new Tether.TetherClient({
-      url: location.origin,
-      token: tokenProvider,
-      polling: defined({ intervalMs: positive('pollMs') ?? 5000, afterFailures: positive('afterFailures') }),
-      reconnect: defined({ initialDelayMs: positive('reconnectMinMs'), maxDelayMs: positive('reconnectMaxMs') }),
-    });
+    tether = new Tether.TetherClient(
+      defined({
+        url: location.origin,
+        token: tokenProvider,
+        ackTimeoutMs: positive('ackTimeoutMs'),
+        polling: defined({ intervalMs: positive('pollMs') ?? 5000, afterFailures: positive('afterFailures') }),
+        reconnect: defined({ initialDelayMs: positive('reconnectMinMs'), maxDelayMs: positive('reconnectMaxMs') }),
+      }),
+    );
     tether.on('state', showState);
     tether.on('error', (err) => log(`error: ${err.code || ''} ${err.message || err}`));
     tether.on('session', (session) => log(`session: ${session.userId} (${session.roles.join(', ')})`));
-    showState(tether.state);
     tether.connect();
 
     $('me').textContent = `signed in as ${me}`;
@@ -122,7 +125,11 @@
 
   function startCounts() {
     const counts = tether.subscribe('service:counts');
-    counts.on('service:count_update', showCount);
+    counts.on('service:count_update', (update) => {
+      const known = countRows.has(update.serviceId);
+      showCount(update);
+      if (!known) loadCounts().catch(logError); // its name
+    });
     counts.on('gap', () => void loadCounts().catch(logError));
     loadCounts().catch(logError);
   }
