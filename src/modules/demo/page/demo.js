@@ -42,7 +42,7 @@
     }
   }
 
-  async function signIn(userId, tokenProvider) {
+  function signIn(userId, tokenProvider) {
     me = userId;
     tether = new Tether.TetherClient(
       defined({
@@ -81,7 +81,7 @@
       const first = await mint(userId); // fails here on a bad name, before any client exists
       let fresh = first;
       // Asked on every (re)connect, before expiry and after a 401: a new demo token each time.
-      await signIn(userId, async () => {
+      signIn(userId, async () => {
         const token = fresh ?? (await mint(userId));
         fresh = null;
         return token;
@@ -94,7 +94,7 @@
   $('paste-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const token = $('token').value.trim();
-    void signIn(subjectOf(token), async () => token);
+    signIn(subjectOf(token), async () => token);
   });
 
   $('sign-out').addEventListener('click', () => location.reload());
@@ -108,11 +108,14 @@
       row.dataset.testid = 'count-row';
       row.dataset.serviceId = service.serviceId;
       row.innerHTML = '<td class="name"></td><td class="total"></td><td class="current"></td>';
+      row.querySelector('.name').textContent = service.serviceId.slice(0, 8); // until its name is known
       countRows.set(service.serviceId, row);
       $('counts').append(row);
     }
     if (service.name) row.querySelector('.name').textContent = service.name;
-    else if (!row.querySelector('.name').textContent) row.querySelector('.name').textContent = service.serviceId.slice(0, 8);
+    // A live update and the HTTP list may cross: the newer figures win.
+    if (service.timestamp && row.dataset.timestamp > service.timestamp) return;
+    if (service.timestamp) row.dataset.timestamp = service.timestamp;
     row.querySelector('.total').textContent = service.totalCheckins;
     row.querySelector('.current').textContent = service.currentAttendance;
   }
