@@ -201,6 +201,8 @@ export class TetherClient extends Emitter<ClientEvents> {
   }
 
   private lifecycle(online: boolean, foreground: boolean): void {
+    // Back online or in the foreground: a good moment to try again after a refusal too (the app may hold a new token).
+    if ((online && !this.online) || (foreground && !this.foreground)) this.refused = false;
     this.online = online;
     this.foreground = foreground;
     if (!this.running) {
@@ -404,6 +406,7 @@ function browserNetwork(): LifecycleSource | undefined {
       const off = () => listener(false);
       w.addEventListener!('online', on);
       w.addEventListener!('offline', off);
+      if (!nav.onLine) off();
       return () => {
         w.removeEventListener?.('online', on);
         w.removeEventListener?.('offline', off);

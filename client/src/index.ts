@@ -9,8 +9,8 @@ export type { PollingOptions } from './polling';
 export { backoffDelay } from './backoff';
 export type { BackoffOptions } from './backoff';
 export { TetherHttpError, TetherNetworkError, isRetryable } from './errors';
-export { memoryStorage } from './storage';
-export type { TetherStorage } from './storage';
+export { indexedDbStorage, keyValueStorage, memoryStorage, webStorage } from './storage';
+export type { KeyValueStore, TetherStorage, WebStorageLike } from './storage';
 export type { TokenProvider } from './tokens';
 export type { ClientContext, SocketLink } from './context';
 export { uuid } from './ids';
@@ -19,4 +19,4 @@ export type { SyncPage, ChangesPage, SyncOptions, SyncCollection } from './sync'
 export { MutationQueue } from './mutations';
 export type { MutationKind, QueuedMutation, MutationResult, QueueStatus, MutationQueueOptions } from './mutations';
 export { MessagesClient } from './messages';
-export type { Message, PendingMessage, MessagesOptions } from './messages';
+export type { Message, PendingMessage, MessagesOptions, ReadState } from './messages';

@@ -60,16 +60,18 @@ export class Poller {
 
   private async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await this.round(signal);
-      await this.clock.sleep(this.intervalMs, signal);
+      const waits = await this.round(signal);
+      // A 429 (or 503) with Retry-After: the next round waits at least that long.
+      await this.clock.sleep(Math.max(this.intervalMs, ...waits), signal);
     }
   }
 
-  private round(signal: AbortSignal): Promise<unknown> {
+  private round(signal: AbortSignal): Promise<number[]> {
     return Promise.all(this.subs.pollable().map((sub) => this.poll(sub, signal)));
   }
 
-  private async poll(sub: Subscription, signal: AbortSignal, renewedToken = false): Promise<void> {
+  /** Resolves with how long the server asked to wait (0 when it did not). */
+  private async poll(sub: Subscription, signal: AbortSignal, renewedToken = false): Promise<number> {
     // Follows `hasMore` at once; stops as soon as the socket takes over or the channel is left.
     while (!signal.aborted && sub.state !== 'closed') {
       let page: EventsPage;
@@ -82,22 +84,24 @@ export class Poller {
           headers: token ? { 'X-Channel-Token': token } : undefined,
         });
       } catch (err) {
-        if (signal.aborted) return;
-        const reason = err instanceof TetherHttpError && err.status === 403 ? /: (\w+)$/.exec(err.message)?.[1] : undefined;
+        if (signal.aborted) return 0;
+        const http = err instanceof TetherHttpError ? err : undefined;
+        const reason = http?.status === 403 ? /: (\w+)$/.exec(http.message)?.[1] : undefined;
         if (reason === 'token_expired' && !renewedToken) return this.poll(sub, signal, true);
-        if (reason || (err instanceof TetherHttpError && err.status === 400)) {
+        if (reason || http?.status === 400) {
           sub.state = 'rejected';
-          sub.reason = reason ?? (err as TetherHttpError).code;
+          sub.reason = reason ?? http!.code;
           sub.dispatch('rejected', sub.reason);
         } else this.onError(err);
-        return;
+        return http?.retryAfterMs ?? 0;
       }
       // Ignored once stopped: the socket's resubscribe already went out with the offsets as they were.
-      if (signal.aborted || (sub.state as string) === 'closed') return;
+      if (signal.aborted || (sub.state as string) === 'closed') return 0;
       if (!page.recovered) sub.dispatch('gap');
       for (const e of page.events) this.deliver(e.event, e.data, sub.channel, e.offset);
       if (page.offset) this.subs.advance(sub.channel, page.offset, !page.recovered);
-      if (!page.hasMore) return;
+      if (!page.hasMore) return 0;
     }
+    return 0;
   }
 }

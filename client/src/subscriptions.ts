@@ -41,7 +41,7 @@ export type SubscriptionEvents = {
 export type SubscriptionState = 'pending' | 'subscribed' | 'rejected' | 'closed';
 
 /** Rejections that may pass on a later attempt (after a reconnect or in polling). */
-const TRANSIENT = new Set(['policy_unavailable', 'proxy_unavailable', 'too_many_channels', 'subscribe_failed']);
+const TRANSIENT = new Set(['policy_unavailable', 'proxy_unavailable', 'too_many_channels', 'token_expired']);
 
 /** One channel the app listens to; `tether.subscribe(channel)` returns it. */
 export class Subscription extends Emitter<SubscriptionEvents> {
@@ -135,6 +135,8 @@ export class Subscriptions {
     const existing = this.subs.get(channel);
     if (existing) {
       existing.refs++;
+      // Subscribing again to a refused channel asks again.
+      if (existing.state === 'rejected' && this.link.connected) this.queue([existing]);
       return existing;
     }
     const sub = new Subscription(channel, this, options.token);
@@ -256,8 +258,9 @@ export class Subscriptions {
       ack = await this.link.emitWithAck('subscribe', { channels: subs.map((s) => s.channel), since, tokens }, this.ackTimeoutMs);
       if ('error' in ack) throw Object.assign(new Error(ack.error.message ?? ack.error.code), { code: ack.error.code });
     } catch (err) {
-      // Timed out, rate limited, Redis away on the pod: the same request again later on this connection.
-      if (generation !== this.generation) return;
+      // Timed out, rate limited, Redis away on the pod: the same request again later on this
+      // connection (a new connection resubscribes everything anyway).
+      if (generation !== this.generation || !this.link.connected) return;
       this.onError(err);
       await this.clock.sleep(this.retry.next());
       if (generation === this.generation) void this.send(subs, generation, renewExpired);

@@ -133,6 +133,28 @@ describe('MutationQueue against the real server', () => {
     expect(statuses.at(-1)).toEqual({ count: 0, processing: false });
   });
 
+  it('items enqueued while a batch is on its way go out next, without another kick', async () => {
+    const ref: { queue?: MutationQueue } = {};
+    const late: string[] = [];
+    const { services, member } = await seed(2, {
+      hook: async (_url, _init, forward) => {
+        const response = await forward();
+        if (!late.length) late.push(ref.queue!.enqueue('checkins', checkin(services[1])));
+        return response;
+      },
+    });
+    const queue = (ref.queue = new MutationQueue(member.ctx));
+    const results = collect(queue);
+    const first = queue.enqueue('checkins', checkin(services[0]));
+    queue.start();
+    await eventually(() => results.length === 2);
+    expect(results.map((r) => [r.offlineId, r.status])).toEqual([
+      [first, 'created'],
+      [late[0], 'created'],
+    ]);
+    queue.stop();
+  });
+
   it('a plain request whose response was lost is resent with the same Idempotency-Key and runs once', async () => {
     const cut = lostResponse(() => cut.lost() === 0);
     const { member } = await seed(0, { hook: cut.hook });

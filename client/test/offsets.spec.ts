@@ -1,4 +1,6 @@
-import { TetherClient, TetherOptions } from '../src/client';
+import { createServer, request, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConnectionState, TetherClient, TetherOptions } from '../src/client';
 import { memoryStorage, TetherStorage } from '../src/storage';
 import { compareOffsets, EventMeta } from '../src/subscriptions';
 
@@ -113,6 +115,34 @@ describe('TetherClient offsets and connection (real server)', () => {
     await eventually(async () => (await saved(storage))['service:counts'] === undefined);
   });
 
+  it('pauses when the network goes away and comes back at once when it returns, with the missed events', async () => {
+    let setOnline: (up: boolean) => void = () => undefined;
+    const network = { subscribe: (listener: (up: boolean) => void) => ((setOnline = listener), () => undefined) };
+    const reachable: string[] = [];
+    const client = tether({ storage: memoryStorage(), network, reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
+    client.context.socket.onReachable(() => reachable.push(client.state));
+    const got: number[] = [];
+    const sub = client.subscribe('announcements');
+    sub.on('announcement:new', (p: { n: number }) => got.push(p.n));
+    client.connect();
+    await new Promise((resolve) => sub.once('subscribed', resolve));
+    expect(client.context.socket.connected).toBe(true);
+
+    setOnline(false);
+    expect(client.state).toBe('offline');
+    expect(client.context.socket.connected).toBe(false);
+    await broadcast(t, tid, 'announcements', 'announcement:new', { n: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got).toEqual([]);
+
+    // Promptly: not after the (here one-minute) backoff.
+    setOnline(true);
+    await eventually(() => got.length === 1);
+    expect(client.state).toBe('connected');
+    expect(got).toEqual([1]);
+    expect(reachable).toEqual(['connected', 'offline', 'connected']);
+  });
+
   it('asks token() once more after a `token_expired` refusal, and connects', async () => {
     let calls = 0;
     const client = tether({
@@ -124,6 +154,22 @@ describe('TetherClient offsets and connection (real server)', () => {
     client.connect();
     await eventually(() => client.state === 'connected');
     expect(calls).toBe(2);
+    expect(errors).toEqual([]);
+  });
+
+  it('refreshes a token about to expire on the same socket (`auth:refresh`), without reconnecting', async () => {
+    let calls = 0;
+    // The first token expires in 30 s: the server warns at once (a minute ahead).
+    const client = tether({ storage: memoryStorage(), token: () => t.token({ sub: 'ann', tid }, ++calls === 1 ? 30 : 3600) });
+    const states: ConnectionState[] = [];
+    const errors: unknown[] = [];
+    client.on('state', (s) => states.push(s));
+    client.on('error', (err) => errors.push(err));
+    client.connect();
+    await eventually(() => calls === 2);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(calls).toBe(2);
+    expect(states).toEqual(['connecting', 'connected']);
     expect(errors).toEqual([]);
   });
 
@@ -144,6 +190,88 @@ describe('TetherClient offsets and connection (real server)', () => {
     expect(client.state).toBe('offline');
     await new Promise((r) => setTimeout(r, 1500));
     expect(calls).toBe(1);
+  });
+});
+
+/** A proxy in front of the app that refuses Socket.IO while `blocked` (as a proxy without WebSocket or long-polling would). */
+async function blockingProxy(target: string): Promise<{ url: string; blocked: boolean; close(): Promise<void> }> {
+  const proxy = {
+    url: '',
+    blocked: true,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+  const server: Server = createServer((req, res) => {
+    if (proxy.blocked && req.url?.startsWith('/socket.io')) return void res.writeHead(503).end();
+    const upstream = request(target + req.url, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  server.on('upgrade', (_req, socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return proxy;
+}
+
+describe('TetherClient polling fallback (real server)', () => {
+  let t: TestApp;
+  const tid = `sdkpoll${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('polls /realtime/events while the socket cannot connect, then switches back with no duplicate and no gap', async () => {
+    const proxy = await blockingProxy(t.url);
+    const storage = memoryStorage();
+    const client = new TetherClient({
+      url: proxy.url,
+      token: () => t.token({ sub: 'pol', tid }),
+      storage,
+      transports: ['polling'],
+      polling: { intervalMs: 1000, afterFailures: 2 },
+      reconnect: { initialDelayMs: 50, maxDelayMs: 300 },
+    });
+    try {
+      const got: [number, EventMeta][] = [];
+      const states: ConnectionState[] = [];
+      client.on('state', (s) => states.push(s));
+      const sub = client.subscribe('announcements');
+      sub.on('announcement:new', (p: { n: number }, meta) => got.push([p.n, meta]));
+      client.connect();
+      await eventually(() => client.state === 'polling');
+
+      const o1 = await broadcast(t, tid, 'announcements', 'announcement:new', { n: 1 });
+      const o2 = await broadcast(t, tid, 'announcements', 'announcement:new', { n: 2 });
+      await eventually(() => got.length === 2);
+      expect(got).toEqual([
+        [1, { channel: 'announcements', offset: o1 }],
+        [2, { channel: 'announcements', offset: o2 }],
+      ]);
+      await eventually(async () => JSON.parse((await storage.getItem('tether:offsets')) as string).announcements === o2);
+
+      // The socket comes back while events keep coming: each is handed over once, in order.
+      proxy.blocked = false;
+      await broadcast(t, tid, 'announcements', 'announcement:new', { n: 3 });
+      await eventually(() => client.state === 'connected');
+      await broadcast(t, tid, 'announcements', 'announcement:new', { n: 4 });
+      await eventually(() => got.length === 4);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(got.map(([n]) => n)).toEqual([1, 2, 3, 4]);
+      expect(states).toEqual(['connecting', 'polling', 'connected']);
+    } finally {
+      client.close();
+      await proxy.close();
+    }
   });
 });
 
