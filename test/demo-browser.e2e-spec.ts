@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium, Locator, Page, WebSocketRoute } from 'playwright-core';
+import { signDevToken } from '../src/core/auth/dev-token';
 import { freePort, NodeProcess, sleep, spawnApp, stopChild, waitReady } from '../tools/scratch';
 
 // The demo page in Debian's Chromium, driven by playwright-core: two browser contexts as two users
@@ -91,9 +92,14 @@ describe('demo page in Chromium', () => {
       bobSockets.push(ws);
     });
 
+    // Alice's page is left alone: its socket is a real WebSocket (the page's CSP allows it).
+    const aliceSockets: string[] = [];
+    alice.on('websocket', (ws) => aliceSockets.push(ws.url()));
+
     await signIn(alice, 'alice');
     await signIn(bob, 'bob');
     expect(await textOf(alice.getByTestId('me'))).toBe('signed in as alice');
+    expect(aliceSockets).toEqual([expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+\/socket\.io\/\?.*transport=websocket/)]);
 
     // Live counts: a check-in on Alice's page moves the counts on both pages.
     await alice.getByTestId('check-in').click();
@@ -170,4 +176,19 @@ describe('demo page in Chromium', () => {
     ]);
     expect(await alice.getByTestId('message').count()).toBe(4);
   }, 120_000);
+
+  it('says why a name is refused, and signs in with a pasted token (what production offers)', async () => {
+    const page = await openPage();
+    await page.goto(`${url}/demo`);
+    await page.getByTestId('user-id').fill('not a user id');
+    await page.getByTestId('sign-in-button').click();
+    await page.getByTestId('sign-in-error').filter({ hasText: 'userId must be 1-128 of' }).waitFor({ timeout: 10_000 });
+
+    const token = await signDevToken(process.env.MOBILE_JWT_SECRET!, { sub: 'carol', tid: 'demo', roles: ['MEMBER'] }, 600);
+    await page.getByTestId('token').fill(token);
+    await page.getByTestId('use-token').click();
+    await expectState(page, 'connected');
+    expect(await textOf(page.getByTestId('me'))).toBe('signed in as carol');
+    await page.context().close();
+  }, 60_000);
 });

@@ -28,8 +28,9 @@
       body: JSON.stringify({ userId }),
     });
     const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(body.message || `POST /demo/token answered ${res.status}`);
-    return body.token;
+    if (res.ok) return body.token;
+    const why = (body.details || []).flatMap((d) => d.messages).join('; ') || body.message;
+    throw new Error(why || `POST /demo/token answered ${res.status}`);
   }
 
   /** The user id a pasted token names (`sub`), for display only: the server decides who it is. */
