@@ -140,6 +140,8 @@ describe('demo page in Chromium', () => {
 
     // Bob's socket fails: open ones are cut, new ones refused, Socket.IO's long-polling aborted.
     blocked = true;
+    const polled: string[] = [];
+    bob.on('request', (req) => req.url().includes('/api/mobile/v1/realtime/events?') && polled.push(decodeURIComponent(req.url())));
     await bob.route('**/socket.io/**', (route) => route.abort('connectionrefused'));
     await Promise.all(bobSockets.splice(0).map((ws) => ws.close({ code: 1011, reason: 'cut by the test' }).catch(() => undefined)));
     await expectState(bob, 'polling', 20_000);
@@ -149,6 +151,7 @@ describe('demo page in Chromium', () => {
     await alice.getByTestId('send').click();
     await message(bob, 'Are you still there?').waitFor({ timeout: WAIT });
     expect(await bob.getByTestId('state').getAttribute('data-state')).toBe('polling');
+    expect(polled).toContainEqual(expect.stringContaining('channel=conversation:'));
     await alice.waitForSelector('[data-testid="message"].mine[data-seq="3"][data-status="read"]', { timeout: WAIT });
     await bob.screenshot({ path: join(SHOTS, 'demo-bob-polling.png') });
 
