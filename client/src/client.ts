@@ -4,10 +4,13 @@ import { ClientContext, JsonStore, realClock, SocketLink } from './context';
 import { Emitter } from './emitter';
 import { TetherNetworkError } from './errors';
 import { FetchLike, HttpClient } from './http';
+import { MessagesClient } from './messages';
+import { MutationQueue, MutationQueueOptions } from './mutations';
 import { Poller, PollingOptions } from './polling';
 import { Presence } from './presence';
 import { memoryStorage, TetherStorage } from './storage';
 import { EventHandler, EventMeta, SubscribeOptions, Subscription, Subscriptions } from './subscriptions';
+import { SyncClient } from './sync';
 import { TokenProvider, TokenSource } from './tokens';
 
 export type ConnectionState = 'connecting' | 'connected' | 'polling' | 'offline' | 'closed';
@@ -41,7 +44,7 @@ export interface TetherOptions {
   /** Foreground / background (React Native's AppState): the socket is closed in the background. */
   appState?: LifecycleSource;
   /** The offline mutation queue's limits (see `tether.mutations`). */
-  mutations?: { maxItems?: number; maxAgeMs?: number; batchSize?: number; conflictResolution?: 'last-write-wins' | 'fail-on-conflict' };
+  mutations?: MutationQueueOptions;
 }
 
 /** The server's first event on a connection. */
@@ -82,6 +85,11 @@ type ClientEvents = {
 export class TetherClient extends Emitter<ClientEvents> {
   readonly http: HttpClient;
   readonly presence: Presence;
+  /** Delta sync of collections (`tether.sync.collection('events', { apply }).pull()`). */
+  readonly sync: SyncClient;
+  /** The offline mutation queue; it sends while the client is connect()ed. */
+  readonly mutations: MutationQueue;
+  private messagesClient?: MessagesClient;
   private readonly tokens: TokenSource;
   private readonly store: JsonStore;
   private readonly subs: Subscriptions;
@@ -95,6 +103,8 @@ export class TetherClient extends Emitter<ClientEvents> {
   private readonly reachable = new Set<() => void>();
   private current: ConnectionState = 'closed';
   private socket?: Socket;
+  /** The token the socket is authenticated with (connect or the last auth:refresh). */
+  private socketToken?: string;
   private timer?: ReturnType<typeof setTimeout>;
   private attempt = 0;
   private failures = 0;
@@ -147,6 +157,14 @@ export class TetherClient extends Emitter<ClientEvents> {
         (event, payload, channel, offset) => this.dispatch(event, payload, { channel, offset }),
         onError,
       );
+    this.sync = new SyncClient(this.ctx);
+    this.mutations = new MutationQueue(this.ctx, options.mutations);
+    this.mutations.on('error', onError);
+  }
+
+  /** Messaging with exactly-once sends; made on first use, so stored sends resume only when the app uses it. */
+  get messages(): MessagesClient {
+    return (this.messagesClient ??= new MessagesClient(this.ctx, { ackTimeoutMs: this.ackTimeoutMs }));
   }
 
   get state(): ConnectionState {
@@ -167,13 +185,21 @@ export class TetherClient extends Emitter<ClientEvents> {
       if (this.options.appState) this.unhook.push(this.options.appState.subscribe((up) => this.lifecycle(this.online, up)));
     }
     this.refused = false;
+    this.mutations.start();
     this.resume();
   }
 
-  /** Closes the socket, stops polling and every retry; offsets are written out. Subscriptions stay for the next connect(). */
+  /**
+   * Closes the socket, stops polling, every retry and the mutation queue; offsets are written out.
+   * Subscriptions and the queue stay for the next connect(); unsent messages stay in storage and
+   * are resent by the next use of `tether.messages`.
+   */
   close(): void {
     this.started = false;
     for (const off of this.unhook.splice(0)) off();
+    this.mutations.stop();
+    this.messagesClient?.close();
+    this.messagesClient = undefined;
     this.halt();
     void this.subs.flush();
     this.setState('closed');
@@ -252,6 +278,8 @@ export class TetherClient extends Emitter<ClientEvents> {
     if (attempt !== this.attempt || !this.running || this.socket) return;
     const socket = io(`${this.options.url.replace(/\/+$/, '')}/realtime`, {
       transports: this.options.transports ?? ['websocket', 'polling'],
+      // WebSocket refused (a proxy without upgrades): long-polling in the same attempt.
+      tryAllTransports: true,
       // Our own loop reconnects: it asks token() each time and reads the refusal's code.
       reconnection: false,
       forceNew: true,
@@ -259,6 +287,7 @@ export class TetherClient extends Emitter<ClientEvents> {
       auth: { token },
     });
     this.socket = socket;
+    this.socketToken = token;
     socket.on('connect', () => this.onConnect(socket));
     socket.on('connect_error', (err) => this.onConnectError(socket, err as Error & { data?: RefusalData }));
     socket.on('disconnect', () => this.onDisconnect(socket));
@@ -357,9 +386,11 @@ export class TetherClient extends Emitter<ClientEvents> {
   private async refreshAuth(socket: Socket): Promise<void> {
     try {
       const token = await this.tokens.fresh();
-      if (socket !== this.socket) return;
+      // The same token again would only be warned about again: the server's auth:expired then reconnects.
+      if (socket !== this.socket || token === this.socketToken) return;
       const ack = await this.link.emitWithAck<{ error?: { code: string; message: string } }>('auth:refresh', { token });
       if (ack?.error) throw new TetherSocketError(ack.error.code, ack.error.message);
+      this.socketToken = token;
     } catch (err) {
       this.emit('error', err);
     }

@@ -66,7 +66,7 @@ const IDLE: QueueStatus = { count: 0, processing: false };
 
 /** The offline mutation queue's `{count, processing}`, re-rendering on every change. */
 export function useQueueStatus(): QueueStatus {
-  const queue = (useTether() as unknown as { mutations?: StatusSource }).mutations;
+  const queue: StatusSource | undefined = useTether().mutations;
   const [status, setStatus] = useState<QueueStatus>(() => queue?.status ?? IDLE);
   useEffect(() => {
     if (!queue) return;

@@ -62,9 +62,9 @@ describe('React bindings (real server)', () => {
     await t?.close();
   });
 
-  const render = async (children: React.ReactNode) => {
+  const render = async (children: React.ReactNode, client: TetherClient = tether) => {
     await act(async () => {
-      renderer = TestRenderer.create(createElement(TetherProvider, { client: tether }, children));
+      renderer = TestRenderer.create(createElement(TetherProvider, { client }, children));
     });
   };
 
@@ -124,15 +124,28 @@ describe('React bindings (real server)', () => {
     expect(() => act(() => void TestRenderer.create(createElement(Orphan)))).toThrow(/TetherProvider/);
   });
 
+  it('useQueueStatus shows what the client’s own queue holds', async () => {
+    function Status() {
+      const { count } = useQueueStatus();
+      return createElement(Fragment, null, String(count));
+    }
+    await render(createElement(Status));
+    expect(renderer!.toJSON()).toBe('0');
+    // Not connected: the queue keeps the item.
+    await act(async () => void tether.mutations.enqueue('checkins', { serviceId: 's1', checkinTime: new Date().toISOString() }));
+    expect(renderer!.toJSON()).toBe('1');
+  });
+
   it('useQueueStatus reads tether.mutations.status and re-renders on its `status` events', async () => {
+    // Any queue with `status` and a `status` event, as the hook reads it (here with `processing` under the test's control).
     const queue = new StatusQueue();
-    (tether as unknown as { mutations: StatusQueue }).mutations = queue;
+    const client = { mutations: queue } as unknown as TetherClient;
     queue.set(2, false);
     function Status() {
       const { count, processing } = useQueueStatus();
       return createElement(Fragment, null, `${count}:${processing}`);
     }
-    await render(createElement(Status));
+    await render(createElement(Status), client);
     expect(renderer!.toJSON()).toBe('2:false');
     await act(async () => queue.set(3, true));
     expect(renderer!.toJSON()).toBe('3:true');
