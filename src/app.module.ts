@@ -4,6 +4,7 @@ import { ConfigModule } from './config/config.module';
 import { CoreModule } from './core/core.module';
 import { CommunityModule } from './modules/community/community.module';
 import { CompatModule } from './modules/compat/compat.module';
+import { DemoModule } from './modules/demo';
 import { DevicesModule } from './modules/devices/devices.module';
 import { MessagingModule } from './modules/messaging/messaging.module';
 import { NotificationsModule } from './modules/notifications/notifications.module';
@@ -29,6 +30,7 @@ export class AppModule {
         CommunityModule,
         MessagingModule,
         CompatModule,
+        DemoModule.forRoot(config),
         ...extraModules,
       ],
     };

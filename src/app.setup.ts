@@ -8,6 +8,7 @@ import { documentIdempotencyKey, REPLAYED_HEADER } from './core/idempotency';
 import { createValidationPipe } from './core/http/validation';
 import { requestIdFor } from './core/logging/logging.module';
 import { WEBSOCKET_CONTROL_PATH } from './modules/compat/websocket-control.controller';
+import { DEMO_PATH } from './modules/demo';
 import { PUSH_TOKEN_ALIAS_PATH } from './modules/devices/push-token-alias.controller';
 import { RedisIoAdapter } from './modules/realtime/redis-io.adapter';
 
@@ -22,12 +23,22 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
     next();
   });
   // Probes and scrapes stay at the root, where Kubernetes and Prometheus expect them; the bookings app's
-  // push-token route and the venues app's control route keep the paths their callers already use.
+  // push-token route and the venues app's control route keep the paths their callers already use; the
+  // demo page is a page, not API.
   app.setGlobalPrefix(API_PREFIX, {
-    exclude: ['health', 'health/*path', 'metrics', PUSH_TOKEN_ALIAS_PATH, `${PUSH_TOKEN_ALIAS_PATH}/:pushToken`, WEBSOCKET_CONTROL_PATH],
+    exclude: [
+      'health',
+      'health/*path',
+      'metrics',
+      PUSH_TOKEN_ALIAS_PATH,
+      `${PUSH_TOKEN_ALIAS_PATH}/:pushToken`,
+      WEBSOCKET_CONTROL_PATH,
+      DEMO_PATH,
+      `${DEMO_PATH}/*path`,
+    ],
   });
   app.useGlobalPipes(createValidationPipe());
-  app.use(helmet({ contentSecurityPolicy: false })); // the Swagger UI at /docs needs inline scripts
+  app.use(helmet({ contentSecurityPolicy: false })); // the Swagger UI at /docs needs inline scripts; /demo sets its own
   app.enableCors({ origin: config.http.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After', REPLAYED_HEADER] });
   app.useBodyParser('json', { limit: config.http.bodyLimit });
   app.useBodyParser('urlencoded', { limit: config.http.bodyLimit, extended: false });

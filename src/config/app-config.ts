@@ -204,6 +204,20 @@ export class AppConfig {
     };
   }
 
+  /**
+   * The demo page (DEMO_ENABLED, on by default outside production). Its token route mints tokens
+   * with the HMAC secret, so it exists only outside production and with an HS* algorithm.
+   */
+  get demo() {
+    const enabled = this.env.DEMO_ENABLED ?? !this.isProduction;
+    const jwt = this.jwt;
+    return {
+      enabled,
+      tokenRoute: enabled && !this.isProduction && jwt.algorithm.startsWith('HS') && Boolean(jwt.secret),
+      tokenTtlSec: Math.min(this.env.DEMO_TOKEN_TTL_SEC, jwt.maxLifetimeSec ?? Infinity),
+    };
+  }
+
   get firebase() {
     return {
       projectId: this.env.FIREBASE_PROJECT_ID,

@@ -186,6 +186,26 @@ describe('client-event proxy and typing ids (issue 13)', () => {
   });
 });
 
+describe('demo page (issue 14)', () => {
+  const demo = (env: Record<string, string>) => new AppConfig(parseEnv({ MOBILE_JWT_SECRET: 'x'.repeat(32), ...env })).demo;
+
+  it('is on outside production, with its token route; off in production unless enabled, and never with the token route', () => {
+    expect(demo({})).toEqual({ enabled: true, tokenRoute: true, tokenTtlSec: 600 });
+    expect(demo({ DEMO_ENABLED: 'false' })).toMatchObject({ enabled: false, tokenRoute: false });
+    expect(demo({ NODE_ENV: 'production' })).toMatchObject({ enabled: false, tokenRoute: false });
+    expect(demo({ NODE_ENV: 'production', DEMO_ENABLED: 'true' })).toMatchObject({ enabled: true, tokenRoute: false });
+  });
+
+  it('mints only with an HMAC secret, and never longer than JWT_MAX_TOKEN_LIFETIME_SEC', () => {
+    expect(demo({ JWT_ALGORITHM: 'RS256', JWT_JWKS_URL: 'https://idp.example.com/jwks' })).toMatchObject({
+      enabled: true,
+      tokenRoute: false,
+    });
+    expect(demo({ DEMO_TOKEN_TTL_SEC: '900', JWT_MAX_TOKEN_LIFETIME_SEC: '300' }).tokenTtlSec).toBe(300);
+    expect(() => parseEnv({ DEMO_TOKEN_TTL_SEC: '10' })).toThrow('DEMO_TOKEN_TTL_SEC must be at least 60');
+  });
+});
+
 describe('.env.example', () => {
   const { readFileSync } = jest.requireActual<typeof import('node:fs')>('node:fs');
   const { join } = jest.requireActual<typeof import('node:path')>('node:path');

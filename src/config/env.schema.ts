@@ -279,6 +279,11 @@ export const envSchema = z
     /** A notification still `pending` this long after its creation has its fan-out job enqueued again (its job was lost). */
     NOTIFICATIONS_SWEEP_AFTER_MS: int(1000, 24 * 3600 * 1000).default(60_000),
 
+    /** The demo page at /demo (and its development-only token route). Defaults to on outside production. */
+    DEMO_ENABLED: bool.optional(),
+    /** Lifetime of the access tokens the development-only `POST /demo/token` mints (short, so the SDK's refresh shows). */
+    DEMO_TOKEN_TTL_SEC: int(60, 24 * 3600).default(600),
+
     FIREBASE_PROJECT_ID: z.string().min(1).optional(),
     FIREBASE_CLIENT_EMAIL: z.string().email().optional(),
     FIREBASE_PRIVATE_KEY: z.string().min(1).optional(),
