@@ -20,14 +20,10 @@ const CHROMIUM_ARGS = [
 ];
 /** Screenshots land here (docs/demo-*.png are chosen from them by hand). */
 const SHOTS = process.env.DEMO_SCREENSHOTS_DIR ?? join(tmpdir(), 'tether-demo-screenshots');
-/**
- * Fast fallback and reconnect, so the test does not wait for the SDK's production defaults. A
- * WebSocket the test refuses closes without an error event, which Socket.IO notices only at its
- * connect timeout (the SDK's ackTimeoutMs): 3 s here, not 10.
- */
 /** How long anything the page shows may take (a loaded 2-core CI machine runs this beside other suites). */
 const WAIT = 15_000;
-const PAGE_OPTIONS = 'pollMs=1000&afterFailures=2&reconnectMinMs=200&reconnectMaxMs=1000&ackTimeoutMs=3000';
+/** Fast fallback and reconnect, so the test does not wait for the SDK's production defaults. */
+const PAGE_OPTIONS = 'pollMs=1000&afterFailures=2&reconnectMinMs=200&reconnectMaxMs=1000';
 
 describe('demo page in Chromium', () => {
   let url: string;

@@ -177,18 +177,6 @@
 
   // ---- chat ------------------------------------------------------------------------------------
 
-  /** tether.messages, or the same class built on the client's context, or plain HTTP. */
-  function messagesApi() {
-    if (tether.messages) return tether.messages;
-    if (Tether.MessagesClient && tether.context) return (tether.messages = new Tether.MessagesClient(tether.context));
-    const status = (id, s, upToSeq) => tether.http.post(`/conversations/${id}/messages/status`, { status: s, upToSeq });
-    return {
-      send: (id, content, { clientMessageId }) => tether.http.post(`/conversations/${id}/messages`, { content, clientMessageId }),
-      markDelivered: (id, upToSeq) => status(id, 'delivered', upToSeq),
-      markRead: (id, upToSeq) => status(id, 'read', upToSeq),
-    };
-  }
-
   $('peer-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const peer = $('peer').value.trim();
@@ -302,7 +290,7 @@
   /** Delivered at once; read while the page is visible (else when it becomes visible). */
   let pendingRead = 0;
   function acknowledge(seq) {
-    const api = messagesApi();
+    const api = tether.messages;
     const { id } = chat;
     if (document.visibilityState === 'visible') return api.markRead(id, seq).catch(logError);
     pendingRead = Math.max(pendingRead, seq);
@@ -310,7 +298,7 @@
   }
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState !== 'visible' || !chat || !pendingRead) return;
-    messagesApi().markRead(chat.id, pendingRead).catch(logError);
+    tether.messages.markRead(chat.id, pendingRead).catch(logError);
     pendingRead = 0;
   });
 
@@ -323,7 +311,7 @@
     showMessage({ clientMessageId, senderId: me, content }, false);
     try {
       // Resent with the same clientMessageId until stored: over the socket, or HTTP while it is down.
-      const message = await messagesApi().send(chat.id, content, { clientMessageId });
+      const message = await tether.messages.send(chat.id, content, { clientMessageId });
       showMessage(message, false);
     } catch (err) {
       logError(err);
