@@ -290,8 +290,11 @@ export class TetherClient extends Emitter<ClientEvents> {
     this.socketToken = token;
     // A WebSocket cut before the handshake (a proxy, a captive portal) fires no error, only a close:
     // count it as a failed attempt now instead of at the connect timeout.
-    socket.io.engine?.once('close', () => {
-      if (socket === this.socket && !socket.connected) this.onConnectError(socket, new Error('transport closed while connecting'));
+    // ('forced close' is our own side closing it, e.g. after the server's connect_error.)
+    socket.io.engine?.once('close', (reason: string) => {
+      if (reason !== 'forced close' && socket === this.socket && !socket.connected) {
+        this.onConnectError(socket, new Error(`${reason} while connecting`));
+      }
     });
     socket.on('connect', () => this.onConnect(socket));
     socket.on('connect_error', (err) => this.onConnectError(socket, err as Error & { data?: RefusalData }));
