@@ -1,6 +1,6 @@
 import { ClientContext } from './context';
 import { Emitter } from './emitter';
-import { TetherHttpError } from './errors';
+import { TetherHttpError, TetherNetworkError } from './errors';
 import { uuid } from './ids';
 
 /** A stored message (README "Messaging"). */
@@ -16,6 +16,14 @@ export interface Message {
   editedAt: string | null;
   deletedAt: string | null;
   status?: 'sent' | 'delivered' | 'read';
+}
+
+/** A participant's read state after `markDelivered` / `markRead`. */
+export interface ReadState {
+  conversationId: string;
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+  unreadCount: number;
 }
 
 /** A send not yet confirmed by the server, persisted under `messages:pending`. */
@@ -48,20 +56,25 @@ const PAGE = 200;
 
 /**
  * Messaging with exactly-once sends: one clientMessageId per message, resent (over the socket when
- * connected, else HTTP) until the server has stored it; a resend answers the stored message.
+ * connected, else HTTP) until the server has stored it; a resend answers the stored message. Sends
+ * go out one at a time in the order made, so a conversation's messages are stored in that order.
  */
 export class MessagesClient extends Emitter<Events> {
-  /** Resolves once the pending sends of a previous run are loaded (and being resent). */
+  /** Resolves once the pending sends of a previous run are loaded (they are resent first). */
   readonly ready: Promise<void>;
   private pending: PendingMessage[] = [];
+  private waiters = new Map<string, { resolve(m: Message): void; reject(e: unknown): void }[]>();
+  private worker?: Promise<void>;
   private wake = new AbortController();
+  private closed = false;
+  private offReachable: () => void;
 
   constructor(
     private readonly ctx: ClientContext,
     private readonly options: MessagesOptions = {},
   ) {
     super();
-    ctx.socket.onReachable(() => {
+    this.offReachable = ctx.socket.onReachable(() => {
       this.wake.abort();
       this.wake = new AbortController();
     });
@@ -69,13 +82,28 @@ export class MessagesClient extends Emitter<Events> {
       .get<PendingMessage[]>(KEY)
       .catch(() => undefined)
       .then((stored) => {
-        for (const p of stored ?? []) if (!this.find(p)) this.deliver(p).catch(() => undefined);
+        this.pending = [...(stored ?? []).filter((p) => !this.find(p.clientMessageId)), ...this.pending];
       });
+    this.pump();
   }
 
-  /** Sends and resolves with the stored message; rejects only when the server refuses it for good. */
+  /** Sends and resolves with the stored message; rejects when the server refuses it for good (or on close()). */
   send(conversationId: string, content: string, options: { clientMessageId?: string; kind?: string } = {}): Promise<Message> {
-    return this.deliver({ conversationId, content, clientMessageId: options.clientMessageId ?? uuid(), kind: options.kind });
+    const p: PendingMessage = { conversationId, content, clientMessageId: options.clientMessageId ?? uuid(), kind: options.kind };
+    const done = new Promise<Message>((resolve, reject) => {
+      const list = this.waiters.get(p.clientMessageId) ?? [];
+      this.waiters.set(p.clientMessageId, [...list, { resolve, reject }]);
+    });
+    if (!this.find(p.clientMessageId)) this.update([...this.pending, p]);
+    this.pump();
+    return done;
+  }
+
+  /** Stops resending; unsent messages stay in storage for the next MessagesClient on it. */
+  close(): void {
+    this.closed = true;
+    this.offReachable();
+    this.wake.abort();
   }
 
   /** Every message after `lastSeq`, oldest first (pages of 200). */
@@ -91,11 +119,13 @@ export class MessagesClient extends Emitter<Events> {
     }
   }
 
-  markDelivered(conversationId: string, upToSeq: number): Promise<unknown> {
+  /** Moves your delivered pointer forward (never back) to `upToSeq`. */
+  markDelivered(conversationId: string, upToSeq: number): Promise<ReadState> {
     return this.ctx.http.post(`${this.path(conversationId)}/messages/status`, { status: 'delivered', upToSeq });
   }
 
-  markRead(conversationId: string, upToSeq: number): Promise<unknown> {
+  /** Moves your read pointer forward to `upToSeq` (read implies delivered). */
+  markRead(conversationId: string, upToSeq: number): Promise<ReadState> {
     return this.ctx.http.post(`${this.path(conversationId)}/messages/status`, { status: 'read', upToSeq });
   }
 
@@ -109,25 +139,54 @@ export class MessagesClient extends Emitter<Events> {
     return `/conversations/${encodeURIComponent(conversationId)}`;
   }
 
-  private async deliver(p: PendingMessage): Promise<Message> {
-    if (!this.find(p)) this.update(() => [...this.pending, p]);
+  private pump(): void {
+    this.worker ??= this.ready
+      .then(() => this.work())
+      .finally(() => {
+        this.worker = undefined;
+        // A send that came in as the loop ended.
+        if (this.pending.length && !this.closed) this.pump();
+      });
+  }
+
+  private async work(): Promise<void> {
+    for (let p: PendingMessage | undefined; (p = this.pending[0]) && !this.closed;) {
+      let outcome: { message: Message } | { error: unknown };
+      try {
+        outcome = { message: await this.untilStored(p) };
+      } catch (error) {
+        if (this.closed) break;
+        outcome = { error };
+      }
+      this.update(this.pending.filter((x) => x !== p));
+      const waiters = this.waiters.get(p.clientMessageId) ?? [];
+      this.waiters.delete(p.clientMessageId);
+      if ('message' in outcome) this.emit('sent', outcome.message);
+      else this.emit('failed', { pending: p, error: outcome.error });
+      for (const w of waiters) {
+        if ('message' in outcome) w.resolve(outcome.message);
+        else w.reject(outcome.error);
+      }
+    }
+    if (this.closed)
+      for (const [id, waiters] of this.waiters) {
+        this.waiters.delete(id);
+        for (const w of waiters) w.reject(new TetherNetworkError('closed: the message stays queued in storage'));
+      }
+  }
+
+  private async untilStored(p: PendingMessage): Promise<Message> {
     const { initialDelayMs = 500, maxDelayMs = 30_000 } = this.options;
     for (let failures = 0; ; failures++) {
       try {
-        const message = await this.attempt(p);
-        this.drop(p);
-        this.emit('sent', message);
-        return message;
+        return await this.attempt(p);
       } catch (err) {
         // Final: the server refused this message (4xx other than 401, 429, in progress).
-        if (err instanceof TetherHttpError && !err.retryable && err.status !== 401) {
-          this.drop(p);
-          this.emit('failed', { pending: p, error: err });
-          throw err;
-        }
+        if ((err instanceof TetherHttpError && !err.retryable && err.status !== 401) || this.closed) throw err;
         const base = Math.min(maxDelayMs, initialDelayMs * 2 ** failures);
         const delay = Math.max((err as TetherHttpError).retryAfterMs ?? 0, base / 2 + (Math.random() * base) / 2);
         await this.ctx.clock.sleep(delay, this.wake.signal);
+        if (this.closed) throw err;
       }
     }
   }
@@ -148,16 +207,12 @@ export class MessagesClient extends Emitter<Events> {
     throw new TetherHttpError(status, code, ack.error?.message ?? code);
   }
 
-  private drop(p: PendingMessage): void {
-    this.update(() => this.pending.filter((x) => x.clientMessageId !== p.clientMessageId));
+  private find(id: string): PendingMessage | undefined {
+    return this.pending.find((x) => x.clientMessageId === id);
   }
 
-  private find(p: PendingMessage): PendingMessage | undefined {
-    return this.pending.find((x) => x.clientMessageId === p.clientMessageId);
-  }
-
-  private update(change: () => PendingMessage[]): void {
-    this.pending = change();
+  private update(pending: PendingMessage[]): void {
+    this.pending = pending;
     // After the load, so an early send never overwrites what a previous run left.
     void this.ready.then(() => this.ctx.store.set(KEY, this.pending)).catch(() => undefined);
     this.emit('pending', [...this.pending]);

@@ -168,16 +168,22 @@ export class MutationQueue extends Emitter<Events> {
       if (now) this.wait?.abort();
       return;
     }
-    this.pass = this.run().finally(() => {
-      this.pass = undefined;
-      this.report();
-    });
+    this.pass = this.run(force)
+      .catch((err) => this.emit('error', err))
+      .finally(() => {
+        this.pass = undefined;
+        this.report();
+        // An item enqueued as the pass ended.
+        if (this.items.length && this.started && !this.wait) this.kick(false);
+      });
     this.report();
   }
 
-  private async run(): Promise<void> {
+  /** Sends batch after batch until the queue is empty, a failure waits on backoff, or stop() (unless flushing). */
+  private async run(force: boolean): Promise<void> {
     await this.ready;
     for (;;) {
+      if (!this.started && !force) return;
       const now = this.ctx.clock.now();
       const expired = this.items.filter((i) => now - i.createdAt > this.o.maxAgeMs);
       if (expired.length) {
@@ -198,13 +204,13 @@ export class MutationQueue extends Emitter<Events> {
         this.failures = 0;
         continue;
       }
-      if (!this.started) return;
+      if (!this.started) return; // a flush of a stopped queue ends at the first failure
       const base = Math.min(this.o.maxDelayMs, this.o.initialDelayMs * 2 ** this.failures++);
       this.wait = new AbortController();
       this.report();
       await this.ctx.clock.sleep(Math.max(retryAfter, base / 2 + (Math.random() * base) / 2), this.wait.signal);
       this.wait = undefined;
-      if (!this.started) return;
+      this.report();
     }
   }
 
@@ -232,7 +238,7 @@ export class MutationQueue extends Emitter<Events> {
     const done = new Map<string, MutationResult>();
     let again = false;
     for (const item of batch) {
-      const r = results.find((x) => x.offlineId === item.offlineId);
+      const r = results?.find((x) => x.offlineId === item.offlineId);
       if (!r || (r.status === 'rejected' && (r.error?.retryable || r.error?.code === 'retry_later'))) again = true;
       else done.set(item.offlineId, { ...r, kind: item.kind, payload: item.payload });
     }

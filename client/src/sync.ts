@@ -26,7 +26,10 @@ export interface SyncOptions<P> {
 
 export interface SyncCollection {
   readonly name: string;
-  /** Pulls every page until `hasMore` is false; concurrent calls share one run. */
+  /**
+   * Pulls every page until `hasMore` is false; concurrent calls share one run. Errors other than
+   * 429 and one 410 reject it; the stored cursor stays where the last applied page left it.
+   */
   pull(): Promise<void>;
 }
 

@@ -99,7 +99,7 @@ export type FetchHook = (url: string, init: RequestInit, forward: () => Promise<
 export async function context(
   server: Server,
   user: { tid: string; sub: string; roles?: string[] },
-  opts: { storage?: TetherStorage; hook?: FetchHook; clock?: Clock; socket?: Partial<SocketLink> } = {},
+  opts: { storage?: TetherStorage; hook?: FetchHook; clock?: Clock; socket?: SocketLink } = {},
 ): Promise<TestContext> {
   const jwt = await token(user.tid, user.sub, user.roles);
   const sent: Sent[] = [];
@@ -114,14 +114,13 @@ export async function context(
     return opts.hook ? opts.hook(url, init, forward) : forward();
   };
   const listeners = new Set<() => void>();
-  const socket: SocketLink = {
+  const socket: SocketLink = opts.socket ?? {
     connected: false,
     emitWithAck: () => Promise.reject(new Error('not connected')),
     onReachable: (l) => {
       listeners.add(l);
       return () => listeners.delete(l);
     },
-    ...opts.socket,
   };
   const storage = opts.storage ?? memoryStorage();
   const ctx: ClientContext = {

@@ -1,0 +1,107 @@
+import type { Clock } from './context';
+import { TetherHttpError } from './errors';
+import type { HttpClient } from './http';
+import type { Subscription, Subscriptions } from './subscriptions';
+
+export interface PollingOptions {
+  /** Between two rounds over every subscribed channel (default 30 s). */
+  intervalMs?: number;
+  /** Consecutive failed socket connects before polling starts (default 3; a connect timeout starts it at once). */
+  afterFailures?: number;
+}
+
+interface EventsPage {
+  channel: string;
+  events: { event: string; data: unknown; offset: string; timestamp?: string }[];
+  recovered: boolean;
+  offset: string;
+  hasMore: boolean;
+}
+
+/**
+ * The fallback while the socket cannot connect: `GET /realtime/events` for every subscribed
+ * channel from its offset, the same events handed to the same handlers, offsets advanced and
+ * persisted. `stop()` makes every poll in flight drop its answer, so the socket's resubscribe
+ * (with the offsets polling reached) takes over with no duplicate and no gap.
+ */
+export class Poller {
+  private controller?: AbortController;
+
+  constructor(
+    private readonly http: HttpClient,
+    private readonly subs: Subscriptions,
+    private readonly clock: Clock,
+    private readonly intervalMs: number,
+    private readonly deliver: (event: string, payload: unknown, channel: string, offset: string) => void,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  get active(): boolean {
+    return !!this.controller;
+  }
+
+  /** Polls every channel at once, then every `intervalMs`. */
+  start(): void {
+    if (this.controller) return;
+    const controller = (this.controller = new AbortController());
+    void this.loop(controller.signal);
+  }
+
+  stop(): void {
+    this.controller?.abort();
+    this.controller = undefined;
+  }
+
+  /** One round now (a channel subscribed while polling does not wait for the next interval). */
+  poke(): void {
+    const signal = this.controller?.signal;
+    if (signal) void this.round(signal);
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const waits = await this.round(signal);
+      // A 429 (or 503) with Retry-After: the next round waits at least that long.
+      await this.clock.sleep(Math.max(this.intervalMs, ...waits), signal);
+    }
+  }
+
+  private round(signal: AbortSignal): Promise<number[]> {
+    return Promise.all(this.subs.pollable().map((sub) => this.poll(sub, signal)));
+  }
+
+  /** Resolves with how long the server asked to wait (0 when it did not). */
+  private async poll(sub: Subscription, signal: AbortSignal, renewedToken = false): Promise<number> {
+    // Follows `hasMore` at once; stops as soon as the socket takes over or the channel is left.
+    while (!signal.aborted && sub.state !== 'closed') {
+      let page: EventsPage;
+      try {
+        await this.subs.loaded;
+        const token = await sub.channelToken(renewedToken);
+        page = await this.http.get<EventsPage>('/realtime/events', {
+          // Before any offset is known: the events published since the app subscribed.
+          query: { channel: sub.channel, since: sub.offset ?? String(sub.createdAt), limit: 100 },
+          headers: token ? { 'X-Channel-Token': token } : undefined,
+        });
+      } catch (err) {
+        if (signal.aborted) return 0;
+        const http = err instanceof TetherHttpError ? err : undefined;
+        const reason = http?.status === 403 ? /: (\w+)$/.exec(http.message)?.[1] : undefined;
+        if (reason === 'token_expired' && !renewedToken) return this.poll(sub, signal, true);
+        if (reason || http?.status === 400) {
+          sub.state = 'rejected';
+          sub.reason = reason ?? http!.code;
+          sub.dispatch('rejected', sub.reason);
+        } else this.onError(err);
+        return http?.retryAfterMs ?? 0;
+      }
+      // Ignored once stopped: the socket's resubscribe already went out with the offsets as they were.
+      if (signal.aborted || (sub.state as string) === 'closed') return 0;
+      if (!page.recovered) sub.dispatch('gap');
+      for (const e of page.events) this.deliver(e.event, e.data, sub.channel, e.offset);
+      if (page.offset) this.subs.advance(sub.channel, page.offset, !page.recovered);
+      if (!page.hasMore) return 0;
+    }
+    return 0;
+  }
+}
