@@ -1,0 +1,134 @@
+import { eventually, HttpFaultProxy, sleep, startHttpFaultProxy } from '../tools/scratch';
+import { accessToken, broadcast, Pod, startPod, stopPods } from './support/pods';
+import { freshTenant } from './support/sync';
+import { Clients, countingToken, socketId, states, waitForState } from './support/tether';
+
+// The SDK's connection against two app processes: tokens that expire (closed 500 ms after expiry
+// without a refresh, instead of 25 s), and a proxy that blocks the socket path.
+const POD_ENV = { REALTIME_TOKEN_GRACE_MS: '500', REALTIME_POD_TIMEOUT_MS: '3000', REALTIME_PRESENCE_OFFLINE_DELAY_MS: '200' };
+
+describe('the client connection', () => {
+  let a: Pod;
+  let b: Pod;
+  const proxies: HttpFaultProxy[] = [];
+  const clients = new Clients();
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startPod(POD_ENV), startPod(POD_ENV)]);
+  }, 60000);
+  afterAll(async () => {
+    clients.closeAll();
+    await Promise.all(proxies.map((p) => p.close()));
+    await stopPods([a, b]);
+  }, 30000);
+
+  it('refreshes the token before it expires (auth:expiring -> auth:refresh) on the same connection', async () => {
+    const tid = freshTenant('refresh');
+    // A 12 s token is within the server's one-minute warning at once, and outside the SDK's own
+    // reuse margin; every later token is good for an hour.
+    const source = countingToken((call) => accessToken(tid, 'refresher', ['MEMBER'], call === 1 ? 12 : 3600));
+    const firstExpiry = Date.now() + 12_000;
+    const tether = clients.make({ url: a.url, token: source.token });
+    const seen = states(tether);
+    const sessions: unknown[] = [];
+    tether.on('session', (session: unknown) => sessions.push(session));
+    const got: unknown[] = [];
+    tether.onEvent('notification:new', (payload: { n: unknown }) => got.push(payload.n));
+    await waitForState(tether, 'connected');
+    const id = socketId(tether);
+    expect(id).toEqual(expect.any(String));
+    await eventually(() => source.calls() >= 2, { what: 'a second token() call', timeoutMs: 5000 });
+
+    // Past the first token's expiry, the grace period and a sweep: a socket still on it is closed by now.
+    await sleep(firstExpiry + 500 + 2000 - Date.now());
+    expect(tether.state).toBe('connected');
+    expect(socketId(tether)).toBe(id);
+    expect(sessions).toHaveLength(1);
+    expect(seen.filter((s) => s !== 'connecting' && s !== 'connected')).toEqual([]);
+    expect(seen.filter((s) => s === 'connected')).toHaveLength(1);
+    // The same connection still delivers.
+    await broadcast(b.url, tid, 'user:refresher', 'notification:new', { n: 1 });
+    await eventually(() => got.length === 1, { what: 'an event after the refresh' });
+    expect(sessions).toHaveLength(1);
+    expect(socketId(tether)).toBe(id);
+    expect(source.calls()).toBe(2);
+  }, 30000);
+
+  it('asks token() exactly once more after the server refuses an expired token, and connects', async () => {
+    const tid = freshTenant('expired');
+    // Expired a minute ago: beyond the server's clock tolerance (5 s).
+    const source = countingToken((call) => accessToken(tid, 'late', ['MEMBER'], call === 1 ? -60 : 3600));
+    const tether = clients.make({ url: a.url, token: source.token });
+    const sessions: unknown[] = [];
+    tether.on('session', (session: unknown) => sessions.push(session));
+    await waitForState(tether, 'connected');
+    await sleep(1000);
+    expect(source.calls()).toBe(2);
+    expect(sessions).toHaveLength(1);
+    expect(tether.state).toBe('connected');
+  }, 20000);
+
+  it('polls GET /realtime/events while the socket path is blocked, then switches back to the socket with no duplicate and no gap', async () => {
+    const tid = freshTenant('polling');
+    const gate = await startHttpFaultProxy(a.port);
+    proxies.push(gate);
+    const tether = clients.make({
+      url: gate.url,
+      token: () => accessToken(tid, 'poller'),
+      transports: ['websocket', 'polling'],
+      polling: { intervalMs: 300, afterFailures: 2 },
+    });
+    const seen = states(tether);
+    const sub = tether.subscribe('announcements');
+    const got: number[] = [];
+    let gaps = 0;
+    sub.on('announcement:new', (payload: { n: number }) => got.push(payload.n));
+    sub.on('gap', () => gaps++);
+    let subscribed = 0;
+    sub.on('subscribed', () => subscribed++);
+    await waitForState(tether, 'connected');
+    await eventually(() => subscribed === 1, { what: 'subscribed' });
+    await broadcast(b.url, tid, 'announcements', 'announcement:new', { n: 1 });
+    await eventually(() => got.length === 1, { what: 'the first event over the socket' });
+
+    // The socket path is blocked (WebSocket upgrades and long-polling alike); /api still answers.
+    gate.blockSocketPath(true);
+    await waitForState(tether, 'polling', 15_000);
+    const polls = () => gate.requests.filter((r) => r.url.startsWith('/api/mobile/v1/realtime/events?')).length;
+    for (const n of [2, 3, 4, 5]) {
+      await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+      await sleep(100);
+    }
+    await eventually(() => got.length === 5, { what: 'events through polling', timeoutMs: 5000 });
+    expect(tether.state).toBe('polling');
+    expect(polls()).toBeGreaterThan(0);
+    expect(got).toEqual([1, 2, 3, 4, 5]);
+
+    // The path opens again while a publisher keeps going: the switch loses and repeats nothing.
+    let publishing = true;
+    let n = 6;
+    const publisher = (async () => {
+      while (publishing) {
+        await broadcast(b.url, tid, 'announcements', 'announcement:new', { n: n++ });
+        await sleep(40);
+      }
+    })();
+    await sleep(200);
+    gate.blockSocketPath(false);
+    await waitForState(tether, 'connected', 15_000);
+    await sleep(600);
+    publishing = false;
+    await publisher;
+    const total = n - 1;
+    await eventually(() => got.length >= total, { what: `all ${total} events`, timeoutMs: 5000 });
+    await sleep(800);
+    expect(got).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(gaps).toBe(0);
+    expect(seen).toContain('polling');
+    expect(seen[seen.length - 1]).toBe('connected');
+    // Back on the socket, polling stopped.
+    const pollsNow = polls();
+    await sleep(1000);
+    expect(polls()).toBe(pollsNow);
+  }, 45000);
+});

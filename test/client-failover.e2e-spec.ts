@@ -1,0 +1,114 @@
+import { eventually, sleep, startTcpRouter, TcpRouter } from '../tools/scratch';
+import { accessToken, broadcast, killPod, Pod, startPod, stopPods } from './support/pods';
+import { freshTenant } from './support/sync';
+import { Clients, waitForState } from './support/tether';
+
+// The SDK against two app processes behind a small load balancer. A tiny channel log (10 events,
+// trimmed by whole stream nodes of 100) lets the gap test outrun it; the other test stays far below.
+const POD_ENV = { REALTIME_LOG_MAX_LENGTH: '10', REALTIME_POD_TIMEOUT_MS: '3000', REALTIME_PRESENCE_OFFLINE_DELAY_MS: '200' };
+
+const alive = (pod: Pod) => pod.proc.child.exitCode === null && pod.proc.child.signalCode === null;
+
+describe('the client across pods', () => {
+  let a: Pod;
+  let b: Pod;
+  const routers: TcpRouter[] = [];
+  const clients = new Clients();
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startPod(POD_ENV), startPod(POD_ENV)]);
+  }, 60000);
+  afterAll(async () => {
+    clients.closeAll();
+    await Promise.all(routers.map((r) => r.close()));
+    await stopPods([a, b]);
+  }, 30000);
+
+  const router = async (ports: number[]) => {
+    const r = await startTcpRouter(ports);
+    routers.push(r);
+    return r;
+  };
+
+  /** A reader of `announcements` of tenant `tid` through `url`: what it received, gaps, subscribe acks. */
+  const reader = (url: string, tid: string) => {
+    const tether = clients.make({ url, token: () => accessToken(tid, 'reader'), transports: ['websocket'] });
+    const sub = tether.subscribe('announcements');
+    const got: unknown[] = [];
+    const seen = { gaps: 0, subscribed: 0 };
+    sub.on('announcement:new', (payload: { n: unknown }) => got.push(payload.n));
+    sub.on('gap', () => seen.gaps++);
+    sub.on('subscribed', () => seen.subscribed++);
+    return { tether, sub, got, seen };
+  };
+
+  it('reconnects to pod B after pod A is SIGKILLed and receives exactly the events it missed, once and in order', async () => {
+    const tid = freshTenant('failover');
+    const lb = await router([a.port, b.port]);
+    const { tether, sub, got, seen } = reader(lb.url, tid);
+    await waitForState(tether, 'connected');
+    await eventually(() => seen.subscribed === 1, { what: 'subscribed' });
+
+    for (const n of [1, 2, 3]) await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+    await eventually(() => got.length === 3, { what: 'three live events' });
+
+    // Pod A dies with the client's connection; nothing answers until the balancer lets it reach B.
+    lb.refuse(true);
+    await killPod(a);
+    await eventually(() => tether.state !== 'connected', { what: 'the client noticing' });
+    let last = '';
+    for (const n of [4, 5, 6, 7, 8]) last = await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+    lb.route([b.port]);
+    lb.refuse(false);
+
+    await waitForState(tether, 'connected');
+    await eventually(() => seen.subscribed === 2, { what: 'subscribed again' });
+    await eventually(() => got.length === 8, { what: 'the missed events' });
+    expect(sub.offset).toBe(last);
+    for (const n of [9, 10]) last = await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+    await eventually(() => got.length >= 10, { what: 'live events after the failover' });
+    await sleep(300);
+    expect(got).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(seen.gaps).toBe(0);
+    expect(sub.offset).toBe(last);
+    expect(lb.connections).toBeGreaterThanOrEqual(2);
+  }, 30000);
+
+  it('emits gap when the log was trimmed past its offset, then goes on live from the newest offset', async () => {
+    const tid = freshTenant('gap');
+    const pod = [a, b].find(alive)!;
+    const lb = await router([pod.port]);
+    const { tether, sub, got, seen } = reader(lb.url, tid);
+    await waitForState(tether, 'connected');
+    await eventually(() => seen.subscribed === 1, { what: 'subscribed' });
+    await broadcast(pod.url, tid, 'announcements', 'announcement:new', { n: 0 });
+    await eventually(() => got.length === 1, { what: 'the first event' });
+
+    // Away while 250 events pass through a log that keeps about 10 to 100.
+    lb.refuse(true);
+    lb.cut();
+    await eventually(() => tether.state !== 'connected', { what: 'the client noticing' });
+    for (let i = 0; i < 10; i++)
+      await Promise.all(
+        Array.from({ length: 25 }, (_, k) => broadcast(pod.url, tid, 'announcements', 'announcement:new', { n: 1 + i * 25 + k })),
+      );
+    lb.refuse(false);
+    await eventually(() => seen.gaps === 1, { what: 'gap', timeoutMs: 10_000 });
+    await waitForState(tether, 'connected');
+    const after = await broadcast(pod.url, tid, 'announcements', 'announcement:new', { n: 'after' });
+    await eventually(() => got.length === 2, { what: 'the live event after the gap' });
+    expect(got).toEqual([0, 'after']);
+    expect(sub.offset).toBe(after);
+
+    // The gap moved the offset to the present: the next reconnect recovers normally.
+    lb.refuse(true);
+    lb.cut();
+    await eventually(() => tether.state !== 'connected', { what: 'the client noticing' });
+    for (const n of ['x', 'y']) await broadcast(pod.url, tid, 'announcements', 'announcement:new', { n });
+    lb.refuse(false);
+    await eventually(() => got.length === 4, { what: 'the events missed the second time' });
+    await sleep(200);
+    expect(got).toEqual([0, 'after', 'x', 'y']);
+    expect(seen.gaps).toBe(1);
+  }, 40000);
+});
