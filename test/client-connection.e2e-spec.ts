@@ -54,6 +54,42 @@ describe('the client connection', () => {
     expect(source.calls()).toBe(2);
   }, 30000);
 
+  it('after auth:expired (the refresh failed) asks token() once, reconnects and recovers what it missed', async () => {
+    const tid = freshTenant('authexpired');
+    // A 3 s token; the refresh a minute ahead finds the identity provider down; then it is back.
+    const source = countingToken(async (call) => {
+      if (call === 2) throw new Error('identity provider unreachable');
+      return accessToken(tid, 'lapsed', ['MEMBER'], call === 1 ? 3 : 3600);
+    });
+    const tether = clients.make({ url: a.url, token: source.token });
+    const errors: unknown[] = [];
+    tether.on('error', (err: unknown) => errors.push(err));
+    const sessions: unknown[] = [];
+    tether.on('session', (session: unknown) => sessions.push(session));
+    const sub = tether.subscribe('announcements');
+    const got: number[] = [];
+    sub.on('announcement:new', (payload: { n: number }) => got.push(payload.n));
+    let subscribed = 0;
+    sub.on('subscribed', () => subscribed++);
+    await waitForState(tether, 'connected');
+    await eventually(() => subscribed === 1, { what: 'subscribed' });
+    const first = socketId(tether);
+    await eventually(() => source.calls() === 2, { what: 'the failed refresh', timeoutMs: 5000 });
+    // Events keep coming around the server's close (3 s + 500 ms grace) and the reconnect.
+    for (let n = 1; n <= 12; n++) {
+      await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+      await sleep(400);
+    }
+    await eventually(() => sessions.length === 2 && subscribed === 2, { what: 'a second session', timeoutMs: 10_000 });
+    await eventually(() => got.length >= 12, { what: 'every event' });
+    await sleep(300);
+    expect(got).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(socketId(tether)).not.toBe(first);
+    expect(tether.state).toBe('connected');
+    expect(source.calls()).toBe(3);
+    expect(errors).toEqual([expect.objectContaining({ message: 'identity provider unreachable' })]);
+  }, 30000);
+
   it('asks token() exactly once more after the server refuses an expired token, and connects', async () => {
     const tid = freshTenant('expired');
     // Expired a minute ago: beyond the server's clock tolerance (5 s).
