@@ -1,5 +1,5 @@
 import { eventually, HttpFaultProxy, sleep, startHttpFaultProxy } from '../tools/scratch';
-import { accessToken, broadcast, Pod, startPod, stopPods } from './support/pods';
+import { accessToken, api, broadcast, channelToken, Pod, startPod, stopPods } from './support/pods';
 import { freshTenant } from './support/sync';
 import { Clients, countingToken, socketId, states, waitForState } from './support/tether';
 
@@ -103,6 +103,60 @@ describe('the client connection', () => {
     expect(sessions).toHaveLength(1);
     expect(tether.state).toBe('connected');
   }, 20000);
+
+  it('asks a host channel’s token() once more when the server says token_expired, and subscribes', async () => {
+    const tid = freshTenant('hosttoken');
+    const channel = 'booking:9';
+    const source = countingToken((call) => channelToken(tid, 'guest', channel, call === 1 ? -60 : 300));
+    const tether = clients.make({ url: a.url, token: () => accessToken(tid, 'guest') });
+    const sub = tether.subscribe(channel, { token: source.token });
+    const rejected: string[] = [];
+    sub.on('rejected', (reason: string) => rejected.push(reason));
+    const got: unknown[] = [];
+    sub.on('booking:updated', (payload: { n: unknown }) => got.push(payload.n));
+    await eventually(() => sub.state === 'subscribed', { what: 'subscribed' });
+    await broadcast(b.url, tid, channel, 'booking:updated', { n: 1 });
+    await eventually(() => got.length === 1, { what: 'the host’s event' });
+    expect(source.calls()).toBe(2);
+    expect(rejected).toEqual([]);
+  });
+
+  it('closes the socket when the app goes to the background and recovers what it missed in the foreground', async () => {
+    const tid = freshTenant('appstate');
+    let setForeground: (active: boolean) => void = () => undefined;
+    const appState = {
+      subscribe: (listener: (active: boolean) => void) => {
+        setForeground = listener;
+        return () => undefined;
+      },
+    };
+    const tether = clients.make({ url: a.url, token: () => accessToken(tid, 'sleeper'), appState });
+    const sub = tether.subscribe('announcements');
+    const got: number[] = [];
+    sub.on('announcement:new', (payload: { n: number }) => got.push(payload.n));
+    let subscribed = 0;
+    sub.on('subscribed', () => subscribed++);
+    await waitForState(tether, 'connected');
+    await eventually(() => subscribed === 1, { what: 'subscribed' });
+    const watcher = await accessToken(tid, 'watcher');
+    const presence = async () => (await api(b.url, watcher, 'GET', '/presence?userIds=sleeper')).body.presence[0].status;
+    await eventually(presence, { until: (s) => s === 'online', what: 'online', everyMs: 100 });
+
+    setForeground(false);
+    expect(tether.state).toBe('offline');
+    // The server sees the socket go (offline after the 200 ms debounce), not a minute later.
+    await eventually(presence, { until: (s) => s === 'offline', what: 'offline', everyMs: 100 });
+    for (const n of [1, 2, 3]) await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+    await sleep(300);
+    expect(got).toEqual([]);
+
+    setForeground(true);
+    await waitForState(tether, 'connected');
+    await eventually(() => got.length === 3, { what: 'the events missed in the background' });
+    await broadcast(b.url, tid, 'announcements', 'announcement:new', { n: 4 });
+    await eventually(() => got.length === 4, { what: 'a live event' });
+    expect(got).toEqual([1, 2, 3, 4]);
+  });
 
   it('polls GET /realtime/events while the socket path is blocked, then switches back to the socket with no duplicate and no gap', async () => {
     const tid = freshTenant('polling');

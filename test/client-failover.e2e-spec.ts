@@ -1,3 +1,4 @@
+import { memoryStorage } from '../client/src';
 import { eventually, sleep, startTcpRouter, TcpRouter } from '../tools/scratch';
 import { accessToken, broadcast, killPod, Pod, startPod, stopPods } from './support/pods';
 import { freshTenant } from './support/sync';
@@ -31,8 +32,8 @@ describe('the client across pods', () => {
   };
 
   /** A reader of `announcements` of tenant `tid` through `url`: what it received, gaps, subscribe acks. */
-  const reader = (url: string, tid: string) => {
-    const tether = clients.make({ url, token: () => accessToken(tid, 'reader'), transports: ['websocket'] });
+  const reader = (url: string, tid: string, storage = memoryStorage()) => {
+    const tether = clients.make({ url, token: () => accessToken(tid, 'reader'), transports: ['websocket'], storage });
     const sub = tether.subscribe('announcements');
     const got: unknown[] = [];
     const seen = { gaps: 0, subscribed: 0 };
@@ -111,4 +112,25 @@ describe('the client across pods', () => {
     expect(got).toEqual([0, 'after', 'x', 'y']);
     expect(seen.gaps).toBe(1);
   }, 40000);
+
+  it('a restarted app (a new client on the same storage) recovers from its persisted offsets', async () => {
+    const tid = freshTenant('restart');
+    const pod = [a, b].find(alive)!;
+    const storage = memoryStorage();
+    const before = reader(pod.url, tid, storage);
+    await eventually(() => before.seen.subscribed === 1, { what: 'subscribed' });
+    await broadcast(pod.url, tid, 'announcements', 'announcement:new', { n: 1 });
+    await eventually(() => before.got.length === 1, { what: 'the first event' });
+    before.tether.close();
+
+    for (const n of [2, 3, 4]) await broadcast(pod.url, tid, 'announcements', 'announcement:new', { n });
+    const after = reader(pod.url, tid, storage);
+    await eventually(() => after.seen.subscribed === 1, { what: 'subscribed after the restart' });
+    await eventually(() => after.got.length === 3, { what: 'the events missed while closed' });
+    await broadcast(pod.url, tid, 'announcements', 'announcement:new', { n: 5 });
+    await eventually(() => after.got.length === 4, { what: 'a live event' });
+    await sleep(200);
+    expect(after.got).toEqual([2, 3, 4, 5]);
+    expect(after.seen.gaps).toBe(0);
+  });
 });

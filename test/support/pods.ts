@@ -1,3 +1,4 @@
+import { SignJWT } from 'jose';
 import { signDevToken } from '../../src/core/auth/dev-token';
 import { freePort, NodeProcess, spawnApp, stopChild, waitReady } from '../../tools/scratch';
 
@@ -30,6 +31,14 @@ export async function killPod(pod: Pod): Promise<void> {
 /** An access token of this run's secret; `ttlSeconds` may be negative (already expired). */
 export const accessToken = (tid: string, sub: string, roles = ['MEMBER'], ttlSeconds = 3600) =>
   signDevToken(process.env.MOBILE_JWT_SECRET!, { sub, tid, roles }, ttlSeconds);
+
+/** A host backend's subscription token for one channel (signed like access tokens: no CHANNEL_TOKEN_SECRET in tests). */
+export const channelToken = (tid: string, sub: string, channel: string, ttlSeconds = 300) =>
+  new SignJWT({ channel, tid })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+    .sign(new TextEncoder().encode(process.env.MOBILE_JWT_SECRET!));
 
 /** POST /admin/broadcast as the tenant's backend (a SERVICE token); returns the event's offset. */
 export async function broadcast(url: string, tid: string, channel: string, event: string, data: object): Promise<string> {
