@@ -158,6 +158,41 @@ describe('the client connection', () => {
     expect(got).toEqual([1, 2, 3, 4]);
   });
 
+  it('follows presence, channel members and typing of a user on the other pod', async () => {
+    const tid = freshTenant('presence');
+    const conversation = (
+      await api(a.url, await accessToken(tid, 'alice'), 'POST', '/conversations', { type: 'direct', participantIds: ['bob'] })
+    ).body.id as string;
+    const channel = `conversation:${conversation}`;
+    const alice = clients.make({ url: a.url, token: () => accessToken(tid, 'alice') });
+    const updates: { userId: string; status: string }[] = [];
+    alice.presence.on('update', (u: { userId: string; status: string }) => updates.push(u));
+    const sub = alice.subscribe(channel);
+    const typing: unknown[] = [];
+    sub.on('typing:start', (payload: unknown) => typing.push(payload));
+    await eventually(() => sub.state === 'subscribed', { what: 'alice subscribed' });
+    expect(sub.members).toEqual(['alice']);
+    expect(await alice.presence.follow(['bob'])).toEqual([{ userId: 'bob', status: 'offline', lastSeen: null }]);
+
+    const bob = clients.make({ url: b.url, token: () => accessToken(tid, 'bob') });
+    const bobSub = bob.subscribe(channel);
+    await eventually(() => [...sub.members].sort().join() === 'alice,bob', { what: 'bob among the members' });
+    await eventually(() => updates.some((u) => u.userId === 'bob' && u.status === 'online'), { what: 'bob online' });
+    expect((await alice.presence.of(['bob', 'nobody'])).map((p) => [p.userId, p.status])).toEqual([
+      ['bob', 'online'],
+      ['nobody', 'offline'],
+    ]);
+    await eventually(() => bobSub.state === 'subscribed', { what: 'bob subscribed' });
+    bobSub.typing(true);
+    await eventually(() => typing.length === 1, { what: 'typing' });
+    expect(typing).toEqual([{ channel, userId: 'bob' }]);
+
+    bob.close();
+    await eventually(() => sub.members.join() === 'alice', { what: 'bob gone from the members' });
+    await eventually(() => updates[updates.length - 1]?.status === 'offline', { what: 'bob offline' });
+    expect(updates[updates.length - 1]).toEqual({ userId: 'bob', status: 'offline', lastSeen: expect.any(String) });
+  });
+
   it('polls GET /realtime/events while the socket path is blocked, then switches back to the socket with no duplicate and no gap', async () => {
     const tid = freshTenant('polling');
     const gate = await startHttpFaultProxy(a.port);
@@ -221,4 +256,29 @@ describe('the client connection', () => {
     await sleep(1000);
     expect(polls()).toBe(pollsNow);
   }, 45000);
+
+  it('starts in polling when the socket never connects, then moves to the socket without a duplicate', async () => {
+    const tid = freshTenant('pollfirst');
+    const gate = await startHttpFaultProxy(a.port);
+    proxies.push(gate);
+    gate.blockSocketPath(true);
+    const tether = clients.make({
+      url: gate.url,
+      token: () => accessToken(tid, 'early'),
+      polling: { intervalMs: 300, afterFailures: 2 },
+    });
+    const sub = tether.subscribe('announcements');
+    const got: number[] = [];
+    sub.on('announcement:new', (payload: { n: number }) => got.push(payload.n));
+    await waitForState(tether, 'polling', 15_000);
+    for (const n of [1, 2, 3]) await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+    await eventually(() => got.length === 3, { what: 'events through polling' });
+    gate.blockSocketPath(false);
+    await waitForState(tether, 'connected', 15_000);
+    await eventually(() => sub.state === 'subscribed', { what: 'subscribed over the socket' });
+    for (const n of [4, 5]) await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+    await eventually(() => got.length >= 5, { what: 'events over the socket' });
+    await sleep(700);
+    expect(got).toEqual([1, 2, 3, 4, 5]);
+  });
 });

@@ -191,6 +191,46 @@ describe('the client’s data against the server', () => {
     expect(messages.body.messages.map((m: { content: string; seq: number }) => [m.seq, m.content])).toEqual([[1, 'queued hello']]);
   }, 45000);
 
+  it('keeps check-ins and RSVPs made while the server is unreachable, and sends them in order once it is back', async () => {
+    const tid = freshTenant('offlinequeue');
+    const admin = await accessToken(tid, 'admin', ['ADMIN']);
+    const service = (await api<Doc>(a.url, admin, 'POST', '/services', { name: 'Sunday', startsAt: iso(Date.now() - 600_000) })).body.id;
+    const event = (await api<Doc>(a.url, admin, 'POST', '/events', { title: 'Picnic', startsAt: '2030-06-01T12:00:00Z' })).body.id;
+    const lb = await router([a.port]);
+    lb.refuse(true);
+    const tether = clients.make({ url: lb.url, token: () => accessToken(tid, 'offline-ann') });
+    const results: { offlineId: string; kind: string; status: string }[] = [];
+    tether.mutations.on('result', (r: { offlineId: string; kind: string; status: string }) => results.push(r));
+    const ids = [
+      tether.mutations.enqueue('checkins', { serviceId: service, checkinTime: iso(Date.now() - 120_000) }),
+      tether.mutations.enqueue('rsvps', { eventId: event, status: 'maybe' }),
+      tether.mutations.enqueue('rsvps', { eventId: event, status: 'going' }),
+      tether.mutations.enqueue('checkins', {
+        serviceId: service,
+        checkinTime: iso(Date.now() - 120_000),
+        checkoutTime: iso(Date.now() - 60_000),
+      }),
+    ];
+    await sleep(1500);
+    expect(results).toEqual([]);
+    expect(tether.mutations.status.count).toBe(4);
+
+    lb.refuse(false);
+    await eventually(() => results.length === 4, { what: 'four results', timeoutMs: 15_000, everyMs: 100 });
+    expect(results.map((r) => [r.offlineId, r.kind, r.status])).toEqual([
+      [ids[0], 'checkins', 'created'],
+      [ids[1], 'rsvps', 'created'],
+      [ids[2], 'rsvps', 'updated'],
+      [ids[3], 'checkins', 'updated'],
+    ]);
+    // In order: the later answer and the check-out won.
+    const rsvp = await db.query(`SELECT status, version FROM community_rsvps WHERE tenant_id = $1`, [tid]);
+    expect(rsvp.rows).toEqual([{ status: 'going', version: 2 }]);
+    const checkin = await db.query(`SELECT checkout_time IS NOT NULL AS out, version FROM community_checkins WHERE tenant_id = $1`, [tid]);
+    expect(checkin.rows).toEqual([{ out: true, version: 2 }]);
+    expect(tether.mutations.status).toEqual({ count: 0, processing: false });
+  }, 30000);
+
   it('sends messages while the server is unreachable; each arrives once when it is back', async () => {
     const tid = freshTenant('unreachable');
     const alice = await accessToken(tid, 'alice');
