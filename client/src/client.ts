@@ -103,6 +103,8 @@ export class TetherClient extends Emitter<ClientEvents> {
   private readonly reachable = new Set<() => void>();
   private current: ConnectionState = 'closed';
   private socket?: Socket;
+  /** The token the socket is authenticated with (connect or the last auth:refresh). */
+  private socketToken?: string;
   private timer?: ReturnType<typeof setTimeout>;
   private attempt = 0;
   private failures = 0;
@@ -276,6 +278,8 @@ export class TetherClient extends Emitter<ClientEvents> {
     if (attempt !== this.attempt || !this.running || this.socket) return;
     const socket = io(`${this.options.url.replace(/\/+$/, '')}/realtime`, {
       transports: this.options.transports ?? ['websocket', 'polling'],
+      // WebSocket refused (a proxy without upgrades): long-polling in the same attempt.
+      tryAllTransports: true,
       // Our own loop reconnects: it asks token() each time and reads the refusal's code.
       reconnection: false,
       forceNew: true,
@@ -283,6 +287,7 @@ export class TetherClient extends Emitter<ClientEvents> {
       auth: { token },
     });
     this.socket = socket;
+    this.socketToken = token;
     socket.on('connect', () => this.onConnect(socket));
     socket.on('connect_error', (err) => this.onConnectError(socket, err as Error & { data?: RefusalData }));
     socket.on('disconnect', () => this.onDisconnect(socket));
@@ -381,9 +386,11 @@ export class TetherClient extends Emitter<ClientEvents> {
   private async refreshAuth(socket: Socket): Promise<void> {
     try {
       const token = await this.tokens.fresh();
-      if (socket !== this.socket) return;
+      // The same token again would only be warned about again: the server's auth:expired then reconnects.
+      if (socket !== this.socket || token === this.socketToken) return;
       const ack = await this.link.emitWithAck<{ error?: { code: string; message: string } }>('auth:refresh', { token });
       if (ack?.error) throw new TetherSocketError(ack.error.code, ack.error.message);
+      this.socketToken = token;
     } catch (err) {
       this.emit('error', err);
     }

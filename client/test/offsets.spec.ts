@@ -1,8 +1,10 @@
 import { createServer, request, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
 import { ConnectionState, TetherClient, TetherOptions } from '../src/client';
 import { memoryStorage, TetherStorage } from '../src/storage';
-import { compareOffsets, EventMeta } from '../src/subscriptions';
+import { JsonStore, realClock, SocketLink } from '../src/context';
+import { compareOffsets, EventMeta, Subscriptions } from '../src/subscriptions';
 
 // The server's test support is outside the SDK's type-checked tree (client/tsconfig.test.json),
 // so it is required untyped and described here.
@@ -12,7 +14,7 @@ interface TestApp {
   close(): Promise<void>;
 }
 /* eslint-disable @typescript-eslint/no-require-imports */
-const { startTestApp } = require('../../test/support/test-app') as { startTestApp: () => Promise<TestApp> };
+const { startTestApp } = require('../../test/support/test-app') as { startTestApp: (env?: Record<string, string>) => Promise<TestApp> };
 const { broadcast } = require('../../test/support/broadcast') as {
   broadcast: (t: TestApp, tid: string, channel: string, event: string, data: object) => Promise<string>;
 };
@@ -39,8 +41,16 @@ describe('TetherClient offsets and connection (real server)', () => {
   };
   const saved = async (storage: TetherStorage) => JSON.parse(((await storage.getItem('tether:offsets')) as string) ?? '{}');
 
+  const CHANNEL_SECRET = 'channel-token-secret-of-the-host-backend-0123456789';
+  const channelToken = (channel: string, ttlSeconds: number) =>
+    new SignJWT({ channel, tid })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ann')
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+      .sign(new TextEncoder().encode(CHANNEL_SECRET));
+
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ HOST_CHANNELS: 'booking:token', CHANNEL_TOKEN_SECRET: CHANNEL_SECRET, REALTIME_TOKEN_GRACE_MS: '300' });
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
@@ -143,6 +153,60 @@ describe('TetherClient offsets and connection (real server)', () => {
     expect(reachable).toEqual(['connected', 'offline', 'connected']);
   });
 
+  it('sends subscription tokens of host-owned channels, asking once more after `token_expired`', async () => {
+    const client = tether({ storage: memoryStorage() });
+    let calls = 0;
+    const booking = client.subscribe('booking:9', { token: () => channelToken('booking:9', ++calls === 1 ? -60 : 300) });
+    const rejected: string[] = [];
+    const other = client.subscribe('booking:10', { token: () => 'not-a-token' });
+    other.on('rejected', (reason) => rejected.push(reason));
+    const refused = client.subscribe('booking:11');
+    client.connect();
+    await new Promise((resolve) => booking.once('subscribed', resolve));
+    expect(calls).toBe(2);
+    await eventually(() => rejected.length === 1 && refused.state === 'rejected');
+    expect(rejected).toEqual(['token_invalid']);
+    expect(refused.reason).toBe('token_required');
+    const got: unknown[] = [];
+    booking.on('booking:updated', (p) => got.push(p));
+    await broadcast(t, tid, 'booking:9', 'booking:updated', { status: 'confirmed' });
+    await eventually(() => got.length === 1);
+  });
+
+  it('presence: of() over HTTP, follow() over the socket with updates, channel members, typing', async () => {
+    const ann = tether({ storage: memoryStorage() });
+    ann.connect();
+    await eventually(() => ann.state === 'connected');
+    expect(await ann.presence.of(['ann', 'nobody', 'ann'])).toMatchObject([
+      { userId: 'ann', status: 'online' },
+      { userId: 'nobody', status: 'offline', lastSeen: null },
+    ]);
+    const updates: { userId: string; status: string }[] = [];
+    ann.presence.on('update', (u) => updates.push(u));
+    expect(await ann.presence.follow(['bob'])).toEqual([{ userId: 'bob', status: 'offline', lastSeen: null }]);
+    const bob = tether({ storage: memoryStorage(), token: () => t.token({ sub: 'bob', tid }) });
+    bob.connect();
+    await eventually(() => updates.some((u) => u.userId === 'bob' && u.status === 'online'));
+
+    // A presence channel: the ack's members, then member:joined / member:left.
+    const { id } = await ann.http.post<{ id: string }>('/conversations', { type: 'direct', participantIds: ['bob'] });
+    const annSub = ann.subscribe(`conversation:${id}`);
+    const seen: string[][] = [];
+    annSub.on('members', (m) => seen.push(m));
+    await new Promise((resolve) => annSub.once('subscribed', resolve));
+    expect(annSub.members).toEqual(['ann']);
+    const bobSub = bob.subscribe(`conversation:${id}`);
+    await eventually(() => annSub.members.includes('bob'));
+    const typing: unknown[] = [];
+    annSub.on('typing:start', (p) => typing.push(p));
+    bobSub.typing(true);
+    await eventually(() => typing.length === 1);
+    expect(typing).toEqual([{ channel: `conversation:${id}`, userId: 'bob' }]);
+    bobSub.unsubscribe();
+    await eventually(() => !annSub.members.includes('bob'));
+    expect(seen).toEqual([['ann'], ['ann', 'bob'], ['ann']]);
+  });
+
   it('asks token() once more after a `token_expired` refusal, and connects', async () => {
     let calls = 0;
     const client = tether({
@@ -171,6 +235,25 @@ describe('TetherClient offsets and connection (real server)', () => {
     expect(calls).toBe(2);
     expect(states).toEqual(['connecting', 'connected']);
     expect(errors).toEqual([]);
+  });
+
+  it('reconnects at once with a new token after `auth:expired`, and recovers what was missed meanwhile', async () => {
+    let calls = 0;
+    const short = await t.token({ sub: 'ann', tid }, 2);
+    // The app has no newer token at `auth:expiring` (the same one comes back: not sent again), a new one later.
+    const client = tether({ storage: memoryStorage(), token: () => (++calls <= 2 ? short : t.token({ sub: 'ann', tid })) });
+    const states: ConnectionState[] = [];
+    client.on('state', (s) => states.push(s));
+    const got: number[] = [];
+    const sub = client.subscribe('announcements');
+    sub.on('announcement:new', (p: { n: number }) => got.push(p.n));
+    client.connect();
+    await new Promise((resolve) => sub.once('subscribed', resolve));
+    await eventually(() => states.length > 2, 6000);
+    await broadcast(t, tid, 'announcements', 'announcement:new', { n: 1 });
+    await eventually(() => client.state === 'connected' && got.length === 1, 6000);
+    expect(calls).toBe(3);
+    expect(states).toEqual(['connecting', 'connected', 'connecting', 'connected']);
   });
 
   it('surfaces another refusal on `error` and stays offline without retrying', async () => {
@@ -230,6 +313,27 @@ describe('TetherClient polling fallback (real server)', () => {
     await t?.close();
   });
 
+  it('falls back to Socket.IO long-polling in the same attempt when only WebSocket upgrades are refused', async () => {
+    const proxy = await blockingProxy(t.url);
+    proxy.blocked = false; // upgrades are still refused
+    const client = new TetherClient({ url: proxy.url, token: () => t.token({ sub: 'pol', tid }) });
+    try {
+      const states: ConnectionState[] = [];
+      client.on('state', (s) => states.push(s));
+      const got: number[] = [];
+      const sub = client.subscribe('announcements');
+      sub.on('announcement:new', (p: { n: number }) => got.push(p.n));
+      client.connect();
+      await new Promise((resolve) => sub.once('subscribed', resolve));
+      await broadcast(t, tid, 'announcements', 'announcement:new', { n: 1 });
+      await eventually(() => got.length === 1);
+      expect(states).toEqual(['connecting', 'connected']);
+    } finally {
+      client.close();
+      await proxy.close();
+    }
+  });
+
   it('polls /realtime/events while the socket cannot connect, then switches back with no duplicate and no gap', async () => {
     const proxy = await blockingProxy(t.url);
     const storage = memoryStorage();
@@ -282,5 +386,108 @@ describe('compareOffsets', () => {
     expect(compareOffsets('e1.5-1', 'e1.5-1')).toBe(0);
     expect(compareOffsets('e1.5-1', 'e2.6-1')).toBeUndefined();
     expect(compareOffsets('garbage', 'e2.6-1')).toBeUndefined();
+  });
+});
+
+describe('Subscriptions (a scripted socket link)', () => {
+  /** The socket as Subscriptions sees it; each `subscribe` is answered by the test. */
+  function scriptedLink() {
+    const sent: { event: string; data: any; answer: (ack: unknown) => void }[] = [];
+    const link: SocketLink & { sent: typeof sent } = {
+      sent,
+      connected: true,
+      emitWithAck: <T>(event: string, data: unknown) =>
+        new Promise<T>((resolve) => sent.push({ event, data, answer: (ack) => resolve(ack as T) })),
+      onReachable: () => () => undefined,
+    };
+    return link;
+  }
+  const setup = async (saved?: Record<string, string>) => {
+    const storage = memoryStorage();
+    if (saved) await storage.setItem('tether:offsets', JSON.stringify(saved));
+    const link = scriptedLink();
+    const errors: unknown[] = [];
+    const subs = new Subscriptions(link, new JsonStore(storage), realClock, 1000, (e) => errors.push(e));
+    await subs.loaded;
+    return { storage, link, subs, errors };
+  };
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+
+  it('sends every channel in one subscribe with its saved offset as since', async () => {
+    const { link, subs } = await setup({ a: 'e.1-0', b: 'e.2-0', gone: 'e.3-0' });
+    subs.add('a');
+    subs.add('b');
+    subs.add('c', { token: () => 'tok' });
+    await tick();
+    // Each add while connected is batched within the tick; a reconnect sends them all again.
+    subs.resubscribe();
+    await tick();
+    const last = link.sent[link.sent.length - 1];
+    expect(last.event).toBe('subscribe');
+    expect(last.data).toEqual({ channels: ['a', 'b', 'c'], since: { a: 'e.1-0', b: 'e.2-0' }, tokens: { c: 'tok' } });
+  });
+
+  it('delivers replays that arrive before the ack once, drops repeats, and never moves an offset back', async () => {
+    const { link, subs, storage } = await setup({ a: 'e.1-0' });
+    const sub = subs.add('a');
+    subs.resubscribe();
+    await tick();
+    const delivered = (offset: string) => subs.deliver('x', {}, { channel: 'a', offset }).fresh;
+    // Replays, then a live event, all before the ack resolves.
+    expect([delivered('e.2-0'), delivered('e.3-0'), delivered('e.4-0')]).toEqual([true, true, true]);
+    expect(sub.state).toBe('pending');
+    // A repeat of any of them is dropped.
+    expect([delivered('e.3-0'), delivered('e.4-0')]).toEqual([false, false]);
+    link.sent[0].answer({ subscribed: ['a'], rejected: [], offsets: { a: 'e.3-0' }, recovered: { a: true } });
+    await tick();
+    expect(sub.state).toBe('subscribed');
+    expect(sub.offset).toBe('e.4-0');
+    await eventually(async () => JSON.parse((await storage.getItem('tether:offsets')) as string).a === 'e.4-0');
+    // An event of another epoch (Redis lost its log) is not compared: delivered.
+    expect(delivered('f.1-0')).toBe(true);
+  });
+
+  it('emits gap on recovered: false and takes the ack offset as is', async () => {
+    const { link, subs } = await setup({ a: 'e.9-0' });
+    const sub = subs.add('a');
+    let gaps = 0;
+    sub.on('gap', () => gaps++);
+    subs.resubscribe();
+    await tick();
+    link.sent[0].answer({ subscribed: ['a'], rejected: [], offsets: { a: 'f.5-0' }, recovered: { a: false } });
+    await tick();
+    expect(gaps).toBe(1);
+    expect(sub.offset).toBe('f.5-0');
+  });
+
+  it('asks a subscription token again once after token_expired, then reports the refusal', async () => {
+    const { link, subs } = await setup();
+    let calls = 0;
+    const sub = subs.add('booking:1', { token: () => `t${++calls}` });
+    const reasons: string[] = [];
+    sub.on('rejected', (r) => reasons.push(r));
+    subs.resubscribe();
+    await tick();
+    expect(link.sent[0].data.tokens).toEqual({ 'booking:1': 't1' });
+    link.sent[0].answer({ subscribed: [], rejected: [{ channel: 'booking:1', reason: 'token_expired' }], offsets: {} });
+    await tick();
+    expect(link.sent[1].data.tokens).toEqual({ 'booking:1': 't2' });
+    link.sent[1].answer({ subscribed: [], rejected: [{ channel: 'booking:1', reason: 'token_expired' }], offsets: {} });
+    await tick();
+    expect(link.sent).toHaveLength(2);
+    expect(reasons).toEqual(['token_expired']);
+    expect(sub.state).toBe('rejected');
+  });
+
+  it('ignores the ack of a connection that is gone (the next connect resubscribes)', async () => {
+    const { link, subs } = await setup();
+    const sub = subs.add('a');
+    subs.resubscribe();
+    await tick();
+    subs.disconnected();
+    link.sent[0].answer({ subscribed: ['a'], rejected: [], offsets: { a: 'e.1-0' } });
+    await tick();
+    expect(sub.state).toBe('pending');
+    expect(sub.offset).toBeUndefined();
   });
 });
