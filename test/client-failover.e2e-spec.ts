@@ -13,6 +13,7 @@ const alive = (pod: Pod) => pod.proc.child.exitCode === null && pod.proc.child.s
 describe('the client across pods', () => {
   let a: Pod;
   let b: Pod;
+  const extra: Pod[] = [];
   const routers: TcpRouter[] = [];
   const clients = new Clients();
 
@@ -22,7 +23,7 @@ describe('the client across pods', () => {
   afterAll(async () => {
     clients.closeAll();
     await Promise.all(routers.map((r) => r.close()));
-    await stopPods([a, b]);
+    await stopPods([a, b, ...extra]);
   }, 30000);
 
   const router = async (ports: number[]) => {
@@ -73,6 +74,36 @@ describe('the client across pods', () => {
     expect(seen.gaps).toBe(0);
     expect(sub.offset).toBe(last);
     expect(lb.connections).toBeGreaterThanOrEqual(2);
+  }, 30000);
+
+  it('loses and repeats nothing when a pod is SIGKILLed while a publisher keeps going', async () => {
+    const tid = freshTenant('churn');
+    const doomed = await startPod(POD_ENV);
+    extra.push(doomed);
+    const survivor = [a, b].find(alive)!;
+    const lb = await router([doomed.port, survivor.port]);
+    const { tether, got, seen } = reader(lb.url, tid);
+    await waitForState(tether, 'connected');
+    await eventually(() => seen.subscribed === 1, { what: 'subscribed' });
+
+    let publishing = true;
+    let n = 0;
+    const publisher = (async () => {
+      while (publishing) {
+        await broadcast(survivor.url, tid, 'announcements', 'announcement:new', { n: ++n });
+        await sleep(15);
+      }
+    })();
+    await sleep(400);
+    await killPod(doomed);
+    await eventually(() => seen.subscribed === 2, { what: 'subscribed on the survivor', timeoutMs: 10_000 });
+    await sleep(400);
+    publishing = false;
+    await publisher;
+    await eventually(() => got.length >= n, { what: `all ${n} events` });
+    await sleep(300);
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(seen.gaps).toBe(0);
   }, 30000);
 
   it('emits gap when the log was trimmed past its offset, then goes on live from the newest offset', async () => {
