@@ -270,15 +270,26 @@ describe('the client connection', () => {
     const sub = tether.subscribe('announcements');
     const got: number[] = [];
     sub.on('announcement:new', (payload: { n: number }) => got.push(payload.n));
+    // A host channel too: polled with its subscription token in X-Channel-Token.
+    const booking = tether.subscribe('booking:7', { token: () => channelToken(tid, 'early', 'booking:7') });
+    const bookings: number[] = [];
+    booking.on('booking:updated', (payload: { n: number }) => bookings.push(payload.n));
     await waitForState(tether, 'polling', 15_000);
-    for (const n of [1, 2, 3]) await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
-    await eventually(() => got.length === 3, { what: 'events through polling' });
+    for (const n of [1, 2, 3]) {
+      await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+      await broadcast(b.url, tid, 'booking:7', 'booking:updated', { n });
+    }
+    await eventually(() => got.length === 3 && bookings.length === 3, { what: 'events through polling' });
     gate.blockSocketPath(false);
     await waitForState(tether, 'connected', 15_000);
-    await eventually(() => sub.state === 'subscribed', { what: 'subscribed over the socket' });
-    for (const n of [4, 5]) await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
-    await eventually(() => got.length >= 5, { what: 'events over the socket' });
+    await eventually(() => sub.state === 'subscribed' && booking.state === 'subscribed', { what: 'subscribed over the socket' });
+    for (const n of [4, 5]) {
+      await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
+      await broadcast(b.url, tid, 'booking:7', 'booking:updated', { n });
+    }
+    await eventually(() => got.length >= 5 && bookings.length >= 5, { what: 'events over the socket' });
     await sleep(700);
     expect(got).toEqual([1, 2, 3, 4, 5]);
+    expect(bookings).toEqual([1, 2, 3, 4, 5]);
   });
 });

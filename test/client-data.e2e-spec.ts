@@ -275,6 +275,39 @@ describe('the client’s data against the server', () => {
     expect(caught.map((m: { id: string }) => m.id)).toEqual(history.body.messages.map((m: { id: string }) => m.id));
   }, 40000);
 
+  it('stores each of a burst of messages once, in order, while the connection keeps dropping', async () => {
+    const tid = freshTenant('flaky');
+    const alice = await accessToken(tid, 'alice');
+    const conversation = (await api<Doc>(a.url, alice, 'POST', '/conversations', { type: 'direct', participantIds: ['bob'] })).body.id;
+    const lb = await router([a.port, b.port]);
+    const tether = clients.make({ url: lb.url, token: () => accessToken(tid, 'alice') });
+    await waitForState(tether, 'connected');
+    // Every connection through the balancer (socket and HTTP alike) is cut every 150 ms for a while.
+    let cutting = true;
+    const cutter = (async () => {
+      while (cutting) {
+        await sleep(150);
+        lb.cut();
+      }
+    })();
+    const contents = Array.from({ length: 20 }, (_, i) => `m${i + 1}`);
+    const sends: Promise<{ id: string; seq: number }>[] = [];
+    for (const content of contents) {
+      sends.push(tether.messages.send(conversation, content));
+      await sleep(40);
+    }
+    await sleep(500);
+    cutting = false;
+    await cutter;
+    const stored = await Promise.all(sends);
+    expect(lb.connections).toBeGreaterThan(5);
+    expect(stored.map((m) => m.seq)).toEqual(contents.map((_, i) => i + 1));
+    const history = await api(b.url, await accessToken(tid, 'bob'), 'GET', `/conversations/${conversation}/messages?limit=100`);
+    expect(history.body.messages.map((m: { seq: number; content: string }) => [m.seq, m.content])).toEqual(
+      contents.map((c, i) => [i + 1, c]),
+    );
+  }, 40000);
+
   it('sends a message over HTTP while the socket is blocked, loses the answer once, and it is stored once', async () => {
     const tid = freshTenant('lostanswer');
     const alice = await accessToken(tid, 'alice');
