@@ -10,6 +10,7 @@ const POD_ENV = { REALTIME_TOKEN_GRACE_MS: '500', REALTIME_POD_TIMEOUT_MS: '3000
 describe('the client connection', () => {
   let a: Pod;
   let b: Pod;
+  const extra: Pod[] = [];
   const proxies: HttpFaultProxy[] = [];
   const clients = new Clients();
 
@@ -19,7 +20,7 @@ describe('the client connection', () => {
   afterAll(async () => {
     clients.closeAll();
     await Promise.all(proxies.map((p) => p.close()));
-    await stopPods([a, b]);
+    await stopPods([a, b, ...extra]);
   }, 30000);
 
   it('refreshes the token before it expires (auth:expiring -> auth:refresh) on the same connection', async () => {
@@ -103,6 +104,46 @@ describe('the client connection', () => {
     expect(sessions).toHaveLength(1);
     expect(tether.state).toBe('connected');
   }, 20000);
+
+  it('surfaces a token_invalid refusal and stops retrying until connect() is called again', async () => {
+    const tid = freshTenant('invalid');
+    const source = countingToken(async (call) => (call === 1 ? 'not-a-jwt' : accessToken(tid, 'fixed')));
+    const tether = clients.make({ url: a.url, token: source.token });
+    const errors: { code?: string }[] = [];
+    tether.on('error', (err) => errors.push(err as { code?: string }));
+    await waitForState(tether, 'offline');
+    expect(errors.map((e) => e.code)).toEqual(['token_invalid']);
+    await sleep(1000);
+    expect(source.calls()).toBe(1);
+    expect(tether.state).toBe('offline');
+    // The app signs the user in again.
+    tether.connect();
+    await waitForState(tether, 'connected');
+    expect(source.calls()).toBe(2);
+  });
+
+  it('waits out a rate_limited refusal instead of hammering the server', async () => {
+    const tid = freshTenant('ratelimited');
+    const strict = await startPod({ ...POD_ENV, REALTIME_CONNECTS_PER_MINUTE_PER_USER: '1' });
+    extra.push(strict);
+    // Both connects in one of the limiter's one-minute windows.
+    if (Date.now() % 60_000 > 56_000) await sleep(60_500 - (Date.now() % 60_000));
+    const first = clients.make({ url: strict.url, token: () => accessToken(tid, 'eager') });
+    await waitForState(first, 'connected');
+    const source = countingToken(() => accessToken(tid, 'eager'));
+    const second = clients.make({ url: strict.url, token: source.token });
+    const errors: { code?: string; retryAfterMs?: number }[] = [];
+    second.on('error', (err) => errors.push(err as { code?: string; retryAfterMs?: number }));
+    await eventually(() => errors.length === 1, { what: 'the refusal' });
+    expect(errors[0]).toMatchObject({ code: 'rate_limited', retryAfterMs: expect.any(Number) });
+    const calls = source.calls();
+    // Until the window ends (at most a minute), no new attempt: none within the next two seconds
+    // (less when the window ends sooner).
+    await sleep(Math.min(2000, errors[0].retryAfterMs! - 200));
+    expect(source.calls()).toBe(calls);
+    expect(errors).toHaveLength(1);
+    expect(second.state).not.toBe('connected');
+  });
 
   it('asks a host channel’s token() once more when the server says token_expired, and subscribes', async () => {
     const tid = freshTenant('hosttoken');
