@@ -16,6 +16,8 @@ import { Clients, waitForState } from './support/tether';
 
 // The SDK through a Redis outage: two app processes on a private redis-server (never the shared
 // one) reached through a proxy that is cut and refused, so Redis keeps its data (no new log epoch).
+// Runs in band (npm test): the pods of another spec of the same run, on the shared Redis, would
+// relay this spec's outbox rows (one database) to the wrong Redis while this one is away.
 const POD_ENV = {
   OUTBOX_RELAY_DELAY_MS: '300',
   OUTBOX_RELAY_INTERVAL_MS: '200',
