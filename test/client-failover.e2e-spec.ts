@@ -163,5 +163,40 @@ describe('the client across pods', () => {
     await sleep(200);
     expect(after.got).toEqual([2, 3, 4, 5]);
     expect(after.seen.gaps).toBe(0);
+
+    // close() and connect() on the same client: the same.
+    after.tether.close();
+    await broadcast(pod.url, tid, 'announcements', 'announcement:new', { n: 6 });
+    after.tether.connect();
+    await eventually(() => after.got.length === 5, { what: 'the event missed while closed' });
+    await broadcast(pod.url, tid, 'announcements', 'announcement:new', { n: 7 });
+    await eventually(() => after.got.length === 6, { what: 'a live event after connect()' });
+    await sleep(200);
+    expect(after.got).toEqual([2, 3, 4, 5, 6, 7]);
   });
+
+  it('follows presence again on the pod it fails over to', async () => {
+    const tid = freshTenant('refollow');
+    const doomed = await startPod(POD_ENV);
+    extra.push(doomed);
+    const survivor = [a, b].find(alive)!;
+    const lb = await router([doomed.port, survivor.port]);
+    const watcher = clients.make({ url: lb.url, token: () => accessToken(tid, 'watcher'), transports: ['websocket'] });
+    const updates: { userId: string; status: string }[] = [];
+    watcher.presence.on('update', (u: { userId: string; status: string }) => updates.push(u));
+    const sessions: unknown[] = [];
+    watcher.on('session', (session: unknown) => sessions.push(session));
+    await waitForState(watcher, 'connected');
+    await watcher.presence.follow(['friend']);
+    const friend = clients.make({ url: survivor.url, token: () => accessToken(tid, 'friend') });
+    await eventually(() => updates.some((u) => u.status === 'online'), { what: 'friend online' });
+
+    await killPod(doomed);
+    await eventually(() => sessions.length === 2, { what: 'a session on the survivor', timeoutMs: 10_000 });
+    const seen = updates.length;
+    friend.close();
+    await eventually(() => updates.slice(seen).some((u) => u.userId === 'friend' && u.status === 'offline'), {
+      what: 'friend offline, told after the failover',
+    });
+  }, 30000);
 });
