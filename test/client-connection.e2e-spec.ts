@@ -298,6 +298,47 @@ describe('the client connection', () => {
     expect(polls()).toBe(pollsNow);
   }, 45000);
 
+  it('loses and repeats nothing while a publisher runs through two socket -> polling -> socket switches', async () => {
+    const tid = freshTenant('flipflop');
+    const gate = await startHttpFaultProxy(a.port);
+    proxies.push(gate);
+    const tether = clients.make({
+      url: gate.url,
+      token: () => accessToken(tid, 'flipper'),
+      polling: { intervalMs: 200, afterFailures: 2 },
+    });
+    const sub = tether.subscribe('announcements');
+    const got: number[] = [];
+    let gaps = 0;
+    sub.on('announcement:new', (payload: { n: number }) => got.push(payload.n));
+    sub.on('gap', () => gaps++);
+    await waitForState(tether, 'connected');
+    await eventually(() => sub.state === 'subscribed', { what: 'subscribed' });
+    let publishing = true;
+    let n = 0;
+    const publisher = (async () => {
+      while (publishing) {
+        await broadcast(b.url, tid, 'announcements', 'announcement:new', { n: ++n });
+        await sleep(30);
+      }
+    })();
+    for (let round = 0; round < 2; round++) {
+      await sleep(300);
+      gate.blockSocketPath(true);
+      await waitForState(tether, 'polling', 15_000);
+      await sleep(400);
+      gate.blockSocketPath(false);
+      await waitForState(tether, 'connected', 15_000);
+    }
+    await sleep(300);
+    publishing = false;
+    await publisher;
+    await eventually(() => got.length >= n, { what: `all ${n} events`, timeoutMs: 5000 });
+    await sleep(500);
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(gaps).toBe(0);
+  }, 40000);
+
   it('starts in polling when the socket never connects, then moves to the socket without a duplicate', async () => {
     const tid = freshTenant('pollfirst');
     const gate = await startHttpFaultProxy(a.port);
