@@ -73,6 +73,18 @@ describe('the client’s data against the server', () => {
       },
     });
 
+    // The same through GET /sync/changes (one cursor for several collections).
+    const viaChanges = new Map<string, Doc>();
+    const changes = () =>
+      tether.sync.changes(['rsvps', 'events'], {
+        limit: 5,
+        apply: async ({ collections, reset }) => {
+          if (reset) viaChanges.clear();
+          for (const doc of collections.events.items as Doc[]) viaChanges.set(doc.id, doc);
+          for (const id of collections.events.deletes) viaChanges.delete(id);
+        },
+      });
+
     // Two writers, one per pod: creates, edits and deletes, interleaved with the client's pulls.
     const write = async (pod: Pod, token: string, label: string) => {
       const mine: string[] = [];
@@ -92,7 +104,7 @@ describe('the client’s data against the server', () => {
     const done = Promise.all([write(a, writers[0], 'a'), write(b, writers[1], 'b')]).finally(() => (writing = false));
     let pulls = 0;
     while (writing) {
-      await events.pull();
+      await Promise.all([events.pull(), changes()]);
       pulls++;
       await sleep(rand(40));
     }
@@ -121,11 +133,11 @@ describe('the client’s data against the server', () => {
     // An open transaction anywhere on this PostgreSQL server holds the feed back a little: pull until it catches up.
     await eventually(
       async () => {
-        await events.pull();
-        return versions(local);
+        await Promise.all([events.pull(), changes()]);
+        return [versions(local), versions(viaChanges)];
       },
       {
-        until: (v) => JSON.stringify(v) === JSON.stringify(expected),
+        until: ([v, w]) => JSON.stringify(v) === JSON.stringify(expected) && JSON.stringify(w) === JSON.stringify(expected),
         what: 'the local copy to match the database',
         timeoutMs: 15_000,
         everyMs: 200,
@@ -133,6 +145,9 @@ describe('the client’s data against the server', () => {
     );
     const fresh = await fullPull();
     expect([...local.values()].sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual([...fresh.values()].sort((x, y) => (x.id < y.id ? -1 : 1)));
+    expect([...viaChanges.values()].sort((x, y) => (x.id < y.id ? -1 : 1))).toEqual(
+      [...fresh.values()].sort((x, y) => (x.id < y.id ? -1 : 1)),
+    );
     expect(versions(fresh)).toEqual(expected);
     expect(Object.keys(expected).length).toBeGreaterThan(15);
     expect(pulls).toBeGreaterThan(2);
