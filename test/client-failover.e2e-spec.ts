@@ -5,7 +5,7 @@ import { freshTenant } from './support/sync';
 import { Clients, waitForState } from './support/tether';
 
 // The SDK against two app processes behind a small load balancer. A tiny channel log (10 events,
-// trimmed by whole stream nodes of 100) lets the gap test outrun it; the other test stays far below.
+// trimmed by whole stream nodes of 100) lets the gap test outrun it; the other tests stay far below.
 const POD_ENV = { REALTIME_LOG_MAX_LENGTH: '10', REALTIME_POD_TIMEOUT_MS: '3000', REALTIME_PRESENCE_OFFLINE_DELAY_MS: '200' };
 
 const alive = (pod: Pod) => pod.proc.child.exitCode === null && pod.proc.child.signalCode === null;
