@@ -106,6 +106,46 @@ describe('the client across pods', () => {
     expect(seen.gaps).toBe(0);
   }, 30000);
 
+  it('recovers the user’s own channel (subscribed explicitly) after a reconnect, with no duplicate', async () => {
+    const tid = freshTenant('userchannel');
+    const pod = [a, b].find(alive)!;
+    const lb = await router([pod.port]);
+    const tether = clients.make({ url: lb.url, token: () => accessToken(tid, 'me'), transports: ['websocket'] });
+    const sub = tether.subscribe('user:me');
+    const got: number[] = [];
+    const everywhere: number[] = [];
+    sub.on('notification:new', (payload: { n: number }) => got.push(payload.n));
+    tether.onEvent('notification:new', (payload: { n: number }) => everywhere.push(payload.n));
+    let subscribed = 0;
+    sub.on('subscribed', () => subscribed++);
+    await eventually(() => subscribed === 1, { what: 'subscribed' });
+    await broadcast(pod.url, tid, 'user:me', 'notification:new', { n: 1 });
+    await eventually(() => got.length === 1, { what: 'the first notification' });
+
+    lb.refuse(true);
+    lb.cut();
+    await eventually(() => tether.state !== 'connected', { what: 'the client noticing' });
+    for (const n of [2, 3]) await broadcast(pod.url, tid, 'user:me', 'notification:new', { n });
+    // A publisher keeps going while it reconnects: the socket is in its user room from the handshake on.
+    let publishing = true;
+    let n = 3;
+    const publisher = (async () => {
+      while (publishing) {
+        await broadcast(pod.url, tid, 'user:me', 'notification:new', { n: ++n });
+        await sleep(20);
+      }
+    })();
+    lb.refuse(false);
+    await eventually(() => subscribed === 2, { what: 'subscribed again' });
+    await sleep(300);
+    publishing = false;
+    await publisher;
+    await eventually(() => got.length >= n, { what: `all ${n} notifications` });
+    await sleep(300);
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(everywhere).toEqual(got);
+  }, 30000);
+
   it('emits gap when the log was trimmed past its offset, then goes on live from the newest offset', async () => {
     const tid = freshTenant('gap');
     const pod = [a, b].find(alive)!;
