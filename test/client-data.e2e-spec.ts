@@ -199,6 +199,8 @@ describe('the client’s data against the server', () => {
         .sort(),
     ).toEqual([...offlineIds].sort());
     for (const r of results.filter((x) => offlineIds.includes(x.offlineId))) expect(['created', 'duplicate']).toContain(r.status);
+    // The lost batch was resent with its offlineIds: the server answered it as a replay.
+    expect(results.map((r) => r.status)).toContain('duplicate');
     const rows = await db.query(`SELECT service_id::text, version FROM community_checkins WHERE tenant_id = $1 ORDER BY service_id`, [tid]);
     expect(rows.rows).toEqual([...services].sort().map((id) => ({ service_id: id, version: 1 })));
     expect((await db.query(`SELECT count(*)::int AS n FROM sync_mutations WHERE tenant_id = $1`, [tid])).rows[0].n).toBe(3);
