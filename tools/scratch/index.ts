@@ -2,6 +2,7 @@
 export * from './faults';
 export * from './lifecycle';
 export * from './processes';
+export * from './proxies';
 export * from './report';
 export * from './sampling';
 export * from './wait';
