@@ -79,8 +79,9 @@ export class Poller {
         await this.subs.loaded;
         const token = await sub.channelToken(renewedToken);
         page = await this.http.get<EventsPage>('/realtime/events', {
-          // Before any offset is known: the events published since the app subscribed.
-          query: { channel: sub.channel, since: sub.offset ?? String(sub.createdAt), limit: 100 },
+          // Before any offset is known, the server's current position (not the phone's clock, which may be off):
+          // what comes after it is what this subscription receives, as a socket subscribe would.
+          query: { channel: sub.channel, since: sub.offset, limit: sub.offset ? 100 : 1 },
           headers: token ? { 'X-Channel-Token': token } : undefined,
         });
       } catch (err) {
@@ -97,6 +98,10 @@ export class Poller {
       }
       // Ignored once stopped: the socket's resubscribe already went out with the offsets as they were.
       if (signal.aborted || (sub.state as string) === 'closed') return 0;
+      if (!sub.offset) {
+        this.subs.advance(sub.channel, page.offset, false);
+        continue;
+      }
       if (!page.recovered) sub.dispatch('gap');
       for (const e of page.events) this.deliver(e.event, e.data, sub.channel, e.offset);
       if (page.offset) this.subs.advance(sub.channel, page.offset, !page.recovered);

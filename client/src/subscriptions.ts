@@ -53,8 +53,6 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   delivered?: string;
   /** @internal how many `subscribe` calls share it */
   refs = 1;
-  /** @internal when it was created: polling's `since` before any offset is known */
-  readonly createdAt: number;
   private token?: string;
 
   /** @internal */
@@ -64,7 +62,6 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     private readonly tokenProvider?: ChannelTokenProvider,
   ) {
     super();
-    this.createdAt = owner.clock.now();
   }
 
   /** The latest offset seen on this channel (sent as `since` when subscribing again). */

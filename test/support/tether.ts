@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-// The SDK under test (client/src) is typed for browsers and React Native: its DOM types (IndexedDB) come with it.
 import { TetherClient } from '../../client/src';
 import { eventually } from '../../tools/scratch';
 
