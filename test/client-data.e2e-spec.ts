@@ -62,13 +62,13 @@ describe('the client’s data against the server', () => {
     const tether = clients.make({ url: a.url, token: () => accessToken(tid, 'syncer') }, { connect: false });
     const events = tether.sync.collection<Doc>('events', {
       limit: 7,
-      apply: async ({ items, deletes, reset }) => {
+      apply: async ({ upserts, deletes, reset }) => {
         if (reset) {
           resets++;
           local.clear();
         }
         await sleep(rand(5)); // a local database write takes a while
-        for (const doc of items) local.set(doc.id, doc);
+        for (const doc of upserts) local.set(doc.id, doc);
         for (const id of deletes) local.delete(id);
       },
     });
@@ -80,7 +80,7 @@ describe('the client’s data against the server', () => {
         limit: 5,
         apply: async ({ collections, reset }) => {
           if (reset) viaChanges.clear();
-          for (const doc of collections.events.items as Doc[]) viaChanges.set(doc.id, doc);
+          for (const doc of collections.events.upserts as Doc[]) viaChanges.set(doc.id, doc);
           for (const id of collections.events.deletes) viaChanges.delete(id);
         },
       });

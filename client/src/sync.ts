@@ -3,16 +3,17 @@ import { TetherHttpError } from './errors';
 
 /** One page of a collection, as `apply` gets it. `reset`: drop your local copy first (then pages follow from scratch). */
 export interface SyncPage<T = unknown> {
-  items: T[];
+  /** Rows created or changed since the last page: insert or replace them by `id`. */
+  upserts: T[];
   deletes: string[];
   reset?: boolean;
   /** The server's time of the page (ISO 8601). */
   timestamp?: string;
 }
 
-/** One page of `GET /sync/changes`: items and deletes per collection. */
+/** One page of `GET /sync/changes`: upserts and deletes per collection. */
 export interface ChangesPage {
-  collections: Record<string, { items: unknown[]; deletes: string[] }>;
+  collections: Record<string, { upserts: unknown[]; deletes: string[] }>;
   reset?: boolean;
   timestamp?: string;
 }
@@ -55,8 +56,8 @@ export class SyncClient {
       this.run(`sync:${name}`, `/sync/${encodeURIComponent(name)}`, { limit: options.limit }, (body) =>
         options.apply(
           body
-            ? { items: body[name] as T[], deletes: body.deleted as string[], timestamp: body.timestamp }
-            : { reset: true, items: [], deletes: [] },
+            ? { upserts: body[name] as T[], deletes: body.deleted as string[], timestamp: body.timestamp }
+            : { reset: true, upserts: [], deletes: [] },
         ),
       );
     return { name, pull };
@@ -69,7 +70,7 @@ export class SyncClient {
       const page: ChangesPage = { collections: {}, ...(body ? { timestamp: body.timestamp } : { reset: true }) };
       for (const n of names)
         page.collections[n] = {
-          items: (body?.[n] as unknown[]) ?? [],
+          upserts: (body?.[n] as unknown[]) ?? [],
           deletes: (body?.deleted as Record<string, string[]>)?.[n] ?? [],
         };
       return options.apply(page);

@@ -23,7 +23,7 @@ describe('SyncClient against the real server', () => {
     );
     return { tid, admin, ids: ids.sort() };
   };
-  const idsOf = (pages: SyncPage<{ id: string }>[]) => pages.flatMap((p) => p.items.map((i) => i.id)).sort();
+  const idsOf = (pages: SyncPage<{ id: string }>[]) => pages.flatMap((p) => p.upserts.map((i) => i.id)).sort();
 
   it('follows nextCursor until hasMore is false and stores the cursor only after apply resolved', async () => {
     const { tid, ids, admin } = await seed(5);
@@ -42,7 +42,7 @@ describe('SyncClient against the real server', () => {
     const run = events.pull();
     expect(events.pull()).toBe(run); // concurrent calls share one run
     await run;
-    expect(pages.map((p) => p.items.length)).toEqual([2, 2, 1]);
+    expect(pages.map((p) => p.upserts.length)).toEqual([2, 2, 1]);
     expect(pages.every((p) => Array.isArray(p.deletes) && typeof p.timestamp === 'string' && !p.reset)).toBe(true);
     expect(idsOf(pages)).toEqual(ids);
     const cursors = member.sent.map((s) => new URL(s.url, 'http://x').searchParams.get('cursor'));
@@ -85,7 +85,7 @@ describe('SyncClient against the real server', () => {
     fail = false;
     await events.pull();
     expect(new URL(member.sent[2].url, 'http://x').searchParams.get('cursor')).toBe(second);
-    expect(applied.map((p) => p.items.length)).toEqual([2, 2, 1]);
+    expect(applied.map((p) => p.upserts.length)).toEqual([2, 2, 1]);
     expect(idsOf(applied)).toEqual(ids);
   });
 
@@ -134,7 +134,7 @@ describe('SyncClient against the real server', () => {
     gone = true;
     const before = member.sent.length;
     await events.pull();
-    expect(applied[0]).toEqual({ reset: true, items: [], deletes: [] });
+    expect(applied[0]).toEqual({ reset: true, upserts: [], deletes: [] });
     expect(idsOf(applied.slice(1))).toEqual(ids);
     const urls = member.sent.slice(before).map((s) => s.url);
     expect(urls[0]).toContain('cursor=');
@@ -142,7 +142,7 @@ describe('SyncClient against the real server', () => {
     expect(await member.ctx.store.get('sync:events')).toEqual(expect.any(String));
   });
 
-  it('changes() pulls several collections with one cursor, items and deletes per collection', async () => {
+  it('changes() pulls several collections with one cursor, upserts and deletes per collection', async () => {
     const { tid, ids, admin } = await seed(3);
     const member = await context(server, { tid, sub: 'eve' });
     const pages: ChangesPage[] = [];
@@ -151,8 +151,8 @@ describe('SyncClient against the real server', () => {
     await pull();
     expect(member.sent[0].url).toMatch(/^\/sync\/changes\?collections=events%2Cmembers&limit=2$/);
     expect(pages.length).toBeGreaterThanOrEqual(2);
-    expect(pages.every((p) => Array.isArray(p.collections.members?.items) && Array.isArray(p.collections.events.deletes))).toBe(true);
-    expect(pages.flatMap((p) => p.collections.events.items.map((i) => (i as { id: string }).id)).sort()).toEqual(ids);
+    expect(pages.every((p) => Array.isArray(p.collections.members?.upserts) && Array.isArray(p.collections.events.deletes))).toBe(true);
+    expect(pages.flatMap((p) => p.collections.events.upserts.map((i) => (i as { id: string }).id)).sort()).toEqual(ids);
     expect(await member.ctx.store.get('sync:changes:events,members')).toEqual(expect.any(String));
 
     await admin.ctx.http.request('DELETE', `/events/${ids[1]}`);
