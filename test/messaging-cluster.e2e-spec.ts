@@ -66,8 +66,8 @@ describe('messaging across two instances', () => {
     await sleep(300);
     expect(seenB.filter(([e]) => e === 'message:new').map(([, p, m]) => [p, m.channel])).toEqual([[ack.message, channel]]);
     expect(seenA.filter(([e]) => e === 'message:delivered' || e === 'message:read').map(([e, p]) => [e, p])).toEqual([
-      ['message:delivered', { conversationId: id, userId: 'bob', upToSeq: 1 }],
-      ['message:read', { conversationId: id, userId: 'bob', upToSeq: 1 }],
+      ['message:delivered', { conversationId: id, userId: 'bob', upToSeq: 1, messageId: ack.message.id }],
+      ['message:read', { conversationId: id, userId: 'bob', upToSeq: 1, messageId: ack.message.id }],
     ]);
     // Bob was online: no push for anyone.
     expect((await bob.get('/notifications').expect(200)).body.items).toEqual([]);

@@ -500,6 +500,7 @@ describe('messaging (one instance)', () => {
       conversationId: id,
       userId: 'nb',
       upToSeq: 1,
+      messageId: m.id,
     });
   });
 

@@ -2,7 +2,7 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { OutboxService } from '../../core/outbox';
 import { NotificationsModule } from '../notifications';
-import { ChannelPolicyRegistry, ChannelPresence, ClientEventRegistry, RealtimeModule } from '../realtime';
+import { ChannelPolicyRegistry, ChannelPresence, ClientEventRegistry, RealtimeModule, TypingRelay } from '../realtime';
 import { Conversation } from './entities/conversation.entity';
 import { Message } from './entities/message.entity';
 import { Participant } from './entities/participant.entity';
@@ -27,12 +27,15 @@ export class MessagingModule implements OnModuleInit {
     private readonly messaging: MessagingService,
     private readonly outbox: OutboxService,
     private readonly channelPresence: ChannelPresence,
+    private readonly typingRelay: TypingRelay,
   ) {}
 
   onModuleInit(): void {
     this.policies.register('conversation:', (user, channel) => this.messaging.authorizeChannel(user, channel));
     // Subscribing to a conversation says who else has it open; then member:joined / member:left.
     this.channelPresence.enable('conversation:');
+    // Typing in a conversation also reaches its participants' conversation lists (user rooms).
+    this.typingRelay.audience('conversation:', (tenantId, channel) => this.messaging.typingAudience(tenantId, channel));
     this.outbox.register(MESSAGE_NEW, (row) => this.messaging.publishMessage(row));
     // Payloads naming a conversation are messaging's; others (the activities app's `{text}`) go to
     // the host backend when the client-event proxy takes `message:send`.

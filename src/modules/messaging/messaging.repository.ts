@@ -348,7 +348,8 @@ export class MessagingRepository {
 
   /**
    * Moves the caller's delivered (or read, which implies delivered) pointer forward to
-   * min(upToSeq, last_seq). Returns the pointers after the update and whether the named one moved.
+   * min(upToSeq, last_seq). Returns the pointers after the update and whether the named one moved;
+   * when it moved, also the id of the message it now points at and the active participants.
    */
   async advance(
     conversationId: string,
@@ -356,30 +357,21 @@ export class MessagingRepository {
     status: 'delivered' | 'read',
     upToSeq: number,
     db: Db = this.ds,
-  ): Promise<
-    | {
-        lastDeliveredSeq: number;
-        lastReadSeq: number;
-        lastSeq: number;
-        moved: boolean;
-      }
-    | undefined
-  > {
+  ): Promise<AdvanceResult | undefined> {
     const moved =
       status === 'read'
         ? `last_read_seq = GREATEST(p.last_read_seq, t.target), last_delivered_seq = GREATEST(p.last_delivered_seq, t.target)`
         : `last_delivered_seq = GREATEST(p.last_delivered_seq, t.target)`;
     const column = status === 'read' ? 'last_read_seq' : 'last_delivered_seq';
-    const rows = rowsOf<{
-      lastDeliveredSeq: number;
-      lastReadSeq: number;
-      lastSeq: number;
-    }>(
+    const rows = rowsOf<Omit<AdvanceResult, 'moved'>>(
       await db.query(
         `WITH t AS (SELECT LEAST($3::int, c.last_seq) AS target, c.last_seq FROM conversations c WHERE c.id = $1)
        UPDATE conversation_participants p SET ${moved} FROM t
         WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL AND p.${column} < t.target
-       RETURNING p.last_delivered_seq AS "lastDeliveredSeq", p.last_read_seq AS "lastReadSeq", t.last_seq AS "lastSeq"`,
+       RETURNING p.last_delivered_seq AS "lastDeliveredSeq", p.last_read_seq AS "lastReadSeq", t.last_seq AS "lastSeq",
+                 (SELECT m.id FROM messages m WHERE m.conversation_id = $1 AND m.seq = t.target) AS "messageId",
+                 (SELECT array_agg(o.user_id ORDER BY o.user_id) FROM conversation_participants o
+                   WHERE o.conversation_id = $1 AND o.left_at IS NULL) AS "participantIds"`,
         [conversationId, userId, upToSeq],
       ),
     );
@@ -396,6 +388,35 @@ export class MessagingRepository {
     );
     return current[0] ? { ...current[0], moved: false } : undefined;
   }
+
+  /** How many of these messages are in the conversation, and the highest seq among them. */
+  async seqOfMessages(conversationId: string, messageIds: string[]): Promise<{ found: number; maxSeq: number | null }> {
+    const rows: { found: number; maxSeq: number | null }[] = await this.ds.query(
+      `SELECT count(*)::int AS found, max(m.seq) AS "maxSeq" FROM messages m WHERE m.conversation_id = $1 AND m.id = ANY($2::uuid[])`,
+      [conversationId, messageIds],
+    );
+    return rows[0];
+  }
+
+  /** The users of a conversation's tenant who are active participants now. */
+  async activeParticipantIds(tenantId: string, conversationId: string): Promise<string[]> {
+    const rows: { userId: string }[] = await this.ds.query(
+      `SELECT user_id AS "userId" FROM conversation_participants WHERE conversation_id = $1 AND tenant_id = $2 AND left_at IS NULL`,
+      [conversationId, tenantId],
+    );
+    return rows.map((r) => r.userId);
+  }
+}
+
+export interface AdvanceResult {
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+  lastSeq: number;
+  moved: boolean;
+  /** When moved: the message at the new pointer. */
+  messageId?: string;
+  /** When moved: the active participants. */
+  participantIds?: string[];
 }
 
 function isUniqueViolation(err: unknown, constraint: string): boolean {

@@ -296,15 +296,33 @@ export class MessagingService {
 
   // ---- read state, typing ------------------------------------------------------------------
 
+  /**
+   * Moves the caller's delivered or read pointer: to `upToSeq`, or to the highest seq among the
+   * messages named (`messageId`, `messageIds`; any not in this conversation is 404
+   * `message_not_found` and moves nothing). The event goes to the conversation channel and, live,
+   * to every participant's user room (not to sockets that have the conversation open: they get it
+   * there), so conversation lists show the ticks.
+   */
   async status(user: AuthUser, conversationId: string, dto: StatusDto): Promise<ReadStateView> {
     await this.member(user, conversationId);
+    const given = [dto.upToSeq, dto.messageId, dto.messageIds].filter((v) => v !== undefined).length;
+    if (given !== 1) throw invalidField('upToSeq', 'give exactly one of upToSeq, messageId or messageIds');
+    const named = dto.messageIds ? [...new Set(dto.messageIds)] : dto.messageId !== undefined ? [dto.messageId] : undefined;
+    const upToSeq = named ? await this.seqOf(conversationId, named) : dto.upToSeq!;
+    const channel = conversationChannel(conversationId);
     const state = await this.outbox.transaction(async (tx) => {
-      const moved = await this.repo.advance(conversationId, user.userId, dto.status, dto.upToSeq, tx.em);
+      const moved = await this.repo.advance(conversationId, user.userId, dto.status, upToSeq, tx.em);
       if (moved?.moved) {
-        const upToSeq = dto.status === 'read' ? moved.lastReadSeq : moved.lastDeliveredSeq;
+        const payload = {
+          conversationId,
+          userId: user.userId,
+          upToSeq: dto.status === 'read' ? moved.lastReadSeq : moved.lastDeliveredSeq,
+          messageId: moved.messageId!,
+          ...(named ? { messageIds: named } : {}),
+        };
+        const live = { channels: (moved.participantIds ?? []).map(userChannel), exceptChannels: [channel] };
         const event = dto.status === 'read' ? 'message:read' : 'message:delivered';
-        const payload = { conversationId, userId: user.userId, upToSeq };
-        await tx.record([realtimeEvent(user.tenantId, conversationChannel(conversationId), event, payload)]);
+        await tx.record([realtimeEvent(user.tenantId, channel, event, payload, live)]);
       }
       return moved;
     });
@@ -315,6 +333,21 @@ export class MessagingService {
       lastReadSeq: state.lastReadSeq,
       unreadCount: Math.max(0, state.lastSeq - state.lastReadSeq),
     };
+  }
+
+  /** The highest seq among these messages of the conversation; 404 if any is not one of them. */
+  private async seqOf(conversationId: string, messageIds: string[]): Promise<number> {
+    const unknown = () => new NotFoundError('message_not_found', 'No such message in this conversation');
+    if (!messageIds.every(isUuid)) throw unknown();
+    const { found, maxSeq } = await this.repo.seqOfMessages(conversationId, messageIds);
+    if (found !== messageIds.length || maxSeq === null) throw unknown();
+    return maxSeq;
+  }
+
+  /** Who shows a conversation's typing in their conversation list (TypingRelay's audience). */
+  async typingAudience(tenantId: string, channel: string): Promise<string[]> {
+    const id = channel.slice(conversationChannel('').length);
+    return isUuid(id) ? this.repo.activeParticipantIds(tenantId, id) : [];
   }
 
   /** Everything up to the newest message is read. */

@@ -17,3 +17,4 @@ export { PresenceService } from './presence.service';
 export type { PresenceState } from './presence.service';
 export { ChannelPresence } from './channel-presence';
 export { TypingRelay } from './typing-relay';
+export type { TypingAudience } from './typing-relay';

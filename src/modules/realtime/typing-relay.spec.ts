@@ -45,6 +45,29 @@ describe('TypingRelay', () => {
       ['t1', ['announcements'], 'typing:stop', { channel: 'announcements', userId: 'ann' }, except],
     ]);
   });
+
+  it('also relays to the audience of the channel’s prefix in their user rooms, never to the typist, looking it up once per 5 s', async () => {
+    const lookups: string[] = [];
+    relay.audience('conversation:', async (tenantId, channel) => {
+      lookups.push(`${tenantId}|${channel}`);
+      return ['ann', 'bob', 'cy'];
+    });
+    relay.fromUser(user, 'conversation:c1', true);
+    relay.fromUser(user, 'conversation:c1', false);
+    relay.fromUser(user, 'announcements', true); // no audience for this prefix
+    await Promise.resolve();
+    await Promise.resolve();
+    const toRooms = { exceptChannels: ['conversation:c1'], volatile: true };
+    const payload = { channel: 'conversation:c1', userId: 'ann' };
+    expect(emitted.filter((e) => (e[1] as string[])[0].startsWith('user:'))).toEqual([
+      ['t1', ['user:bob', 'user:cy'], 'typing:start', payload, toRooms],
+      ['t1', ['user:bob', 'user:cy'], 'typing:stop', payload, toRooms],
+    ]);
+    expect(lookups).toEqual(['t1|conversation:c1']);
+    jest.advanceTimersByTime(5000);
+    relay.fromUser(user, 'conversation:c1', true);
+    expect(lookups).toHaveLength(2);
+  });
 });
 
 describe('typingChannel (the ids apps send)', () => {

@@ -1,4 +1,4 @@
-import { Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { z } from 'zod';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError } from '../../core/http/domain-error';
@@ -8,6 +8,16 @@ import { LiveOptions, RealtimeService } from './realtime.service';
 
 const TYPING_THROTTLE_MS = 2000;
 const TYPING_TIMEOUT_MS = 5000;
+/** How long a channel's audience is reused: one lookup serves a typist's start, its repeats and its stop. */
+const AUDIENCE_TTL_MS = 5000;
+const AUDIENCE_CACHE_MAX = 10_000;
+
+/**
+ * The users who show a channel's typing outside it (a conversation's participants, in their
+ * conversation lists): they get it in their `user:<id>` rooms too. Registered by the module that
+ * owns the channel prefix.
+ */
+export type TypingAudience = (tenantId: string, channel: string) => Promise<string[]>;
 
 const ID = z
   .union([z.string(), z.number().int().nonnegative()])
@@ -52,14 +62,27 @@ interface Typist extends Sender {
  * relayed at most every 2 s per typist and channel, `typing:stop` follows 5 s of silence, the
  * sender's own sockets are skipped, and both are live only (volatile, not logged, never replayed).
  * State is per pod: a REST caller whose requests alternate between pods may be relayed a little
- * more often.
+ * more often. For a prefix with an audience (see `audience`), the users of the audience other
+ * than the typist get it in their user rooms as well, except the sockets that have the channel open
+ * (they get it once, on the channel). The audience is looked up at most every 5 s per channel and
+ * pod, so a user who just left may see typing for that long.
  */
 @Injectable()
 export class TypingRelay implements OnApplicationShutdown {
   /** Socket id, or `rest|<tenant>|<user>` -> what it is typing in; entries exist only while typing. */
   private readonly typists = new Map<string, Typist>();
+  /** Channel prefix (`conversation:`) -> who shows its typing outside the channel. */
+  private readonly audiences = new Map<string, TypingAudience>();
+  /** `<tenant>|<channel>` -> its audience, looked up at `at`; one promise keeps start and stop in order. */
+  private readonly audienceCache = new Map<string, { at: number; users: Promise<string[]> }>();
+  private readonly logger = new Logger(TypingRelay.name);
 
   constructor(private readonly realtime: RealtimeService) {}
+
+  /** Typing in channels with this prefix also reaches these users' own rooms. */
+  audience(prefix: string, resolve: TypingAudience): void {
+    this.audiences.set(prefix, resolve);
+  }
 
   /** A socket's typing event, in a channel it is subscribed to. */
   fromSocket(ctx: SocketContext, channel: string, typing: boolean): { ok: true } {
@@ -93,6 +116,7 @@ export class TypingRelay implements OnApplicationShutdown {
   onApplicationShutdown(): void {
     for (const typist of this.typists.values()) for (const { stopTimer } of typist.channels.values()) clearTimeout(stopTimer);
     this.typists.clear();
+    this.audienceCache.clear();
   }
 
   private start(key: string, who: Sender, channel: string): void {
@@ -124,6 +148,34 @@ export class TypingRelay implements OnApplicationShutdown {
   }
 
   private relay(typist: Sender, channel: string, event: 'typing:start' | 'typing:stop'): void {
-    this.realtime.emitLive(typist.tenantId, [channel], event, { channel, userId: typist.userId }, { ...typist.except, volatile: true });
+    const { tenantId, userId } = typist;
+    const payload = { channel, userId };
+    this.realtime.emitLive(tenantId, [channel], event, payload, { ...typist.except, volatile: true });
+    this.audienceOf(tenantId, channel)?.then(
+      (users) => {
+        // Never to the typist; never twice to a socket that has the channel open.
+        const rooms = users.filter((u) => u !== userId).map(userChannel);
+        if (rooms.length) this.realtime.emitLive(tenantId, rooms, event, payload, { exceptChannels: [channel], volatile: true });
+      },
+      (err: Error) => this.logger.warn(`typing audience of ${channel} unavailable: ${err.message}`),
+    );
+  }
+
+  private audienceOf(tenantId: string, channel: string): Promise<string[]> | undefined {
+    const resolve = [...this.audiences].find(([prefix]) => channel.startsWith(prefix))?.[1];
+    if (!resolve) return undefined;
+    const key = `${tenantId}|${channel}`;
+    const now = Date.now();
+    const cached = this.audienceCache.get(key);
+    if (cached && now - cached.at < AUDIENCE_TTL_MS) return cached.users;
+    if (this.audienceCache.size >= AUDIENCE_CACHE_MAX) {
+      for (const [k, v] of this.audienceCache) if (now - v.at >= AUDIENCE_TTL_MS) this.audienceCache.delete(k);
+      if (this.audienceCache.size >= AUDIENCE_CACHE_MAX) this.audienceCache.clear();
+    }
+    const users = resolve(tenantId, channel);
+    // A failed lookup is not kept: the next event asks again.
+    users.catch(() => this.audienceCache.delete(key));
+    this.audienceCache.set(key, { at: now, users });
+    return users;
   }
 }

@@ -17,7 +17,14 @@ import {
   ValidateIf,
   IsBoolean,
 } from 'class-validator';
-import { CLIENT_MESSAGE_ID, DEFAULT_PAGE, MAX_CONTENT_LENGTH, MAX_GROUP_PARTICIPANTS, MAX_PAGE } from '../messaging.constants';
+import {
+  CLIENT_MESSAGE_ID,
+  DEFAULT_PAGE,
+  MAX_CONTENT_LENGTH,
+  MAX_GROUP_PARTICIPANTS,
+  MAX_PAGE,
+  MAX_STATUS_MESSAGE_IDS,
+} from '../messaging.constants';
 import { USER_ID_CHARACTERS, USER_ID_PATTERN } from '../../../core/auth/auth-user';
 
 export class CreateConversationDto {
@@ -149,17 +156,41 @@ export class EditMessageDto {
   content: string;
 }
 
+/** One of `upToSeq`, `messageId` or `messageIds` (the service checks that exactly one is given). */
 export class StatusDto {
   @ApiProperty({ enum: ['delivered', 'read'] })
   @IsIn(['delivered', 'read'])
   status: 'delivered' | 'read';
 
-  @ApiProperty({
+  @ApiPropertyOptional({
     description: 'Every message up to this seq (capped at the newest)',
   })
+  @IsOptional()
   @IsInt()
   @Min(0)
-  upToSeq: number;
+  upToSeq?: number;
+
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description: 'This message and every earlier one (the pointer moves to its seq); 404 `message_not_found` if not in this conversation',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  messageId?: string;
+
+  @ApiPropertyOptional({
+    type: [String],
+    maxItems: MAX_STATUS_MESSAGE_IDS,
+    description: 'These messages and every earlier one (the pointer moves to the highest seq among them); 404 if any is unknown',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_STATUS_MESSAGE_IDS)
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
+  messageIds?: string[];
 }
 
 export class TypingDto {
