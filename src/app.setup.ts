@@ -7,6 +7,7 @@ import { AppConfig } from './config/app-config';
 import { documentIdempotencyKey, REPLAYED_HEADER } from './core/idempotency';
 import { createValidationPipe } from './core/http/validation';
 import { requestIdFor } from './core/logging/logging.module';
+import { MESSAGING_ALIAS_PATH } from './modules/compat/messaging-alias.controller';
 import { WEBSOCKET_CONTROL_PATH } from './modules/compat/websocket-control.controller';
 import { DEMO_PATH } from './modules/demo';
 import { PUSH_TOKEN_ALIAS_PATH } from './modules/devices/push-token-alias.controller';
@@ -23,8 +24,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
     next();
   });
   // Probes and scrapes stay at the root, where Kubernetes and Prometheus expect them; the bookings app's
-  // push-token route and the venues app's control route keep the paths their callers already use; the
-  // demo page is a page, not API.
+  // push-token route, the venues app's control route and the messaging app's conversation routes keep
+  // the paths their callers already use; the demo page is a page, not API.
   app.setGlobalPrefix(API_PREFIX, {
     exclude: [
       'health',
@@ -33,6 +34,8 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
       PUSH_TOKEN_ALIAS_PATH,
       `${PUSH_TOKEN_ALIAS_PATH}/:pushToken`,
       WEBSOCKET_CONTROL_PATH,
+      MESSAGING_ALIAS_PATH,
+      `${MESSAGING_ALIAS_PATH}/*path`,
       DEMO_PATH,
       `${DEMO_PATH}/*path`,
     ],

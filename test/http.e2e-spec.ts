@@ -121,7 +121,8 @@ describe('HTTP conventions', () => {
 
   it('answers every unknown path and method with 404 not_found in the one error shape, never HTML', async () => {
     const cases: [string, string][] = [
-      ['get', '/api/conversations'], // outside the prefix (the messaging app's guess)
+      ['get', '/api/nope'], // outside the prefix
+      ['put', '/api/conversations'], // the messaging app's alias, a method it does not serve
       ['get', '/nope'],
       ['post', '/docs'],
       ['get', '/api/mobile/v1/nope'],

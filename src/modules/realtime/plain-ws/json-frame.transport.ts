@@ -17,6 +17,8 @@ export interface JsonFrameRequest extends IncomingMessage {
   _query: Record<string, string>;
   /** The access token from `?token=` or the Authorization header. */
   tetherToken?: string;
+  /** Tether's event name -> the frame `type` this connection's app knows it by (see plain-websocket.ts). */
+  tetherEventNames?: Readonly<Record<string, string>>;
 }
 
 /** Close codes a plain client can act on: 44xx refuse (fix the token first), others reconnect. */
@@ -43,7 +45,8 @@ const logger = new Logger('PlainWebSocket');
  *
  * Inbound `{type, id?, ...}` frames become Socket.IO events named `type` (with an ack, answered
  * as `{type: 'reply', id, event, data}`); outbound events become `{type: 'event', event, channel,
- * data, offset}`; the `session` event becomes `{type: 'connected', ...}`; a refused handshake
+ * data, offset}` (or `{type: <the app's name>, channel, data, offset}` for the names the
+ * connection's path maps); the `session` event becomes `{type: 'connected', ...}`; a refused handshake
  * becomes `{type: 'error', error}` and a close with a 44xx code. engine.io's heartbeat rides on
  * WebSocket ping/pong frames (browsers and React Native answer them by themselves); a
  * `{type: 'ping'}` frame is also answered with `{type: 'pong'}` for clients that want their own.
@@ -61,10 +64,12 @@ export class JsonFrameTransport extends Transport {
   /** Frames sent before the namespace accepted the handshake (Socket.IO would drop the client). */
   private early: Packet[] | undefined = [];
   private closeCode = 1000;
+  private readonly frameTypes: Readonly<Record<string, string>>;
 
   constructor(req: JsonFrameRequest) {
     super(req as never);
     this.socket = req.websocket;
+    this.frameTypes = req.tetherEventNames ?? {};
     this.decoder.on('decoded', (packet: Packet) => this.toClient(packet));
     this.socket.on('message', (data, isBinary) => {
       try {
@@ -169,6 +174,8 @@ export class JsonFrameTransport extends Transport {
       case PacketType.EVENT: {
         const [event, payload, meta] = packet.data as [string, unknown, { channel?: string; offset?: string } | undefined];
         if (event === 'session') return this.write({ type: 'connected', ...(payload as object) });
+        if (Object.hasOwn(this.frameTypes, event))
+          return this.write({ type: this.frameTypes[event], channel: meta?.channel, data: payload, offset: meta?.offset });
         return this.write({ type: 'event', event, channel: meta?.channel, data: payload, offset: meta?.offset });
       }
       case PacketType.ACK: {

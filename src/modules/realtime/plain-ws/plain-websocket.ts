@@ -8,6 +8,26 @@ import { JsonFrameRequest, JsonFrameTransport } from './json-frame.transport';
 /** `/ws` (the venues app) and `/messages/subscribe` (the messaging app): the same endpoint under two names. */
 export const PLAIN_WEBSOCKET_PATHS = ['/ws', '/messages/subscribe'];
 
+/**
+ * The messaging app's names for the events it shows, sent on `/messages/subscribe` as the frame's
+ * `type` (`{type: 'message.new', channel, data, offset}`); other events keep `{type: 'event', event}`.
+ */
+export const MESSAGING_APP_EVENT_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
+  [
+    'message:new',
+    'message:updated',
+    'message:deleted',
+    'message:delivered',
+    'message:read',
+    'typing:start',
+    'typing:stop',
+    'presence:update',
+    'user:online',
+    'user:offline',
+    'conversation:updated',
+  ].map((name) => [name, name.replace(':', '.')]),
+);
+
 interface EngineInternals {
   handshake(transport: string, req: IncomingMessage, closeConnection: (code: number) => void): Promise<unknown>;
   createTransport(transport: string, req: IncomingMessage): unknown;
@@ -54,6 +74,7 @@ export function attachPlainWebSocket(httpServer: HttpServer, io: Server, options
       request._query = { ...Object.fromEntries(url.searchParams), EIO: '4', transport: 'websocket' };
       // Empty string rather than undefined: it also marks the request as ours (createTransport).
       request.tetherToken = url.searchParams.get('token') || bearerToken(req.headers.authorization) || '';
+      if (url.pathname === '/messages/subscribe') request.tetherEventNames = MESSAGING_APP_EVENT_NAMES;
       void engine.handshake('websocket', req, () => websocket.close(1011, 'handshake_failed'));
     });
   }
