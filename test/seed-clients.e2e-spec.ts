@@ -107,22 +107,22 @@ describe('seed clients against two pods', () => {
     expect(await socket.timeout(5000).emitWithAck('typing:start', { chatId: '123' })).toMatchObject({ error: { code: 'not_subscribed' } });
   });
 
-  it('seed 002 (plain WebSocket at /messages/subscribe?token=): message:new for a message sent through pod A', async () => {
+  it('seed 002 (plain WebSocket at /messages/subscribe?token=, REST at /api/conversations): message.new for a message sent through pod A', async () => {
     const client = await openPlain(b, { token: await accessToken('reader-002'), path: '/messages/subscribe' });
     plains.push(client);
     expect(await client.next((f) => f.type === 'connected')).toMatchObject({ userId: 'reader-002' });
     const senderAuth = `Bearer ${await accessToken('writer-002')}`;
     const created = await request(a)
-      .post('/api/mobile/v1/conversations')
+      .post('/api/conversations')
       .set('Authorization', senderAuth)
       .send({ type: 'direct', participantIds: ['reader-002'] });
     const conversation = created.body as { id: string };
     const sent = await request(a)
-      .post(`/api/mobile/v1/conversations/${conversation.id}/messages`)
+      .post(`/api/conversations/${conversation.id}/messages`)
       .set('Authorization', senderAuth)
       .send({ content: 'hello from pod A' });
     expect(sent.status).toBe(201);
-    const frame = await client.next((f) => f.type === 'event' && f.event === 'message:new');
+    const frame = await client.next((f) => f.type === 'message.new');
     expect(frame.data).toMatchObject({ conversationId: conversation.id, content: 'hello from pod A', senderId: 'writer-002' });
   });
 
