@@ -64,6 +64,10 @@ export class QueueRegistry implements OnModuleInit {
     return 'done';
   }
 
+  names(): string[] {
+    return [...this.queues.keys()];
+  }
+
   async counts(): Promise<{ name: string; counts: QueueCounts }[]> {
     return Promise.all(
       [...this.queues.values()].map(async (queue) => ({
