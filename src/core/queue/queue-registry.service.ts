@@ -93,7 +93,8 @@ export class QueueRegistry implements OnModuleInit {
 
   /**
    * Moves failed jobs back to waiting: every one (BullMQ's retryJobs, in batches of 1000), or the
-   * ones named. A retried job runs once more; its attempts are not reset.
+   * ones named. Attempts are not reset: a job that used them up runs once more; one that failed for
+   * good earlier gets those it had left.
    */
   async retryFailed(name: string, jobIds?: string[]): Promise<{ retried: number; skipped: SkippedJob[] }> {
     const queue = this.queue(name);

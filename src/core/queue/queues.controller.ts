@@ -156,7 +156,7 @@ export class QueuesController {
 
   @Post('queues/:queue/failed/retry')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Retry failed jobs of a queue: all, or the ones named (each runs once more)' })
+  @ApiOperation({ summary: 'Retry failed jobs of a queue: all, or the ones named (attempts are not reset)' })
   @ApiOkResponse({ type: RetryFailedResponse })
   @ApiNotFoundResponse({ type: ErrorResponse, description: 'code `queue_not_found`' })
   @ApiServiceUnavailableResponse({ type: ErrorResponse, description: 'code `redis_unavailable`' })
