@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { RealtimeAdapterChoice } from '../src/modules/realtime/adapter-choice';
-import { eventually, PrivateRedis, startPrivateRedis } from '../tools/scratch';
+import { eventually, freePort, PrivateRedis, spawnApp, startPrivateRedis } from '../tools/scratch';
 import { broadcast } from './support/broadcast';
 import { ClientSocket, connect, request as ask } from './support/sockets';
 import { startTestApp, TestApp } from './support/test-app';
@@ -58,10 +58,23 @@ describe('the sharded adapter on a Redis without sharded pub/sub', () => {
     expect(fallbackWarnings()).toHaveLength(2);
   });
 
-  it('refuses to start with REALTIME_ADAPTER_STRICT, saying why', async () => {
+  it('refuses to start with REALTIME_ADAPTER_STRICT, saying why in one line', async () => {
     await expect(startTestApp({ REDIS_URL: redis.url, REALTIME_ADAPTER_STRICT: 'true' })).rejects.toThrow(
       /REALTIME_ADAPTER_STRICT=true, but this Redis has no sharded pub\/sub \(ERR unknown command 'spublish'\)/,
     );
+    // The process (the built app): exit 1 and one line, as for an invalid environment.
+    const proc = spawnApp({ LOG_LEVEL: 'silent', PORT: String(await freePort()), REDIS_URL: redis.url, REALTIME_ADAPTER_STRICT: 'true' });
+    expect((await proc.exited).code).toBe(1);
+    expect(proc.output().trim().split('\n')).toEqual([
+      "Tether failed to start: REALTIME_ADAPTER=sharded with REALTIME_ADAPTER_STRICT=true, but this Redis has no sharded pub/sub (ERR unknown command 'spublish'): use Redis 7 or later, or set REALTIME_ADAPTER=classic",
+    ]);
+  });
+
+  it('keeps the sharded adapter, with a warning, when Redis cannot be asked at boot', async () => {
+    const t = await startTestApp({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    apps.push(t);
+    expect(t.app.get(RealtimeAdapterChoice).mode).toBe('sharded');
+    expect(warn.mock.calls.filter(([m]) => /could not check that Redis supports sharded pub\/sub/.test(String(m)))).toHaveLength(1);
   });
 
   it('keeps the sharded adapter, without a word, on a Redis that has it', async () => {
