@@ -28,19 +28,8 @@ export async function startPrivateRedis(port?: number, options: { args?: string[
 
   const start = async () => {
     if (child && child.exitCode === null && child.signalCode === null) return;
-    const args = [
-      '--port',
-      String(chosen),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      ...(options.args ?? []),
-    ];
+    const args = ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    args.push(...(options.args ?? []));
     child = spawn('redis-server', args, { stdio: 'ignore' });
     await waitForPort(chosen, 10_000);
   };
