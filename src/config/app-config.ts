@@ -102,6 +102,7 @@ export class AppConfig {
     const e = this.env;
     return {
       adapter: e.REALTIME_ADAPTER,
+      adapterStrict: e.REALTIME_ADAPTER_STRICT,
       logMaxLength: e.REALTIME_LOG_MAX_LENGTH,
       logMaxAgeMs: e.REALTIME_LOG_MAX_AGE_SEC * 1000,
       maxChannelsPerSocket: e.REALTIME_MAX_CHANNELS_PER_SOCKET,

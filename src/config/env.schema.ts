@@ -164,6 +164,8 @@ export const envSchema = z
 
     /** Socket.IO Redis adapter: `sharded` (Redis >= 7, SSUBSCRIBE per room) or `classic` (every pod gets every broadcast). */
     REALTIME_ADAPTER: z.enum(['sharded', 'classic']).default('sharded'),
+    /** With `sharded`: refuse to start when Redis lacks sharded pub/sub (instead of falling back to `classic` with a warning). */
+    REALTIME_ADAPTER_STRICT: bool.default(false),
     /** Per-channel event log (Redis Streams) for missed-event recovery and HTTP polling. */
     REALTIME_LOG_MAX_LENGTH: int(10, 1_000_000).default(1000),
     REALTIME_LOG_MAX_AGE_SEC: int(10, 7 * 24 * 3600).default(6 * 3600),

@@ -20,7 +20,8 @@ export interface PrivateRedis {
   destroy(): Promise<void>;
 }
 
-export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
+/** `args`: more redis-server options, e.g. `['--rename-command', 'SPUBLISH', '']` for a Redis without a command. */
+export async function startPrivateRedis(port?: number, options: { args?: string[] } = {}): Promise<PrivateRedis> {
   const chosen = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'tether-redis-'));
   let child: ChildProcess | undefined;
@@ -28,6 +29,7 @@ export async function startPrivateRedis(port?: number): Promise<PrivateRedis> {
   const start = async () => {
     if (child && child.exitCode === null && child.signalCode === null) return;
     const args = ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    args.push(...(options.args ?? []));
     child = spawn('redis-server', args, { stdio: 'ignore' });
     await waitForPort(chosen, 10_000);
   };

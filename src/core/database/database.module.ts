@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../../config/app-config';
 import { dataSourceOptions } from './data-source.options';
+import { DatabaseMetrics } from './database.metrics';
 import { ensureDatabase } from './ensure-database';
 import { Tenant } from './entities/tenant.entity';
 
@@ -25,6 +26,7 @@ import { Tenant } from './entities/tenant.entity';
     }),
     TypeOrmModule.forFeature([Tenant]),
   ],
+  providers: [DatabaseMetrics],
   exports: [TypeOrmModule],
 })
 export class DatabaseModule {}

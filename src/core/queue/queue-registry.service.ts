@@ -1,7 +1,9 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
-import type { JobsOptions, Queue } from 'bullmq';
+import type { Job, JobsOptions, Queue } from 'bullmq';
+import { FailedJobView, failedJobView, SkippedJob } from './failed-jobs';
 import { HealthRegistry } from '../health/health.registry';
+import { NotFoundError } from '../http/domain-error';
 import type { OutboxEntry, RecordedRow } from '../outbox';
 import { OutboxService } from '../outbox/outbox.service';
 
@@ -62,6 +64,10 @@ export class QueueRegistry implements OnModuleInit {
     return 'done';
   }
 
+  names(): string[] {
+    return [...this.queues.keys()];
+  }
+
   async counts(): Promise<{ name: string; counts: QueueCounts }[]> {
     return Promise.all(
       [...this.queues.values()].map(async (queue) => ({
@@ -69,6 +75,72 @@ export class QueueRegistry implements OnModuleInit {
         counts: (await queue.getJobCounts(...JOB_STATES)) as QueueCounts,
       })),
     );
+  }
+
+  /** A tracked queue by name; 404 `queue_not_found` otherwise. */
+  queue(name: string): Queue {
+    const queue = this.queues.get(name);
+    if (!queue) throw new NotFoundError('queue_not_found', `No queue named "${name}"`);
+    return queue;
+  }
+
+  /** The most recent failures first (BullMQ orders failed jobs by when they failed). */
+  async failed(name: string, offset: number, limit: number): Promise<{ total: number; jobs: FailedJobView[] }> {
+    const queue = this.queue(name);
+    const [total, jobs] = await Promise.all([queue.getFailedCount(), queue.getFailed(offset, offset + limit - 1)]);
+    return { total, jobs: jobs.filter(Boolean).map(failedJobView) };
+  }
+
+  /**
+   * Moves failed jobs back to waiting: every one (BullMQ's retryJobs, in batches of 1000), or the
+   * ones named. Attempts are not reset: a job that used them up runs once more; one that failed for
+   * good earlier gets those it had left.
+   */
+  async retryFailed(name: string, jobIds?: string[]): Promise<{ retried: number; skipped: SkippedJob[] }> {
+    const queue = this.queue(name);
+    if (!jobIds) {
+      const before = await queue.getFailedCount();
+      await queue.retryJobs({ state: 'failed', count: 1000, timestamp: Date.now() });
+      return { retried: Math.max(0, before - (await queue.getFailedCount())), skipped: [] };
+    }
+    const { done, skipped } = await this.eachFailed(queue, jobIds, (job) => job.retry('failed'));
+    return { retried: done, skipped };
+  }
+
+  /**
+   * Removes failed jobs: every one that failed more than `graceMs` ago (at most `limit`, 0 for no
+   * limit), or the ones named.
+   */
+  async cleanFailed(
+    name: string,
+    options: { jobIds?: string[]; graceMs?: number; limit?: number },
+  ): Promise<{ removed: number; skipped: SkippedJob[] }> {
+    const queue = this.queue(name);
+    if (!options.jobIds) {
+      const removed = await queue.clean(options.graceMs ?? 0, options.limit ?? 0, 'failed');
+      return { removed: removed.length, skipped: [] };
+    }
+    const { done, skipped } = await this.eachFailed(queue, options.jobIds, (job) => job.remove());
+    return { removed: done, skipped };
+  }
+
+  private async eachFailed(
+    queue: Queue,
+    jobIds: string[],
+    act: (job: Job) => Promise<unknown>,
+  ): Promise<{ done: number; skipped: SkippedJob[] }> {
+    let done = 0;
+    const skipped: SkippedJob[] = [];
+    for (const jobId of new Set(jobIds)) {
+      const job = await queue.getJob(jobId);
+      if (!job) skipped.push({ jobId, reason: 'not_found' });
+      else if (!(await job.isFailed())) skipped.push({ jobId, reason: 'not_failed' });
+      else {
+        await act(job);
+        done++;
+      }
+    }
+    return { done, skipped };
   }
 
   private async healthIndicator(): Promise<HealthIndicatorResult> {

@@ -3,6 +3,7 @@ import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { RedisService } from '../redis/redis.service';
 import { QueueRegistry } from './queue-registry.service';
+import { QueueMetrics } from './queue.metrics';
 import { QueueWorkers } from './queue-workers.service';
 import { QueuesController } from './queues.controller';
 
@@ -30,7 +31,7 @@ const HOUR = 3600;
     }),
   ],
   controllers: [QueuesController],
-  providers: [QueueWorkers, QueueRegistry],
+  providers: [QueueWorkers, QueueRegistry, QueueMetrics],
   exports: [QueueWorkers, QueueRegistry],
 })
 export class QueueModule {}

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
+import { RedisMetrics } from './redis.metrics';
 import { RedisService } from './redis.service';
 
 @Global()
-@Module({ providers: [RedisService], exports: [RedisService] })
+@Module({ providers: [RedisService, RedisMetrics], exports: [RedisService] })
 export class RedisModule {}

@@ -2,6 +2,7 @@ import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import Redis, { RedisOptions } from 'ioredis';
 import { AppConfig } from '../../config/app-config';
 import { RedisUnavailableError } from './redis-errors';
+import { RedisMetrics } from './redis.metrics';
 
 /**
  * How a connection behaves while Redis is away.
@@ -30,7 +31,10 @@ export class RedisService implements OnApplicationShutdown {
   readonly prefix: string;
   readonly commandTimeoutMs: number;
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly metrics: RedisMetrics,
+  ) {
     this.prefix = config.redis.keyPrefix;
     this.commandTimeoutMs = config.redis.commandTimeoutMs;
     // Commands issued in the same tick go out in one write (one syscall instead of one each):
@@ -48,6 +52,7 @@ export class RedisService implements OnApplicationShutdown {
     const defaults: RedisOptions =
       mode === 'fail-fast' ? { maxRetriesPerRequest: 1, commandTimeout: this.commandTimeoutMs } : { maxRetriesPerRequest: null };
     const connection = new Redis(this.config.redis.url, { connectionName: `tether:${name}`, retryStrategy, ...defaults, ...options });
+    this.metrics.instrument(connection, name);
     let failedAttempts = 0;
     connection.on('error', (err) => {
       // One line per outage and connection, not one per reconnect attempt.

@@ -14,6 +14,7 @@ export class RealtimeMetrics {
   readonly subscribeRejections: Counter<'reason'>;
   readonly publishLatency: Histogram;
   readonly proxiedEvents: Counter<'outcome'>;
+  readonly adapter: Gauge<'mode'>;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -53,6 +54,12 @@ export class RealtimeMetrics {
       name: 'tether_realtime_client_event_proxy_total',
       help: 'Client events sent to the host backend, by outcome (result, error, unavailable)',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.adapter = new Gauge({
+      name: 'tether_realtime_adapter_info',
+      help: 'The Socket.IO Redis adapter this pod runs (1 for its mode: sharded, or classic, configured or as the fallback)',
+      labelNames: ['mode'],
       registers,
     });
   }

@@ -3,6 +3,8 @@ import { HealthIndicatorService } from '@nestjs/terminus';
 import { HealthRegistry } from '../../core/health/health.registry';
 import { OutboxService } from '../../core/outbox';
 import { AppConfig } from '../../config/app-config';
+import { RedisService } from '../../core/redis/redis.service';
+import { chooseAdapter, RealtimeAdapterChoice } from './adapter-choice';
 import { ChannelPresence } from './channel-presence';
 import { ChannelSubscriptions, parseSubscribeRequest } from './channel-subscriptions';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
@@ -49,6 +51,8 @@ import { TypingRelay, typingChannel } from './typing-relay';
     ChannelTokenVerifier,
     SubscribeProxyClient,
     ClientEventProxy,
+    // Resolved while the app is built, before the gateway's server (and its adapter) is created.
+    { provide: RealtimeAdapterChoice, inject: [AppConfig, RedisService], useFactory: chooseAdapter },
   ],
   exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ChannelPresence, ClientEventRegistry, TypingRelay],
 })

@@ -6,6 +6,7 @@ import type { Server, ServerOptions } from 'socket.io';
 import { AppConfig } from '../../config/app-config';
 import { RedisUnavailableError } from '../../core/redis/redis-errors';
 import { RedisService } from '../../core/redis/redis.service';
+import { RealtimeAdapterChoice } from './adapter-choice';
 import { deliveryGate } from './delivery-gate';
 import { attachPlainWebSocket } from './plain-ws/plain-websocket';
 import { RealtimeMetrics } from './realtime.metrics';
@@ -34,7 +35,7 @@ export interface RoomSubscriptions {
 
 /**
  * The one place Socket.IO meets Redis: every namespace gets the Redis adapter (sharded or
- * classic, per REALTIME_ADAPTER) over ioredis, wrapped by the delivery gate that lets a
+ * classic, per REALTIME_ADAPTER and what Redis supports: RealtimeAdapterChoice) over ioredis, wrapped by the delivery gate that lets a
  * recovering socket receive its missed events before live ones.
  */
 export class RedisIoAdapter extends IoAdapter {
@@ -63,6 +64,8 @@ export class RedisIoAdapter extends IoAdapter {
 
   createIOServer(port: number, options?: ServerOptions): Server {
     const realtime = this.config.realtime;
+    const { mode, refusal } = this.app.get(RealtimeAdapterChoice);
+    if (refusal) throw new Error(refusal);
     const server: Server = super.createIOServer(port, {
       ...options,
       path: '/socket.io',
@@ -86,11 +89,12 @@ export class RedisIoAdapter extends IoAdapter {
     // handshake, and an INFO sent after it is refused in subscriber mode, failing the connection.
     const sub = this.redis.create('socket.io:sub', { enableReadyCheck: false }, 'patient');
     const key = this.redis.key('sio');
+    const metrics = this.app.get(RealtimeMetrics);
+    metrics.adapter.set({ mode }, 1);
     const factory: (nsp: unknown) => object =
-      realtime.adapter === 'sharded'
+      mode === 'sharded'
         ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: 'dynamic' })
         : createAdapter(pub, sub, { key });
-    const metrics = this.app.get(RealtimeMetrics);
     const redis = this.redis;
     const gated = deliveryGate(factory, (n) => metrics.delivered.inc(n));
     // Socket.IO calls this with `new`, so it must be a function, not an arrow.
@@ -108,7 +112,7 @@ export class RedisIoAdapter extends IoAdapter {
         if (sub.status !== 'ready') return Promise.reject(new RedisUnavailableError('Redis is away: room subscription pending'));
         return redis.within(sent, undefined, 'SSUBSCRIBE').then(() => undefined);
       };
-      adapter.whenSubscribed = realtime.adapter === 'sharded' ? subscribed : () => Promise.resolve();
+      adapter.whenSubscribed = mode === 'sharded' ? subscribed : () => Promise.resolve();
       return adapter;
     } as unknown as Parameters<Server['adapter']>[0]);
     return server;

@@ -6,6 +6,7 @@ import type { AuthUser } from '../../core/auth/auth-user';
 import { OutboxService } from '../../core/outbox';
 import { DomainError } from '../../core/http/domain-error';
 import { flattenValidationErrors } from '../../core/http/validation';
+import { SyncMetrics } from './sync.metrics';
 import { AppliedMutation, ConflictStrategy, SyncRegistry } from './sync.registry';
 import { BatchItem, HandlerResult, SyncRepository } from './sync.repository';
 
@@ -36,6 +37,7 @@ export class SyncMutationService {
     private readonly registry: SyncRegistry,
     private readonly repo: SyncRepository,
     private readonly outbox: OutboxService,
+    private readonly metrics: SyncMetrics,
   ) {}
 
   async apply(kind: string, caller: AuthUser, strategy: ConflictStrategy, rawItems: unknown[]): Promise<{ results: BulkItemResult[] }> {
@@ -69,7 +71,10 @@ export class SyncMutationService {
         .digest('hex');
       batch.push({ index, item, offlineId: offlineId!, hash, data: prepared.data });
     });
-    if (!batch.length) return { results };
+    if (!batch.length) {
+      this.metrics.countBulk(kind, results);
+      return { results };
+    }
 
     // The items and the events they cause (the domain's `record`) commit together; the events go out after.
     const handled = await this.outbox.transaction(async (tx) => {
@@ -105,6 +110,7 @@ export class SyncMutationService {
         r.server = doc ? (JSON.parse(doc) as Record<string, unknown>) : null;
       }
     }
+    this.metrics.countBulk(kind, results);
     return { results };
   }
 }

@@ -7,6 +7,7 @@ import { SyncPurgeMark } from './entities/sync-purge-mark.entity';
 import { SyncResumeMark } from './entities/sync-resume-mark.entity';
 import { SyncMutationService } from './sync-mutation.service';
 import { SyncController } from './sync.controller';
+import { SyncMetrics } from './sync.metrics';
 import { SYNC_QUEUE } from './sync.jobs';
 import { SyncProcessor } from './sync.processor';
 import { SyncRegistry } from './sync.registry';
@@ -22,7 +23,7 @@ import { SyncService } from './sync.service';
 @Module({
   imports: [QueueModule, registerQueues(SYNC_QUEUE), TypeOrmModule.forFeature([SyncMutation, SyncPurgeMark, SyncResumeMark])],
   controllers: [SyncController],
-  providers: [SyncRegistry, SyncRepository, SyncService, SyncMutationService, SyncProcessor, BulkSizeGuard],
+  providers: [SyncRegistry, SyncRepository, SyncService, SyncMutationService, SyncProcessor, BulkSizeGuard, SyncMetrics],
   exports: [SyncRegistry, SyncService, SyncMutationService, BulkSizeGuard],
 })
 export class SyncModule {}

@@ -14,6 +14,7 @@ import {
   NIL_ID,
   Position,
 } from './sync.cursor';
+import { SyncMetrics } from './sync.metrics';
 import { CompiledCollection, SyncRegistry } from './sync.registry';
 import { SyncRepository } from './sync.repository';
 
@@ -53,6 +54,7 @@ export class SyncService {
     private readonly registry: SyncRegistry,
     private readonly repo: SyncRepository,
     private readonly config: AppConfig,
+    private readonly metrics: SyncMetrics,
   ) {}
 
   /** GET /sync/<collection>: `{<collection>: [...], deleted, nextCursor, hasMore, timestamp}` as JSON text. */
@@ -106,13 +108,15 @@ export class SyncService {
 
   private async page(c: CompiledCollection, caller: AuthUser, from: Position, limit: number, em?: EntityManager): Promise<Page> {
     const raw = await this.repo.page(c, caller.tenantId, caller.userId, from, limit, em);
-    if (needsReset(from, raw.purgedThrough))
+    if (needsReset(from, raw.purgedThrough)) {
+      this.metrics.resets.inc({ collection: c.name });
       throw new DomainError(
         'sync_reset_required',
         `This ${c.name} cursor is older than the tombstone retention: drop the local ${c.name} and sync again without a cursor`,
         410,
         [{ collection: c.name }],
       );
+    }
     const hasMore = raw.rows.length > limit;
     const rows = hasMore ? raw.rows.slice(0, limit) : raw.rows;
     const docs: string[] = [];
@@ -125,6 +129,9 @@ export class SyncService {
       if (row.kind === 'u') docs.push(row.doc!);
       else deleted.push(row.id);
     }
+    this.metrics.pulls.inc({ collection: c.name });
+    if (docs.length) this.metrics.rows.inc({ collection: c.name, kind: 'upsert' }, docs.length);
+    if (deleted.length) this.metrics.rows.inc({ collection: c.name, kind: 'delete' }, deleted.length);
     const last = rows[rows.length - 1];
     const next = nextPosition(from, { watermark: raw.watermark, lastKey: hasMore ? { x: last.x, id: last.id } : undefined });
     return { docs, deleted, hasMore, next };
