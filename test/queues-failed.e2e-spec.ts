@@ -153,6 +153,12 @@ describe('failed jobs per queue (server API)', () => {
     const member = `Bearer ${await t.token({ sub: 'm', roles: ['MEMBER'] })}`;
     expect((await get('/admin/queues/devices/failed', member).expect(403)).body.code).toBe('forbidden');
     await post('/admin/queues/devices/failed/clean', {}, member).expect(403);
+    // A tenant's ADMIN sees the counts, not other tenants' failed jobs.
+    const admin = `Bearer ${await t.token({ sub: 'a', roles: ['ADMIN'] })}`;
+    await get('/admin/queues', admin).expect(200);
+    expect((await get('/admin/queues/devices/failed', admin).expect(403)).body.code).toBe('forbidden');
+    await post('/admin/queues/devices/failed/retry', {}, admin).expect(403);
+    await post('/admin/queues/devices/failed/clean', {}, admin).expect(403);
   });
 });
 
@@ -170,7 +176,7 @@ describe('failed jobs while Redis is away', () => {
   });
 
   it('answers 503 redis_unavailable, as the other queue routes do', async () => {
-    const auth = `Bearer ${await t.token({ sub: 'ops', roles: ['ADMIN'] })}`;
+    const auth = `Bearer ${await t.token({ sub: 'ops', roles: ['SERVICE'] })}`;
     await request(t.url).get(`${API}/admin/queues/devices/failed`).set('Authorization', auth).expect(200);
     await redis.stop();
     for (const req of [

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsOptional, IsString, Length, Max, Min } from 'class-validator';
-import { ServerApi } from '../auth/auth.decorators';
+import { Roles, ServerApi } from '../auth/auth.decorators';
 import { validationFailed } from '../http/domain-error';
 import { ErrorResponse } from '../http/error-response.dto';
 import { OutboxService } from '../outbox/outbox.service';
@@ -142,7 +142,10 @@ export class QueuesController {
     return { queues, outbox };
   }
 
+  // Failed jobs carry other tenants' ids and data summaries: the platform's own SERVICE identity
+  // only, never a tenant's ADMIN (the counts above reveal nothing of a tenant).
   @Get('queues/:queue/failed')
+  @Roles('SERVICE')
   @ApiOperation({ summary: "A queue's failed jobs, most recent first, with their reasons (all tenants)" })
   @ApiOkResponse({ type: FailedJobsResponse })
   @ApiNotFoundResponse({ type: ErrorResponse, description: 'code `queue_not_found`' })
@@ -155,6 +158,7 @@ export class QueuesController {
   }
 
   @Post('queues/:queue/failed/retry')
+  @Roles('SERVICE')
   @HttpCode(200)
   @ApiOperation({ summary: 'Retry failed jobs of a queue: all, or the ones named (attempts are not reset)' })
   @ApiOkResponse({ type: RetryFailedResponse })
@@ -165,6 +169,7 @@ export class QueuesController {
   }
 
   @Post('queues/:queue/failed/clean')
+  @Roles('SERVICE')
   @HttpCode(200)
   @ApiOperation({ summary: 'Remove failed jobs of a queue: those older than graceMs (all by default), or the ones named' })
   @ApiOkResponse({ type: CleanFailedResponse })
