@@ -43,8 +43,8 @@ describe('message pushes: sender names, badge, sound, preview', () => {
     eventually(() => fcm.sentTo(token)[count], { timeoutMs: 10_000, what: `push ${count + 1} to ${token}` });
   const profile = async (user: string) => (await (await backend()).get(`/users/${user}/profile`).expect(200)).body;
   /** A client whose token names the user; resolves once Tether has remembered the name (written off the request path). */
-  const named = async (user: string, name: string, app = t) => {
-    const client = await as(user, { name }, app);
+  const named = async (user: string, name: string, app = t, claims: Record<string, unknown> = { name }) => {
+    const client = await as(user, claims, app);
     await client.get('/notifications').expect(200);
     await eventually(
       async () => (await db.query(`SELECT 1 FROM user_profiles WHERE user_id = $1 AND token_name = $2`, [user, name.trim()])).length,
@@ -184,13 +184,14 @@ describe('message pushes: sender names, badge, sound, preview', () => {
     }
   });
 
-  it('MESSAGE_PUSH_PREVIEW=hidden: a neutral "New message", no text anywhere in the push or its inbox entry', async () => {
+  it('MESSAGE_PUSH_PREVIEW=hidden: a neutral "New message", no text anywhere in the push or its inbox entry (and JWT_NAME_CLAIM)', async () => {
     const sender = new ScriptedPushSender();
-    const hidden = await startPushTestApp(sender, { MESSAGE_PUSH_PREVIEW: 'hidden' });
+    // Supabase keeps the name in user_metadata.
+    const hidden = await startPushTestApp(sender, { MESSAGE_PUSH_PREVIEW: 'hidden', JWT_NAME_CLAIM: 'user_metadata.full_name' });
     try {
       const token = `hal-${run}`;
       await register('n-hal', token, hidden);
-      const ivy = await named('n-ivy', 'Ivy', hidden);
+      const ivy = await named('n-ivy', 'Ivy', hidden, { name: 'not this one', user_metadata: { full_name: 'Ivy' } });
       const id = await direct(ivy, 'n-hal');
       const secret = 'the door code is 4711';
       await send(ivy, id, secret);
