@@ -207,4 +207,22 @@ describe('message pushes: sender names, badge, sound, preview', () => {
       await hidden.close();
     }
   });
+
+  it('MESSAGE_PUSH_PREVIEW=none: "New message" alone, without the sender’s name or id', async () => {
+    const sender = new ScriptedPushSender();
+    const none = await startPushTestApp(sender, { MESSAGE_PUSH_PREVIEW: 'none' });
+    try {
+      const token = `jon-${run}`;
+      await register('n-jon', token, none);
+      const kim = await named('n-kim', 'Kim Private', none);
+      const id = await direct(kim, 'n-jon');
+      await send(kim, id, 'hello there');
+      const push = await eventually(() => sender.sentTo(token)[0] ?? fcm.sentTo(token)[0], { timeoutMs: 10_000, what: 'the push' });
+      expect(push.payload).toMatchObject({ title: 'New message', data: { type: 'message', conversationId: id } });
+      expect(push.payload.body).toBeUndefined();
+      expect(JSON.stringify(push.payload)).not.toMatch(/Kim|n-kim|hello/);
+    } finally {
+      await none.close();
+    }
+  });
 });

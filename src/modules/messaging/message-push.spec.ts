@@ -19,7 +19,7 @@ describe('messagePush', () => {
     const push = messagePush(message, 'Ada', 'text');
     expect(push.title).toBe('Ada');
     expect(push.body).toHaveLength(120);
-    expect(push.body.endsWith('…')).toBe(true);
+    expect(push.body!.endsWith('…')).toBe(true);
     expect(push.data).toEqual({ type: 'message', conversationId: 'c-1', messageId: 'm-1', seq: '4', senderId: 'u-1' });
   });
 
@@ -27,5 +27,11 @@ describe('messagePush', () => {
     const push = messagePush({ ...message, content: 'secret' }, 'Ada', 'hidden');
     expect(push.body).toBe(HIDDEN_PREVIEW);
     expect(JSON.stringify(push)).not.toContain('secret');
+    expect(push).toMatchObject({ title: 'Ada', data: { senderId: 'u-1' } });
+  });
+
+  it('says "New message" alone with `none`: no name, no text, no sender id', () => {
+    const push = messagePush({ ...message, content: 'secret' }, 'Ada', 'none');
+    expect(push).toEqual({ title: HIDDEN_PREVIEW, data: { type: 'message', conversationId: 'c-1', messageId: 'm-1', seq: '4' } });
   });
 });

@@ -7,32 +7,35 @@ import { ProfilesService } from '../profiles';
 import type { MessageView } from './dto/messaging.dto';
 import { PREVIEW_LENGTH } from './messaging.constants';
 
-/** The body of a message push when previews are hidden (MESSAGE_PUSH_PREVIEW=hidden). */
+/** The body of a message push when previews are hidden (MESSAGE_PUSH_PREVIEW=hidden), its title with `none`. */
 export const HIDDEN_PREVIEW = 'New message';
 
-export type MessagePreview = 'text' | 'hidden';
+export type MessagePreview = 'text' | 'hidden' | 'none';
 
 /**
- * What a message push says: the sender's display name as its title, the text (at most
- * PREVIEW_LENGTH characters) or, hidden, a neutral "New message" as its body; data naming the
- * message but never its text (so a hidden preview leaves none anywhere in the push).
+ * What a message push says (MESSAGE_PUSH_PREVIEW):
+ * - `text`: the sender's display name as its title, the text (at most PREVIEW_LENGTH characters) as its body;
+ * - `hidden`: the name, and a neutral "New message" as its body;
+ * - `none`: "New message" alone, and no sender id in the data either.
+ * The data names the message but never holds its text, so a hidden preview leaves none anywhere in the push.
  */
 export function messagePush(
   message: MessageView,
   senderName: string,
   preview: MessagePreview,
-): Required<Pick<NotifyInput, 'title' | 'body' | 'data'>> {
+): Pick<NotifyInput, 'title' | 'body' | 'data'> {
+  const data: Record<string, string> = {
+    type: 'message',
+    conversationId: message.conversationId,
+    messageId: message.id,
+    seq: String(message.seq),
+  };
+  if (preview === 'none') return { title: HIDDEN_PREVIEW, data };
   const content = message.content ?? '';
   return {
     title: [...senderName].slice(0, 200).join(''),
     body: preview === 'hidden' ? HIDDEN_PREVIEW : content.length > PREVIEW_LENGTH ? `${content.slice(0, PREVIEW_LENGTH - 1)}…` : content,
-    data: {
-      type: 'message',
-      conversationId: message.conversationId,
-      messageId: message.id,
-      seq: String(message.seq),
-      senderId: message.senderId,
-    },
+    data: { ...data, senderId: message.senderId },
   };
 }
 
@@ -55,9 +58,10 @@ export class MessagePush implements OnModuleInit {
     this.unread.register({ covers: 'message', count: (tenantId, userIds) => this.unreadMessages(tenantId, userIds) });
   }
 
-  async build(tenantId: string, message: MessageView): Promise<Required<Pick<NotifyInput, 'title' | 'body' | 'data'>>> {
-    const name = await this.profiles.displayName(tenantId, message.senderId);
-    return messagePush(message, name, this.config.push.messagePreview);
+  async build(tenantId: string, message: MessageView): Promise<Pick<NotifyInput, 'title' | 'body' | 'data'>> {
+    const preview = this.config.push.messagePreview;
+    const name = preview === 'none' ? '' : await this.profiles.displayName(tenantId, message.senderId);
+    return messagePush(message, name, preview);
   }
 
   /** Unread messages per user across the conversations they take part in (what `unreadCount` adds up to). */
