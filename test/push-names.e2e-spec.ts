@@ -122,6 +122,13 @@ describe('message pushes: sender names, badge, sound, preview', () => {
     });
     expect(await titleOfNextPush(dan)).toBe('Daniel');
     expect((await host.put('/users/n-dan/profile', { displayName: null })).body).toMatchObject({ displayName: 'Dan   Token' });
+    // Names stay in their tenant: another tenant's host knows nothing of this user.
+    const elsewhere = messagingClient(t.url, await tokenOf(t, 'host-backend', { roles: ['SERVICE'], tid: `other-${run}` }));
+    expect((await elsewhere.get('/users/n-dan/profile').expect(200)).body).toEqual({
+      userId: 'n-dan',
+      displayName: 'n-dan',
+      source: 'userId',
+    });
   });
 
   it('remembers a token name with one write per change, not per request or per token', async () => {
