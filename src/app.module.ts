@@ -8,6 +8,7 @@ import { DemoModule } from './modules/demo';
 import { DevicesModule } from './modules/devices/devices.module';
 import { MessagingModule } from './modules/messaging/messaging.module';
 import { NotificationsModule } from './modules/notifications/notifications.module';
+import { ProfilesModule } from './modules/profiles';
 import { RealtimeModule } from './modules/realtime/realtime.module';
 import { SyncModule } from './modules/sync/sync.module';
 
@@ -26,6 +27,7 @@ export class AppModule {
         RealtimeModule,
         DevicesModule,
         NotificationsModule,
+        ProfilesModule,
         SyncModule,
         CommunityModule,
         MessagingModule,

@@ -1,5 +1,6 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
+import { SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
@@ -8,6 +9,7 @@ import { tokenHash } from '../src/modules/devices/devices.repository';
 import { DELIVERY_QUEUE } from '../src/modules/notifications/notifications.jobs';
 import { eventually, sleep } from '../tools/scratch';
 import { FakeExpo } from './support/fake-expo';
+import { messagingClient } from './support/messaging';
 import { ScriptedPushSender } from './support/scripted-push-sender';
 import { startPushTestApp, TestApp } from './support/test-app';
 
@@ -196,6 +198,40 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
       await eventually(() => expo.receiptRequests.some((r) => r.ids.includes(receiptId)), { timeoutMs: 10_000, what: 'receipt request' });
       await eventually(async () => (await ticketsOf(expoDevice.id)).length === 0, { timeoutMs: 10_000, what: 'ticket deleted' });
       expect((await device(token))?.deactivated_at).toBeNull();
+    });
+
+    it('a message push to Expo: the sender’s name, the text, the unread count as badge, the default sound; the caller’s badge and sound', async () => {
+      const token = expoToken('badge');
+      await register('u-badge', { token, platform: 'ios' });
+      // The sender's token carries a name; Tether remembers it.
+      const senderToken = await new SignJWT({ tid: tenant, roles: ['MEMBER'], name: 'Lin Expo' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('u-writer')
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode(t.config.jwt.secret!));
+      const writer = messagingClient(t.url, senderToken);
+      const conversation = await writer.post('/conversations', { type: 'direct', participantIds: ['u-badge'] });
+      await eventually(async () => (await db.query(`SELECT 1 FROM user_profiles WHERE user_id = 'u-writer'`)).length, {
+        what: 'the remembered name',
+      });
+      await notify({ userIds: ['u-badge'], title: 'Welcome', body: 'Hi', category: 'announcement' });
+      await eventually(() => expo.messagesTo(token).length === 1, { timeoutMs: 10_000, what: 'the announcement' });
+      expect(expo.messagesTo(token)[0]).toMatchObject({ title: 'Welcome', badge: 1, sound: 'default' });
+
+      expect((await writer.post(`/conversations/${conversation.body.id}/messages`, { content: 'See you at 8' })).status).toBe(201);
+      await eventually(() => expo.messagesTo(token).length === 2, { timeoutMs: 10_000, what: 'the message push' });
+      expect(expo.messagesTo(token)[1]).toMatchObject({
+        title: 'Lin Expo',
+        body: 'See you at 8',
+        priority: 'high',
+        sound: 'default',
+        badge: 2,
+        data: { type: 'message', conversationId: conversation.body.id, senderId: 'u-writer', category: 'message' },
+      });
+
+      await notify({ userIds: ['u-badge'], title: 'Reset', category: 'system', badge: 0, sound: 'bell.wav' });
+      await eventually(() => expo.messagesTo(token).length === 3, { timeoutMs: 10_000, what: 'the reset' });
+      expect(expo.messagesTo(token)[2]).toMatchObject({ title: 'Reset', badge: 0, sound: 'bell.wav' });
     });
 
     it('deactivates a device whose ticket says DeviceNotRegistered, and stores no ticket for it', async () => {

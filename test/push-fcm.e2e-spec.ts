@@ -193,6 +193,52 @@ describe('FCM through the real firebase-admin SDK (HTTP/1.1 transport, nock)', (
     );
   });
 
+  it('puts the sound and each recipient’s unread count in the APNs block, and the caller’s badge and sound when given', async () => {
+    const tenant = `fcm-${run}`;
+    const token = `ios-badge-${run}`;
+    const messagesTo = () => requests.filter((r) => r.token === token).map((r) => r.message);
+    await register('fcm-badge', token, 'ios');
+    await notify({ userIds: ['fcm-badge'], title: 'Doors open', category: 'announcement' });
+    await notify({ userIds: ['fcm-badge'], title: 'Parking', body: 'Lot B', category: 'announcement' });
+    await eventually(() => messagesTo().length === 2, { timeoutMs: 10_000, what: 'two pushes' });
+    const badges = messagesTo().map((m) => m.apns.payload.aps.badge);
+    // Counted when each fans out: the first saw one or both unread entries, the second both.
+    expect(badges[0]).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...badges)).toBe(2);
+    for (const m of messagesTo()) expect(m.apns.payload.aps.sound).toBe('default');
+
+    // A message push: the sender's display name (set by the host), the text, the badge with the unread message.
+    const service = await t.token({ sub: 'backend', tid: tenant, roles: ['SERVICE'] });
+    await request(t.url)
+      .put(`${API}/users/fcm-writer/profile`)
+      .set('Authorization', `Bearer ${service}`)
+      .send({ displayName: 'Grace Hopper' })
+      .expect(200);
+    const writer = `Bearer ${await t.token({ sub: 'fcm-writer', tid: tenant })}`;
+    const conversation = await request(t.url)
+      .post(`${API}/conversations`)
+      .set('Authorization', writer)
+      .send({ type: 'direct', participantIds: ['fcm-badge'] });
+    await request(t.url)
+      .post(`${API}/conversations/${conversation.body.id}/messages`)
+      .set('Authorization', writer)
+      .send({ content: 'Lunch?' })
+      .expect(201);
+    await eventually(() => messagesTo().length === 3, { timeoutMs: 10_000, what: 'the message push' });
+    expect(messagesTo()[2]).toMatchObject({
+      notification: { title: 'Grace Hopper', body: 'Lunch?' },
+      apns: { headers: { 'apns-priority': '10', 'apns-push-type': 'alert' }, payload: { aps: { sound: 'default', badge: 3 } } },
+    });
+
+    // The caller's own: the same badge for every recipient, a sound of the app, or none.
+    await notify({ userIds: ['fcm-badge'], title: 'Cleared', category: 'system', badge: 0, sound: 'chime.caf' });
+    await notify({ userIds: ['fcm-badge'], title: 'Quiet', category: 'system', sound: 'none', priority: 'low' });
+    await eventually(() => messagesTo().length === 5, { timeoutMs: 10_000, what: 'two more pushes' });
+    const last = messagesTo().slice(3);
+    expect(last.find((m) => m.notification.title === 'Cleared')!.apns.payload).toEqual({ aps: { badge: 0, sound: 'chime.caf' } });
+    expect(last.find((m) => m.notification.title === 'Quiet')!.apns.payload.aps).toEqual({ badge: expect.any(Number) });
+  });
+
   it('fails the job without retrying or deleting tokens on a credentials error', async () => {
     await register('fcm-cfg', tokens.badCredentials);
     await notify({ userIds: ['fcm-cfg'], title: 'x', category: 'system' });

@@ -146,6 +146,15 @@ describe('seed clients against two pods', () => {
   });
 
   it('seed 004 (plain WebSocket at /ws, POST /api/websocket, polling with since): venue channel, notify, status', async () => {
+    // The venues app's sendNotification object, with its own id.
+    const venueNote = {
+      id: 'a3f1c2e4-venue-note',
+      type: 'promotion',
+      title: 'Happy hour',
+      message: 'Half price until 8',
+      data: { venueId: '7', tiers: [1, 2] },
+      createdAt: '2026-11-30T18:00:00.000Z',
+    };
     const since = new Date(Date.now() - 1000).toISOString();
     const client = await openPlain(b, { token: await accessToken('fan-004') });
     plains.push(client);
@@ -166,15 +175,17 @@ describe('seed clients against two pods', () => {
     const notified = await backend('POST', '/api/websocket', {
       action: 'notify',
       userId: 'fan-004',
-      data: { type: 'promotion', title: 'Happy hour', message: 'Half price until 8', data: { venueId: '7' } },
+      data: venueNote,
     });
     expect(notified).toMatchObject({ status: 202, body: { ok: true, notificationId: expect.any(String) } });
     const note = await client.next((f) => f.type === 'event' && f.event === 'notification:new');
-    expect(note.data).toMatchObject({
-      title: 'Happy hour',
+    // Its notification object as it was sent (its own id, type, message, nested data, createdAt),
+    // with Tether's fields beside it: its id as notificationId, body, category.
+    expect(note.data).toEqual({
+      ...venueNote,
+      notificationId: notified.body.notificationId,
       body: 'Half price until 8',
       category: 'promotion',
-      data: { venueId: '7', type: 'promotion' },
     });
     expect((await backend('POST', '/api/websocket', { action: 'shout', data: {} })).status).toBe(400);
     const status = await backend('GET', '/api/websocket');

@@ -80,6 +80,7 @@ export class AppConfig {
         roles: list(e.JWT_ROLES_CLAIM),
         roleMap,
         defaultRoles: roles(e.JWT_DEFAULT_ROLES),
+        name: e.JWT_NAME_CLAIM === 'none' ? undefined : e.JWT_NAME_CLAIM,
       },
     };
   }
@@ -245,6 +246,7 @@ export class AppConfig {
       retryBaseMs: this.env.PUSH_RETRY_BASE_MS,
       lockMs: this.env.PUSH_LOCK_MS,
       sweepAfterMs: this.env.NOTIFICATIONS_SWEEP_AFTER_MS,
+      messagePreview: this.env.MESSAGE_PUSH_PREVIEW,
     };
   }
 }

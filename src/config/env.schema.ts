@@ -143,6 +143,8 @@ export const envSchema = z
       .optional(),
     /** Roles of a token whose claims name none that map (e.g. Firebase tokens without custom claims); `none` for none. */
     JWT_DEFAULT_ROLES: roleList.default('none'),
+    /** Where the user's display name is (message pushes name the sender by it); `none` to read none. */
+    JWT_NAME_CLAIM: claimPath.default('name'),
 
     /** Comma-separated origins allowed by CORS; `*` allows any. */
     FRONTEND_URL: z.string().default('*'),
@@ -309,6 +311,11 @@ export const envSchema = z
     PUSH_RETRY_BASE_MS: int(1, 600_000).default(1000),
     /** How long a push worker holds a job before another may take it over (stalled-job recovery). */
     PUSH_LOCK_MS: int(500, 600_000).default(30_000),
+    /**
+     * Message pushes: `text` the sender's name and the message; `hidden` the name and a neutral "New
+     * message" (no text in the push at all); `none` "New message" alone (no name, no sender id either).
+     */
+    MESSAGE_PUSH_PREVIEW: z.enum(['text', 'hidden', 'none']).default('text'),
   })
   .superRefine((env, ctx) => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });

@@ -16,8 +16,8 @@ export class ScriptedPushSender extends PushSender {
   readonly provider = 'fcm' as const;
   readonly maxBatch = 500;
   readonly description = 'scripted test sender';
-  /** Every attempt to push to a token, in order. */
-  readonly sends: { token: string; payload: PushPayload; ok: boolean }[] = [];
+  /** Every attempt to push to a token, in order (`badge`: the target's own, its owner's unread count). */
+  readonly sends: { token: string; payload: PushPayload; ok: boolean; badge?: number }[] = [];
   readonly topicSends: { topic: string; payload: PushPayload }[] = [];
   readonly topicCalls: { op: 'subscribe' | 'unsubscribe'; topic: string; tokens: string[] }[] = [];
   private readonly scripts = new Map<string, Step[]>();
@@ -40,21 +40,21 @@ export class ScriptedPushSender extends PushSender {
     this.topicScript.push(...outcomes);
   }
 
-  sentTo(token: string): { token: string; payload: PushPayload; ok: boolean }[] {
+  sentTo(token: string): { token: string; payload: PushPayload; ok: boolean; badge?: number }[] {
     return this.sends.filter((s) => s.token === token);
   }
 
   async send(payload: PushPayload, targets: PushTarget[]): Promise<PushOutcome[]> {
     return Promise.all(
-      targets.map(async ({ token }) => {
+      targets.map(async ({ token, badge }) => {
         const step = this.scripts.get(token)?.shift();
         if (step && 'hang' in step) {
-          this.sends.push({ token, payload, ok: false });
+          this.sends.push({ token, payload, ok: false, badge });
           await step.hang;
           return { ok: true as const };
         }
         const outcome = step ?? { ok: true as const };
-        this.sends.push({ token, payload, ok: outcome.ok });
+        this.sends.push({ token, payload, ok: outcome.ok, badge });
         return outcome;
       }),
     );

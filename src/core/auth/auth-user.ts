@@ -15,4 +15,6 @@ export interface AuthUser {
   roles: Role[];
   /** When the token stops being valid; the socket gateway uses it to close expired sessions. */
   expiresAt: Date;
+  /** The display name the token carries (JWT_NAME_CLAIM), trimmed; absent when it has none. */
+  name?: string;
 }

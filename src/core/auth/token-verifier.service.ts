@@ -31,6 +31,7 @@ export class TokenVerifier {
    * string verified a moment ago needs no second one. Entries never outlive the token's `exp`.
    */
   private readonly verified = new LRUCache<string, AuthUser>({ max: VERIFIED_CACHE_SIZE });
+  private readonly listeners: ((user: AuthUser) => void)[] = [];
 
   constructor(private readonly config: AppConfig) {
     const jwt = config.jwt;
@@ -55,6 +56,15 @@ export class TokenVerifier {
   }
 
   /**
+   * Called with each user whose token was just verified (not with those served from the cache), on
+   * every transport: a module that remembers something from tokens (profiles: the display name) sees
+   * it without a cost per request. A listener must be quick and must not throw.
+   */
+  onVerified(listener: (user: AuthUser) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /**
    * `remember: false` for a token checked once per long-lived connection (a socket handshake):
    * remembering it would only hold memory for every connected client.
    */
@@ -65,6 +75,7 @@ export class TokenVerifier {
     const user = await this.verifyAccessToken(token);
     const ttl = Math.min(user.expiresAt.getTime() - Date.now(), VERIFIED_CACHE_MS);
     if (ttl > 0 && options.remember !== false) this.verified.set(token, user, { ttl });
+    for (const listener of this.listeners) listener(user);
     return user;
   }
 
@@ -123,11 +134,20 @@ function toAuthUser(payload: JWTPayload, mapping: ClaimMapping): AuthUser {
   if (typeof tenantId !== 'string' || !TENANT_ID_PATTERN.test(tenantId))
     throw new AuthError('token_invalid', `The access token has no valid "${mapping.tenant}" claim`);
   if (typeof exp !== 'number') throw new AuthError('token_invalid', 'The access token has no "exp" claim');
+  const name = mapping.name === undefined ? undefined : displayName(claimAt(payload, mapping.name));
   // Frozen: one verified user may be handed to many requests (see the cache in TokenVerifier).
   return Object.freeze({
     userId,
     tenantId,
     roles: Object.freeze(mapRoles(payload, mapping)) as Role[],
     expiresAt: new Date(exp * 1000),
+    ...(name ? { name } : {}),
   });
+}
+
+/** A display name from a claim: a string of printable characters, trimmed, at most 100; else none. */
+function displayName(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const name = value.replace(/\p{Cc}/gu, ' ').trim();
+  return name ? [...name].slice(0, 100).join('') : undefined;
 }

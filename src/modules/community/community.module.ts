@@ -1,6 +1,7 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { NotificationsModule } from '../notifications';
+import { ProfilesModule, ProfilesService } from '../profiles';
 import { ChannelPolicyRegistry, RealtimeModule } from '../realtime';
 import { SyncModule, SyncRegistry } from '../sync';
 import { CommunitySyncController } from './community-sync.controller';
@@ -27,6 +28,7 @@ import { MemberEnrollmentInterceptor } from './member-enrollment.interceptor';
     SyncModule,
     RealtimeModule,
     NotificationsModule,
+    ProfilesModule,
   ],
   controllers: [CommunityController, CommunitySyncController],
   providers: [CommunityRepository, CommunityService, MemberEnrollmentInterceptor],
@@ -37,6 +39,7 @@ export class CommunityModule implements OnModuleInit {
     private readonly registry: SyncRegistry,
     private readonly community: CommunityService,
     private readonly policies: ChannelPolicyRegistry,
+    private readonly profiles: ProfilesService,
   ) {}
 
   onModuleInit(): void {
@@ -44,5 +47,7 @@ export class CommunityModule implements OnModuleInit {
     this.policies.register('site:', (user, channel) => this.community.authorizeSite(user, channel.id));
     registerCommunitySync(this.registry, this.community);
     this.registry.beforeRead((caller) => this.community.ensureMember(caller));
+    // A member's display name names them in message pushes when neither the host nor a token did.
+    this.profiles.registerNameSource((tenantId, userIds) => this.community.memberNames(tenantId, userIds));
   }
 }

@@ -130,6 +130,16 @@ export class CommunityRepository {
   }
 
   /** The member's site (null: tenant-wide, or no such member). */
+  /** Display names of these users' live member rows. */
+  async memberNames(tenantId: string, userIds: string[]): Promise<Map<string, string>> {
+    const rows: { userId: string; name: string }[] = await this.db.query(
+      `SELECT user_id AS "userId", display_name AS name FROM community_members
+        WHERE tenant_id = $1 AND user_id = ANY($2::varchar[]) AND deleted_at IS NULL`,
+      [tenantId, userIds],
+    );
+    return new Map(rows.map((r) => [r.userId, r.name]));
+  }
+
   async memberSite(tenantId: string, userId: string): Promise<string | null> {
     const rows: { site_id: string | null }[] = await this.db.query(
       `SELECT site_id FROM community_members WHERE tenant_id = $1 AND user_id = $2 AND deleted_at IS NULL`,

@@ -57,6 +57,11 @@ export class CommunityService {
     private readonly outbox: OutboxService,
   ) {}
 
+  /** Members' display names (profiles asks when neither the host nor a token named a user). */
+  memberNames(tenantId: string, userIds: string[]): Promise<Map<string, string>> {
+    return this.repo.memberNames(tenantId, userIds);
+  }
+
   /**
    * Creates the caller's member row from the token's claims the first time this pod sees them
    * (an in-memory cache keeps it to one INSERT ... ON CONFLICT DO NOTHING per user per pod and TTL).

@@ -22,7 +22,8 @@ export const WEBSOCKET_CONTROL_PATH = 'api/websocket';
 /**
  * The venues app's "WebSocket control endpoints" for backends written against it: `broadcast` is
  * POST /admin/broadcast (logged, on every pod, to Socket.IO and plain WebSocket clients alike) and
- * `notify` is POST /admin/notify for one user (inbox, push, and `notification:new` on their sockets).
+ * `notify` is POST /admin/notify for one user (inbox, push, and `notification:new` on their sockets,
+ * carrying the app's notification object as it was sent).
  */
 @ApiTags('realtime')
 @ApiBearerAuth()
@@ -62,6 +63,9 @@ export class WebsocketControlController {
       body: typeof message === 'string' ? message : typeof body === 'string' ? body : undefined,
       data: stringMap({ ...(typeof type === 'string' ? { type } : {}), ...(isObject(data) ? data : {}) }),
       category: CATEGORIES.includes(type as Category) ? (type as Category) : 'system',
+      // The socket event is the app's own object as it was sent (its id, type, message...), with
+      // Tether's fields beside it (Tether's id as notificationId).
+      event: dto.data,
     };
     if (dto.onlyIfOffline) {
       const result = await this.notifications.notifyIfOffline(input);

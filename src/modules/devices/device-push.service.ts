@@ -54,9 +54,15 @@ export class DevicePushService {
 
   /**
    * Sends the payload to these devices (those still active; tokens are read now), each through its
-   * provider in batches of the provider's size. `notificationId` labels receipts and logs.
+   * provider in batches of the provider's size. `notificationId` labels receipts and logs; `badges`
+   * (user id -> count) gives each owner's devices their own badge instead of the payload's.
    */
-  async deliver(payload: PushPayload, deviceIds: string[], notificationId: string): Promise<DeliveryResult> {
+  async deliver(
+    payload: PushPayload,
+    deviceIds: string[],
+    notificationId: string,
+    badges?: Record<string, number>,
+  ): Promise<DeliveryResult> {
     const devices = await this.repo.findDeliverable(deviceIds);
     const byProvider = new Map<string, DeliverableDevice[]>();
     for (const d of devices) byProvider.set(d.provider, [...(byProvider.get(d.provider) ?? []), d]);
@@ -73,7 +79,11 @@ export class DevicePushService {
         const stop = this.metrics.sendDuration.startTimer({ provider });
         const outcomes = await sender.send(
           payload,
-          part.map((d): PushTarget => ({ token: d.token, platform: d.platform as DevicePlatform })),
+          part.map((d): PushTarget => ({
+            token: d.token,
+            platform: d.platform as DevicePlatform,
+            ...(badges?.[d.userId] !== undefined ? { badge: badges[d.userId] } : {}),
+          })),
         );
         stop();
         let sentHere = 0;

@@ -2,10 +2,12 @@ import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { OutboxService } from '../../core/outbox';
 import { NotificationsModule } from '../notifications';
+import { ProfilesModule } from '../profiles';
 import { ChannelPolicyRegistry, ChannelPresence, ClientEventRegistry, RealtimeModule, TypingRelay } from '../realtime';
 import { Conversation } from './entities/conversation.entity';
 import { Message } from './entities/message.entity';
 import { Participant } from './entities/participant.entity';
+import { MessagePush } from './message-push';
 import { MessagingController } from './messaging.controller';
 import { MessagingRepository } from './messaging.repository';
 import { MESSAGE_NEW, MessagingService } from './messaging.service';
@@ -15,9 +17,9 @@ import { MESSAGE_NEW, MessagingService } from './messaging.service';
  * prefix and the `message:send` client event through realtime's registries.
  */
 @Module({
-  imports: [RealtimeModule, NotificationsModule, TypeOrmModule.forFeature([Conversation, Participant, Message])],
+  imports: [RealtimeModule, NotificationsModule, ProfilesModule, TypeOrmModule.forFeature([Conversation, Participant, Message])],
   controllers: [MessagingController],
-  providers: [MessagingRepository, MessagingService],
+  providers: [MessagingRepository, MessagingService, MessagePush],
   exports: [MessagingService],
 })
 export class MessagingModule implements OnModuleInit {

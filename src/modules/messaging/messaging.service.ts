@@ -31,7 +31,8 @@ import {
   SocketSendDto,
   StatusDto,
 } from './dto/messaging.dto';
-import { conversationChannel, DEFAULT_PAGE, PREVIEW_LENGTH } from './messaging.constants';
+import { MessagePush } from './message-push';
+import { conversationChannel, DEFAULT_PAGE } from './messaging.constants';
 import { MembershipRow, MessageRow, MessagingRepository } from './messaging.repository';
 import { isUuid } from '../../core/http/validators';
 
@@ -63,6 +64,7 @@ export class MessagingService {
     private readonly notifications: NotificationsService,
     private readonly typingRelay: TypingRelay,
     private readonly outbox: OutboxService,
+    private readonly messagePush: MessagePush,
   ) {}
 
   // ---- conversations -----------------------------------------------------------------------
@@ -389,7 +391,7 @@ export class MessagingService {
   /**
    * Publishes a MESSAGE_NEW outbox row: `message:new` through realtime (once, in the channel's
    * order), then one notify() for the recipients who have no live socket on any pod now. The sender
-   * is named by user id (Tether holds no profiles). The idempotency key is the message id, so a row
+   * is named by display name (MessagePush). The idempotency key is the message id, so a row
    * published twice (the event then counts as a duplicate, the push is asked for again), or a
    * resend, never pushes twice.
    */
@@ -400,21 +402,14 @@ export class MessagingService {
     const online = await this.presence.onlineUsers(row.tenantId, push);
     const offline = push.filter((u) => !online.has(u));
     if (!offline.length) return 'done';
-    const content = message.content ?? '';
     await this.notifications.notify({
       tenantId: row.tenantId,
       recipients: { userIds: offline },
       category: 'message',
       priority: 'high',
-      title: message.senderId.slice(0, 200),
-      body: content.length > PREVIEW_LENGTH ? `${content.slice(0, PREVIEW_LENGTH - 1)}…` : content,
-      data: {
-        type: 'message',
-        conversationId: message.conversationId,
-        messageId: message.id,
-        seq: String(message.seq),
-        senderId: message.senderId,
-      },
+      // The sender's display name, the text or "New message" (MESSAGE_PUSH_PREVIEW); the badge is
+      // counted per recipient at fan-out (message-push.ts).
+      ...(await this.messagePush.build(row.tenantId, message)),
       collapseKey: `conversation-${message.conversationId}`,
       idempotencyKey: `message:${message.id}`,
     });

@@ -55,6 +55,8 @@ export class AdminNotifyController {
       collapseKey: dto.collapseKey,
       ttlSeconds: dto.ttlSeconds,
       idempotencyKey: dto.idempotencyKey,
+      badge: dto.badge,
+      sound: dto.sound,
     };
     if (dto.onlyIfOffline && 'userIds' in recipients) return this.notifications.notifyIfOffline({ ...input, recipients });
     return this.notifications.notify(input);

@@ -11,6 +11,9 @@ declare module '../realtime/realtime.events' {
       category: string;
       data: Record<string, string>;
       createdAt: string;
+      /** With a caller's own notification object (NotifyInput.event): its fields, and Tether's id here. */
+      notificationId?: string;
+      [field: string]: unknown;
     };
   }
 }

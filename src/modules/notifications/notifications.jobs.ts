@@ -33,6 +33,8 @@ export interface DeliveryJob {
   tenantId: string;
   deviceIds: string[];
   payload: PushPayload;
+  /** The iOS badge of each device owner (user id -> unread count), counted at fan-out. */
+  badges?: Record<string, number>;
   /** Times the provider answered "over quota" for this job (those pauses do not use up attempts). */
   quotaHits?: number;
 }

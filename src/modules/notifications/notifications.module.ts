@@ -16,6 +16,7 @@ import { NotificationsRepository } from './notifications.repository';
 import { NotificationsService } from './notifications.service';
 import { NotificationsSweeper } from './notifications.sweeper';
 import { PushDeliveryProcessor } from './push-delivery.processor';
+import { UnreadCounters } from './unread-counters';
 
 @Module({
   imports: [
@@ -34,7 +35,8 @@ import { PushDeliveryProcessor } from './push-delivery.processor';
     NotificationMetrics,
     NotificationsProcessor,
     PushDeliveryProcessor,
+    UnreadCounters,
   ],
-  exports: [NotificationsService, NotificationEvents],
+  exports: [NotificationsService, NotificationEvents, UnreadCounters],
 })
 export class NotificationsModule {}

@@ -20,6 +20,7 @@ import {
 } from './notifications.jobs';
 import { NotificationsRepository, StoredNotification } from './notifications.repository';
 import { verdict, Verdict } from './preferences';
+import { UnreadCounters } from './unread-counters';
 
 /** The push as devices get it: title and body, the caller's data plus the notification id and category. */
 export function payloadOf(n: StoredNotification): PushPayload {
@@ -30,6 +31,8 @@ export function payloadOf(n: StoredNotification): PushPayload {
     priority: n.priority as PushPriority,
     ...(n.collapseKey ? { collapseKey: n.collapseKey } : {}),
     ...(n.ttlSeconds !== null ? { ttlSeconds: n.ttlSeconds } : {}),
+    ...(n.badge !== null ? { badge: n.badge } : {}),
+    ...(n.sound !== null ? { sound: n.sound } : {}),
     createdAt: new Date(n.createdAt).getTime(),
   };
 }
@@ -53,6 +56,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     private readonly metrics: NotificationMetrics,
     private readonly config: AppConfig,
     private readonly workers: QueueWorkers,
+    private readonly unread: UnreadCounters,
     @InjectQueue(NOTIFICATIONS_QUEUE) private readonly queue: Queue<FanoutJob>,
     @InjectQueue(DELIVERY_QUEUE) private readonly delivery: Queue<DeliveryJob>,
     queues: QueueRegistry,
@@ -119,6 +123,10 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
   ): Promise<{ deliveryJobs: number; dropped: Partial<Record<Verdict, number>> }> {
     const now = new Date();
     const dropped: Partial<Record<Verdict, number>> = {};
+    // Alert pushes without a badge of their own carry each owner's unread count (see badgesOf).
+    const countBadges = (!!payload.title || !!payload.body) && payload.badge === undefined;
+    const badges = new Map<string, number>();
+    const owners = new Map<string, string>();
     const pageAfter = (after: string | null) => {
       const page = this.devices.pageRecipients(n.tenantId, selector, after, FANOUT_PAGE);
       page.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
@@ -130,7 +138,11 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
       const last = page.length < FANOUT_PAGE;
       // Read the next page while this one is filtered and enqueued.
       if (!last) next = pageAfter(page[page.length - 1].id);
-      const rules = await this.repo.preferencesOf(n.tenantId, [...new Set(page.map((d) => d.userId))]);
+      const users = [...new Set(page.map((d) => d.userId))];
+      const [rules] = await Promise.all([
+        this.repo.preferencesOf(n.tenantId, users),
+        countBadges ? this.badgesOf(n.tenantId, users, badges) : undefined,
+      ]);
       const verdicts = new Map<string, Verdict>();
       for (const device of page) {
         let v: Verdict = 'send';
@@ -139,13 +151,15 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
           v = verdicts.get(device.userId) ?? verdict(own, n.category as Category, payload.priority, now);
           verdicts.set(device.userId, v);
         }
-        if (v === 'send') progress.pending.push(device.id);
-        else dropped[v] = (dropped[v] ?? 0) + 1;
+        if (v === 'send') {
+          progress.pending.push(device.id);
+          if (countBadges) owners.set(device.id, device.userId);
+        } else dropped[v] = (dropped[v] ?? 0) + 1;
       }
       const batches: string[][] = [];
       while (progress.pending.length >= DELIVERY_BATCH || (last && progress.pending.length))
         batches.push(progress.pending.splice(0, DELIVERY_BATCH));
-      await this.enqueueDeliveries(n, payload, batches, progress.chunks);
+      await this.enqueueDeliveries(n, payload, batches, progress.chunks, countBadges ? { owners, badges } : undefined);
       progress.chunks += batches.length;
       if (page.length) progress.after = page[page.length - 1].id;
       if (last) break;
@@ -155,13 +169,42 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     return { deliveryJobs: progress.chunks, dropped };
   }
 
-  private async enqueueDeliveries(n: StoredNotification, payload: PushPayload, batches: string[][], firstIndex: number): Promise<void> {
+  /**
+   * Adds these users' badges to `into`: unread inbox entries (but the categories a domain counts
+   * itself) plus the unread counts domains register (messaging: unread messages).
+   */
+  private async badgesOf(tenantId: string, userIds: string[], into: Map<string, number>): Promise<void> {
+    const [inbox, domains] = await Promise.all([
+      this.repo.unreadCounts(tenantId, userIds, this.unread.covered),
+      this.unread.count(tenantId, userIds),
+    ]);
+    for (const user of userIds) into.set(user, (inbox.get(user) ?? 0) + (domains.get(user) ?? 0));
+  }
+
+  private async enqueueDeliveries(
+    n: StoredNotification,
+    payload: PushPayload,
+    batches: string[][],
+    firstIndex: number,
+    counted?: { owners: Map<string, string>; badges: Map<string, number> },
+  ): Promise<void> {
     if (!batches.length) return;
     const { retryAttempts, retryBaseMs } = this.config.push;
+    const badgesFor = (deviceIds: string[]): { badges?: Record<string, number> } => {
+      if (!counted) return {};
+      const badges: Record<string, number> = {};
+      for (const id of deviceIds) {
+        const owner = counted.owners.get(id);
+        const badge = owner === undefined ? undefined : counted.badges.get(owner);
+        if (owner !== undefined && badge !== undefined) badges[owner] = badge;
+        counted.owners.delete(id);
+      }
+      return { badges };
+    };
     await this.delivery.addBulk(
       batches.map((deviceIds, i) => ({
         name: JOB_DELIVER,
-        data: { notificationId: n.id, tenantId: n.tenantId, deviceIds, payload },
+        data: { notificationId: n.id, tenantId: n.tenantId, deviceIds, payload, ...badgesFor(deviceIds) },
         opts: { jobId: deliveryJobId(n.id, firstIndex + i), ...retryOptions(retryAttempts, retryBaseMs) },
       })),
     );

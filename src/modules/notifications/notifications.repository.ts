@@ -16,6 +16,9 @@ export interface NewNotification {
   ttlSeconds: number | null;
   recipients: Record<string, unknown>;
   idempotencyKey: string | null;
+  /** The badge and sound the caller asked for (null: the recipient's unread count, the default sound). */
+  badge: number | null;
+  sound: string | null;
   /** Users who get an inbox entry. */
   inboxUserIds: string[];
 }
@@ -39,7 +42,7 @@ export interface InboxRow {
 }
 
 const NOTIFICATION_COLUMNS = `id, tenant_id AS "tenantId", category, priority, title, body, data, collapse_key AS "collapseKey",
-  ttl_seconds AS "ttlSeconds", recipients, status, created_at AS "createdAt"`;
+  ttl_seconds AS "ttlSeconds", recipients, status, created_at AS "createdAt", badge, sound`;
 
 @Injectable()
 export class NotificationsRepository {
@@ -54,8 +57,8 @@ export class NotificationsRepository {
     const rows: { id: string | null; inbox: number }[] = await em.query(
       `WITH n AS (
          INSERT INTO notifications (id, tenant_id, category, priority, title, body, data, collapse_key, ttl_seconds,
-           recipients, idempotency_key, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')
+           recipients, idempotency_key, status, badge, sound)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $13, $14)
          ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
          RETURNING id, created_at),
        i AS (
@@ -76,6 +79,8 @@ export class NotificationsRepository {
         JSON.stringify(n.recipients),
         n.idempotencyKey,
         n.inboxUserIds,
+        n.badge,
+        n.sound,
       ],
     );
     if (rows[0].id) return { notification: (await this.find(n.id, em))!, created: true, inboxCount: rows[0].inbox };
@@ -151,6 +156,19 @@ export class NotificationsRepository {
       [tenantId, userId],
     );
     return rows[0].count;
+  }
+
+  /** Unread inbox entries per user, leaving out the categories given (counted elsewhere); users with none are left out. */
+  async unreadCounts(tenantId: string, userIds: string[], exceptCategories: string[]): Promise<Map<string, number>> {
+    if (!userIds.length) return new Map();
+    const rows: { userId: string; count: number }[] = await this.ds.query(
+      `SELECT i.user_id AS "userId", count(*)::int AS count
+         FROM notification_inbox i JOIN notifications n ON n.id = i.notification_id
+        WHERE i.tenant_id = $1 AND i.user_id = ANY($2::varchar[]) AND i.read_at IS NULL AND n.category <> ALL($3::varchar[])
+        GROUP BY i.user_id`,
+      [tenantId, userIds, exceptCategories],
+    );
+    return new Map(rows.map((r) => [r.userId, r.count]));
   }
 
   /** Marks one entry read (keeping the first read time); null when the user has no such entry. */

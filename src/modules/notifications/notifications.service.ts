@@ -8,7 +8,7 @@ import type { AuthUser, Role } from '../../core/auth/auth-user';
 import { FieldProblem, invalidField, NotFoundError, validationFailed } from '../../core/http/domain-error';
 import { retryOptions } from '../../core/queue/backoff';
 import { QueueRegistry, queueJob } from '../../core/queue/queue-registry.service';
-import type { PushPriority } from '../devices';
+import { MAX_BADGE, PUSH_SOUND_PATTERN, type PushPriority } from '../devices';
 import { PresenceService, realtimeEvent, userChannel } from '../realtime';
 import { InboxItem, InboxPage, ReadResponse } from './dto/inbox.dto';
 import { PreferencesDto, PreferencesResponse } from './dto/preferences.dto';
@@ -42,6 +42,17 @@ export interface NotifyInput {
   ttlSeconds?: number;
   /** The same key within the tenant returns the first notification and sends nothing again. */
   idempotencyKey?: string;
+  /** iOS badge, 0 to MAX_BADGE. Unset: each recipient's unread count on alert pushes. */
+  badge?: number;
+  /** `default`, `none` or a sound file of the app. Unset: `default` on alert pushes but low priority ones. */
+  sound?: string;
+  /**
+   * The caller's own notification object, as its app expects it on the socket (the venues app's
+   * `{id, type, title, message, data, createdAt}`): `notification:new` carries it as it was sent,
+   * with Tether's fields added beside it where the caller's have not the same name (Tether's id
+   * then as `notificationId`). At most MAX_EVENT_BYTES as JSON.
+   */
+  event?: Record<string, unknown>;
 }
 
 export interface NotifyResult {
@@ -64,6 +75,7 @@ export interface OfflineNotifyResult {
 
 const MAX_PAYLOAD_BYTES = 3800; // FCM allows 4096 with its own envelope
 const MAX_TOPIC_PAYLOAD_BYTES = 1900; // topic messages: 2048
+const MAX_EVENT_BYTES = 8192;
 
 /** Notifications: the one notify() entry point, the inbox and the preferences. */
 @Injectable()
@@ -125,6 +137,8 @@ export class NotificationsService {
       ttlSeconds: input.ttlSeconds ?? null,
       recipients: 'userIds' in input.recipients ? { userIds } : { ...input.recipients },
       idempotencyKey: input.idempotencyKey ?? null,
+      badge: input.badge ?? null,
+      sound: input.sound ?? null,
       inboxUserIds: userIds,
     });
     // A replay enqueues again while the fan-out has not run (its job may have been lost with Redis's
@@ -133,7 +147,8 @@ export class NotificationsService {
     if (created) {
       const createdAt = new Date(notification.createdAt).toISOString();
       const { id, title, body, data } = notification;
-      const payload = { id, title, body, category: input.category, data, createdAt };
+      const own = { id, title, body, category: input.category, data, createdAt };
+      const payload = input.event ? { ...own, ...input.event, notificationId: id } : own;
       for (const userId of userIds) entries.push(realtimeEvent(input.tenantId, userChannel(userId), 'notification:new', payload));
     }
     await tx.record(entries);
@@ -256,6 +271,12 @@ export class NotificationsService {
     const viaTopic = 'topic' in r || r.viaTopic === true;
     if (size > (viaTopic ? MAX_TOPIC_PAYLOAD_BYTES : MAX_PAYLOAD_BYTES))
       problem('body', `title, body and data together exceed what FCM accepts${viaTopic ? ' for a topic message' : ''}`);
+    if (input.badge !== undefined && (!Number.isInteger(input.badge) || input.badge < 0 || input.badge > MAX_BADGE))
+      problem('badge', `badge must be an integer from 0 to ${MAX_BADGE}`);
+    if (input.sound !== undefined && !PUSH_SOUND_PATTERN.test(input.sound))
+      problem('sound', 'sound must be "default", "none" or a sound file name of 1 to 64 of the characters A-Z a-z 0-9 _ . -');
+    if (input.event !== undefined && Buffer.byteLength(JSON.stringify(input.event)) > MAX_EVENT_BYTES)
+      problem('data', `the notification object must be at most ${MAX_EVENT_BYTES} bytes as JSON`);
     if (problems.length) throw validationFailed(problems);
   }
 }

@@ -57,7 +57,7 @@ export class PushDeliveryProcessor implements OnApplicationBootstrap {
       this.metrics.dropped.inc({ reason: 'expired' }, deviceIds.length);
       return { expired: deviceIds.length };
     }
-    const result = await this.push.deliver(payload, deviceIds, notificationId);
+    const result = await this.push.deliver(payload, deviceIds, notificationId, job.data.badges);
     const { retryAttempts, retryBaseMs, maxJobsPerSecond } = this.config.push;
     let pauseMs: number | undefined;
     if (!result.fatal && result.retry.length) {

@@ -17,6 +17,13 @@ describe('Expo messages', () => {
     expect(expoMessageFor({ ...base, body: 'B', priority: 'low' })).toEqual({ body: 'B', data: { a: '1' }, priority: 'normal' });
   });
 
+  it('carries the badge, and the sound the payload names (none for `none`)', () => {
+    expect(expoMessageFor({ ...base, title: 'T', badge: 4, sound: 'chime.caf' })).toMatchObject({ badge: 4, sound: 'chime.caf' });
+    expect(expoMessageFor({ ...base, title: 'T', priority: 'low', sound: 'default' }).sound).toBe('default');
+    expect(expoMessageFor({ ...base, title: 'T', sound: 'none', badge: 0 })).not.toHaveProperty('sound');
+    expect(expoMessageFor({ ...base, title: 'T', badge: 0 }).badge).toBe(0);
+  });
+
   it('makes a silent push a content-available one, and the TTL absolute from creation', () => {
     expect(expoMessageFor({ ...base, ttlSeconds: 60 })).toEqual({
       data: { a: '1' },

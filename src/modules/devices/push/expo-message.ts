@@ -1,11 +1,13 @@
 import type { ExpoPushErrorReceipt, ExpoPushMessage } from 'expo-server-sdk';
-import type { PushFailure, PushFailureKind, PushPayload } from './push-sender';
+import { alertSound, type PushFailure, type PushFailureKind, type PushPayload } from './push-sender';
 
 /**
  * The Expo push message for a payload, minus its `to` (docs.expo.dev "Message request format").
  *
  * - priority: high stays high; normal and low are Expo's `normal` (APNs priority 5 on iOS).
  * - silent (no title and no body): `contentAvailable` (an iOS background push), no sound.
+ * - sound: `default` on alert pushes but low priority ones, unless the payload names one (or `none`);
+ *   badge: the payload's (a target's own badge is set by the sender).
  * - collapse key: `collapseId` (iOS) and `tag` (Android), so a newer push replaces the older one.
  * - TTL: an absolute `expiration` from the notification's creation, so a retry never extends it;
  *   0 is `ttl: 0`, "now or never".
@@ -19,7 +21,9 @@ export function expoMessageFor(payload: PushPayload): Omit<ExpoPushMessage, 'to'
   if (payload.title) message.title = payload.title;
   if (payload.body) message.body = payload.body;
   if (silent) message.contentAvailable = true;
-  else if (payload.priority !== 'low') message.sound = 'default';
+  const sound = alertSound(payload);
+  if (sound) message.sound = sound;
+  if (payload.badge !== undefined) message.badge = payload.badge;
   if (payload.collapseKey) {
     message.collapseId = payload.collapseKey;
     message.tag = payload.collapseKey;

@@ -60,7 +60,9 @@ export class ExpoPushSender extends PushSender implements OnApplicationShutdown 
   async send(payload: PushPayload, targets: PushTarget[]): Promise<PushOutcome[]> {
     if (!targets.length) return [];
     const template = expoMessageFor(payload);
-    const chunks = this.expo.chunkPushNotifications(targets.map((t): ExpoPushMessage => ({ ...template, to: t.token })));
+    const chunks = this.expo.chunkPushNotifications(
+      targets.map((t): ExpoPushMessage => ({ ...template, ...(t.badge !== undefined ? { badge: t.badge } : {}), to: t.token })),
+    );
     // The SDK limits concurrency itself (six requests at a time).
     const results = await Promise.all(
       chunks.map(async (messages) => {

@@ -1,13 +1,16 @@
-import type { BaseMessage } from 'firebase-admin/messaging';
-import type { PushPayload } from './push-sender';
+import type { Aps, BaseMessage } from 'firebase-admin/messaging';
+import { alertSound, type PushPayload } from './push-sender';
 
 /**
  * The FCM message for a payload, minus its target. Every platform section is set, so that all the
- * messages of a batch are identical but for the token (classifyFcmError relies on it).
+ * messages of a batch are identical but for the token and the iOS badge (classifyFcmError relies on
+ * it: a badge number never makes a payload invalid).
  *
  * - priority: android.priority high/normal; apns-priority 10 (high) or 5; web push Urgency.
  * - silent (data-only, no title and no body): no notification block, apns-push-type background
  *   with content-available: 1 and apns-priority 5 (APNs rejects background pushes at 10).
+ * - sound and badge (iOS): apns.payload.aps.sound (`default` on alert pushes but low priority
+ *   ones, or the payload's) and aps.badge (the payload's; a target's own badge: withBadge).
  * - collapse key: android.collapseKey and apns-collapse-id.
  * - TTL: android.ttl (milliseconds left), apns-expiration (absolute), web push TTL; measured from
  *   the notification's creation, so a retry never extends it; 0 means "now or never".
@@ -39,6 +42,12 @@ export function fcmMessageFor(payload: PushPayload, now = Date.now()): BaseMessa
   if (payload.collapseKey) apnsHeaders['apns-collapse-id'] = payload.collapseKey;
   if (apnsExpiration !== undefined) apnsHeaders['apns-expiration'] = apnsExpiration;
 
+  const aps: Aps = {};
+  if (silent) aps.contentAvailable = true;
+  const sound = alertSound(payload);
+  if (sound) aps.sound = sound;
+  if (payload.badge !== undefined) aps.badge = payload.badge;
+
   const webHeaders: Record<string, string> = { Urgency: payload.priority };
   if (webTtl !== undefined) webHeaders.TTL = webTtl;
 
@@ -50,10 +59,7 @@ export function fcmMessageFor(payload: PushPayload, now = Date.now()): BaseMessa
       ...(androidTtl !== undefined ? { ttl: androidTtl } : {}),
       ...(!silent && payload.priority === 'low' ? { notification: { priority: 'low' as const } } : {}),
     },
-    apns: {
-      headers: apnsHeaders,
-      ...(silent ? { payload: { aps: { contentAvailable: true } } } : {}),
-    },
+    apns: { headers: apnsHeaders, ...(Object.keys(aps).length ? { payload: { aps } } : {}) },
     webpush: { headers: webHeaders },
   };
   if (!silent) {
@@ -62,4 +68,11 @@ export function fcmMessageFor(payload: PushPayload, now = Date.now()): BaseMessa
     if (payload.body) message.notification.body = payload.body;
   }
   return message;
+}
+
+/** The message with a target's own badge in its APNs block (the only part that differs between targets). */
+export function withBadge(message: BaseMessage, badge: number | undefined): BaseMessage {
+  if (badge === undefined) return message;
+  const apns = message.apns ?? {};
+  return { ...message, apns: { ...apns, payload: { ...apns.payload, aps: { ...apns.payload?.aps, badge } } } };
 }

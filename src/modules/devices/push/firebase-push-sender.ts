@@ -2,7 +2,7 @@ import { OnApplicationShutdown } from '@nestjs/common';
 import { App, deleteApp } from 'firebase-admin/app';
 import type { Messaging, MessagingTopicManagementResponse, SendResponse } from 'firebase-admin/messaging';
 import { classifyFcmError } from './fcm-errors';
-import { fcmMessageFor } from './fcm-message';
+import { fcmMessageFor, withBadge } from './fcm-message';
 import { chunk, failAll, PushOutcome, PushPayload, PushSender, PushTarget } from './push-sender';
 
 const FCM_MAX_BATCH = 500; // sendEach's limit
@@ -35,7 +35,7 @@ export class FirebasePushSender extends PushSender implements OnApplicationShutd
     const outcomes: PushOutcome[] = [];
     for (const part of chunk(targets, FCM_MAX_BATCH)) {
       try {
-        const batch = await this.messaging.sendEach(part.map((t) => ({ ...template, token: t.token })));
+        const batch = await this.messaging.sendEach(part.map((t) => ({ ...withBadge(template, t.badge), token: t.token })));
         outcomes.push(...this.outcomes(batch.responses));
       } catch (err) {
         outcomes.push(...failAll(part, classifyFcmError(err)));

@@ -22,11 +22,28 @@ export interface PushPayload {
   ttlSeconds?: number;
   /** When the notification was created (ms since epoch). */
   createdAt: number;
+  /** The app icon's badge (iOS: aps.badge; 0 clears it). Unset: left as it is. A target's own badge wins. */
+  badge?: number;
+  /** `default`, a sound file of the app, or `none` for a quiet alert. Unset: `default` on alert pushes, but low priority ones. */
+  sound?: string;
+}
+
+/** A push sound name: `default`, `none`, or a file of the app bundle (`chime.caf`). */
+export const PUSH_SOUND_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+export const MAX_BADGE = 99_999;
+
+/** The sound an alert push plays, or undefined for none (silent pushes, low priority, `none`). */
+export function alertSound(payload: PushPayload): string | undefined {
+  if (!payload.title && !payload.body) return undefined;
+  if (payload.sound !== undefined) return payload.sound === 'none' ? undefined : payload.sound;
+  return payload.priority === 'low' ? undefined : 'default';
 }
 
 export interface PushTarget {
   token: string;
   platform: DevicePlatform;
+  /** This device's badge (its owner's unread count), instead of the payload's. */
+  badge?: number;
 }
 
 /**

@@ -17,7 +17,7 @@ import {
 } from 'class-validator';
 import { ROLES } from '../../../core/auth/auth-user';
 import type { Role } from '../../../core/auth/auth-user';
-import { PUSH_PRIORITIES } from '../../devices';
+import { MAX_BADGE, PUSH_PRIORITIES, PUSH_SOUND_PATTERN } from '../../devices';
 import type { PushPriority } from '../../devices';
 import { CATEGORIES, MAX_USER_IDS } from '../notifications.constants';
 import type { Category } from '../notifications.constants';
@@ -109,6 +109,29 @@ export class AdminNotifyDto {
   @Min(0)
   @Max(MAX_TTL_SECONDS)
   ttlSeconds?: number;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: MAX_BADGE,
+    description: "The app icon's badge on iOS (0 clears it). Default: each recipient's unread count, on alert pushes",
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(MAX_BADGE)
+  badge?: number;
+
+  @ApiPropertyOptional({
+    example: 'default',
+    description:
+      '`default`, `none` (a quiet alert) or a sound file of the app (`chime.caf`). Default: `default` on alert pushes but low priority ones',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(PUSH_SOUND_PATTERN, {
+    message: 'sound must be "default", "none" or a sound file name of 1 to 64 of the characters A-Z a-z 0-9 _ . -',
+  })
+  sound?: string;
 
   @ApiPropertyOptional({
     description:

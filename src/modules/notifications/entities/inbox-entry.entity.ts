@@ -5,6 +5,8 @@ import { Notification } from './notification.entity';
 @Entity('notification_inbox')
 @Index('IDX_notification_inbox_user_notification', ['tenantId', 'userId', 'notificationId'], { unique: true })
 @Index('IDX_notification_inbox_user_seq', ['tenantId', 'userId', 'seq'])
+/** Unread entries per user: push badges count them at every fan-out. */
+@Index('IDX_notification_inbox_unread', ['tenantId', 'userId'], { where: '"read_at" IS NULL' })
 export class InboxEntry {
   /** Insertion order: the inbox is paged newest first on it. */
   @PrimaryGeneratedColumn({ type: 'bigint' })

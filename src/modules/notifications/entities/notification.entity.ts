@@ -39,6 +39,14 @@ export class Notification {
   @Column({ name: 'idempotency_key', type: 'varchar', length: 200, nullable: true })
   idempotencyKey: string | null;
 
+  /** The iOS badge the caller gave; null: each recipient's unread count. */
+  @Column({ type: 'integer', nullable: true })
+  badge: number | null;
+
+  /** The sound the caller named; null: `default` on alert pushes. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  sound: string | null;
+
   /** `pending` until the fan-out job has run, then `dispatched`. */
   @Column({ type: 'varchar', length: 16 })
   status: string;
