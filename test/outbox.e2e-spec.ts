@@ -14,7 +14,7 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { eventually, sleep } from '../tools/scratch';
 import { API, messagingClient } from './support/messaging';
 import { ClientSocket, connect, record, request as ask } from './support/sockets';
-import { startTestApp, TestApp } from './support/test-app';
+import { ownerView, startTestApp, TestApp } from './support/test-app';
 
 // The outbox on one app, against the run's PostgreSQL and Redis. Its relay timer is off (an interval
 // of ten minutes, no delay): tests run relay rounds themselves, so who publishes what is known.
@@ -22,7 +22,7 @@ const TENANT = `outbox${Date.now().toString(36)}`;
 
 describe('the transactional outbox', () => {
   let t: TestApp;
-  let ds: DataSource;
+  let ds: ReturnType<typeof ownerView>;
   let outbox: OutboxService;
   let relay: OutboxRelay;
   let log: EventLogService;
@@ -44,7 +44,7 @@ describe('the transactional outbox', () => {
 
   beforeAll(async () => {
     t = await startTestApp({ OUTBOX_RELAY_INTERVAL_MS: '600000', OUTBOX_RELAY_DELAY_MS: '0', REALTIME_EVENTS_PER_SECOND: '500' });
-    ds = t.app.get(DataSource);
+    ds = ownerView(t.app.get(DataSource));
     outbox = t.app.get(OutboxService);
     relay = t.app.get(OutboxRelay);
     log = t.app.get(EventLogService);

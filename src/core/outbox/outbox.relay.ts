@@ -1,5 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
+import { TenantScope } from '../database/tenant-scope';
 import { OutboxRepository } from './outbox.repository';
 import { OutboxService } from './outbox.service';
 
@@ -72,8 +73,15 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     );
   }
 
-  /** One round; returns how many rows it published. Public for tests. */
-  async runOnce(): Promise<number> {
+  /**
+   * One round; returns how many rows it published. Public for tests. A cross-tenant system task
+   * (row-level security: the login role); each row's handler runs as the row's tenant.
+   */
+  runOnce(): Promise<number> {
+    return TenantScope.system('outbox relay', () => this.relayRound());
+  }
+
+  private async relayRound(): Promise<number> {
     if (!this.outbox.redisReady) {
       if (!this.redisAway) this.logger.warn('Redis is away: the outbox keeps what committed changes owe until it is back');
       this.redisAway = true;
@@ -101,7 +109,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       const rows = await this.repo.channelRows(em, key, this.config.outbox.relayBatch);
       const done: string[] = [];
       for (const row of rows) {
-        const outcome = await this.outbox.publishOne(row, 'relay');
+        const outcome = await TenantScope.run(row.tenantId, () => this.outbox.publishOne(row, 'relay'));
         if (outcome instanceof Error) {
           this.logger.warn(`outbox row ${row.id} (${row.kind}) not published: ${outcome.message}`);
           await this.outbox.recordFailure(row, outcome, em);
@@ -118,7 +126,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     const { relayDelayMs, relayBatch } = this.config.outbox;
     return this.repo.transaction(async (em) => {
       const rows = await this.repo.claimLoose(em, relayDelayMs, relayBatch);
-      const outcomes = await Promise.all(rows.map((row) => this.outbox.publishOne(row, 'relay')));
+      const outcomes = await Promise.all(rows.map((row) => TenantScope.run(row.tenantId, () => this.outbox.publishOne(row, 'relay'))));
       const done: string[] = [];
       for (const [i, outcome] of outcomes.entries()) {
         if (outcome === 'published') done.push(rows[i].id);

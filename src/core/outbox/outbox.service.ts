@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
+import { TenantScope } from '../database/tenant-scope';
 import { backoffDelay } from '../queue/backoff';
 import { RedisService } from '../redis/redis.service';
 import { OutboxMetrics } from './outbox.metrics';
@@ -165,7 +166,9 @@ export class OutboxService {
       this.toDelete = [];
       this.deleting = undefined;
       // Rows that stay (the database away) are published again by the relay: the handlers refuse the second.
-      await this.repo.delete(batch).catch((err: Error) => this.logger.warn(`published outbox rows not deleted: ${err.message}`));
+      await TenantScope.system('outbox delete', () => this.repo.delete(batch)).catch((err: Error) =>
+        this.logger.warn(`published outbox rows not deleted: ${err.message}`),
+      );
     });
   }
 

@@ -3,6 +3,7 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Job, Queue, Worker } from 'bullmq';
 import { AppConfig } from '../../config/app-config';
 import { backoffDelay, retryOptions } from '../../core/queue/backoff';
+import { TenantScope } from '../../core/database/tenant-scope';
 import { settleJob } from '../../core/queue/job-fate';
 import { QueueRegistry } from '../../core/queue/queue-registry.service';
 import { QueueWorkers } from '../../core/queue/queue-workers.service';
@@ -61,11 +62,16 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
   }
 
   onApplicationBootstrap(): void {
-    const worker = this.workers.start(this.queue, (job, w) => this.process(job, w), {
-      concurrency: 2,
-      lockDuration: this.config.push.lockMs,
-      stalledInterval: this.config.push.lockMs,
-    });
+    // Fan-out jobs name the notification only: found as a system task, then fanned out as its tenant.
+    const worker = this.workers.start(
+      this.queue,
+      async (job, w) => {
+        const n = await this.repo.find(job.data.notificationId);
+        return n ? TenantScope.run(n.tenantId, () => this.process(job, w)) : { skipped: 'notification not found' };
+      },
+      { concurrency: 2, lockDuration: this.config.push.lockMs, stalledInterval: this.config.push.lockMs },
+      { system: true },
+    );
     worker?.on('failed', (job, err) => {
       this.logger.error(`fan-out of notification ${job?.data?.notificationId} failed (attempt ${job?.attemptsMade}): ${err.message}`);
     });
