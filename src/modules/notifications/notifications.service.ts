@@ -218,7 +218,7 @@ export class NotificationsService {
 
   private fanoutJob(tenantId: string, notificationId: string) {
     const { retryAttempts, retryBaseMs } = this.config.push;
-    return queueJob(tenantId, NOTIFICATIONS_QUEUE, JOB_FANOUT, { notificationId } satisfies FanoutJob, {
+    return queueJob(tenantId, NOTIFICATIONS_QUEUE, JOB_FANOUT, { notificationId, tenantId } satisfies FanoutJob, {
       jobId: fanoutJobId(notificationId),
       ...retryOptions(retryAttempts, retryBaseMs),
     });
