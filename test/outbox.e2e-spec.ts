@@ -15,6 +15,7 @@ import { eventually, sleep } from '../tools/scratch';
 import { API, messagingClient } from './support/messaging';
 import { ClientSocket, connect, record, request as ask } from './support/sockets';
 import { ownerView, startTestApp, TestApp } from './support/test-app';
+import { TenantScope } from '../src/core/database/tenant-scope';
 
 // The outbox on one app, against the run's PostgreSQL and Redis. Its relay timer is off (an interval
 // of ten minutes, no delay): tests run relay rounds themselves, so who publishes what is known.
@@ -160,12 +161,9 @@ describe('the transactional outbox', () => {
   it('enqueues a push job once however often its row is published', async () => {
     const notifications = t.app.get(NotificationsService);
     const queue = t.app.get<Queue>(getQueueToken(NOTIFICATIONS_QUEUE));
-    const { notificationId } = await notifications.notify({
-      tenantId: TENANT,
-      recipients: { userIds: ['ob-push'] },
-      title: 'once',
-      category: 'system',
-    });
+    const { notificationId } = await TenantScope.run(TENANT, () =>
+      notifications.notify({ tenantId: TENANT, recipients: { userIds: ['ob-push'] }, title: 'once', category: 'system' }),
+    );
     await eventually(
       async () => (await ds.query(`SELECT status FROM notifications WHERE id = $1`, [notificationId]))[0].status === 'dispatched',
     );

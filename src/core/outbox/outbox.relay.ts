@@ -75,7 +75,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   /**
    * One round; returns how many rows it published. Public for tests. A cross-tenant system task
-   * (row-level security: the login role); each row's handler runs as the row's tenant.
+   * (row-level security: the login role); each row's handler runs as the row's tenant (publishOne).
    */
   runOnce(): Promise<number> {
     return TenantScope.system('outbox relay', () => this.relayRound());
@@ -109,7 +109,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       const rows = await this.repo.channelRows(em, key, this.config.outbox.relayBatch);
       const done: string[] = [];
       for (const row of rows) {
-        const outcome = await TenantScope.run(row.tenantId, () => this.outbox.publishOne(row, 'relay'));
+        const outcome = await this.outbox.publishOne(row, 'relay');
         if (outcome instanceof Error) {
           this.logger.warn(`outbox row ${row.id} (${row.kind}) not published: ${outcome.message}`);
           await this.outbox.recordFailure(row, outcome, em);
@@ -126,7 +126,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     const { relayDelayMs, relayBatch } = this.config.outbox;
     return this.repo.transaction(async (em) => {
       const rows = await this.repo.claimLoose(em, relayDelayMs, relayBatch);
-      const outcomes = await Promise.all(rows.map((row) => TenantScope.run(row.tenantId, () => this.outbox.publishOne(row, 'relay'))));
+      const outcomes = await Promise.all(rows.map((row) => this.outbox.publishOne(row, 'relay')));
       const done: string[] = [];
       for (const [i, outcome] of outcomes.entries()) {
         if (outcome === 'published') done.push(rows[i].id);

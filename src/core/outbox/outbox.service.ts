@@ -129,7 +129,13 @@ export class OutboxService {
    * earlier row of its channel is not published yet: the fast path leaves it to the relay), or the
    * error that stopped it (the caller records it with recordFailure).
    */
-  async publishOne(row: RecordedRow, path: PublishPath): Promise<'published' | 'later' | Error> {
+  publishOne(row: RecordedRow, path: PublishPath): Promise<'published' | 'later' | Error> {
+    // As the row's tenant, whoever publishes it (a request, the relay, a system task): its handler
+    // and the channel-order check see that tenant's rows, and only those (row-level security).
+    return TenantScope.run(row.tenantId, () => this.publishInScope(row, path));
+  }
+
+  private async publishInScope(row: RecordedRow, path: PublishPath): Promise<'published' | 'later' | Error> {
     const handler = this.handlers.get(row.kind);
     try {
       if (!handler) throw new Error(`no handler for outbox kind "${row.kind}"`);
