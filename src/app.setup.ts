@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
+import { TenantScope } from './core/database/tenant-scope';
 import { documentIdempotencyKey, REPLAYED_HEADER } from './core/idempotency';
 import { createValidationPipe } from './core/http/validation';
 import { requestIdFor } from './core/logging/logging.module';
@@ -45,6 +46,9 @@ export function configureApp(app: NestExpressApplication, config: AppConfig): vo
   app.enableCors({ origin: config.http.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After', REPLAYED_HEADER] });
   app.useBodyParser('json', { limit: config.http.bodyLimit });
   app.useBodyParser('urlencoded', { limit: config.http.bodyLimit, extended: false });
+  // After the body parsers (whose stream callbacks would leave it): every request's database scope,
+  // which the auth guard gives the token's tenant (row-level security; see core/database).
+  app.use((_req: Request, _res: Response, next: NextFunction) => TenantScope.open(next));
   app.useWebSocketAdapter(new RedisIoAdapter(app));
   app.set('trust proxy', 1); // behind one load balancer: req.ip is the client's address
 

@@ -6,7 +6,7 @@ import { signDevToken } from '../src/core/auth/dev-token';
 import { IdempotencyCleaner } from '../src/core/idempotency';
 import { API, messagingClient } from './support/messaging';
 import { probeRuns, ProbeModule } from './support/probe.module';
-import { startTestApp, TestApp } from './support/test-app';
+import { ownerView, startTestApp, TestApp } from './support/test-app';
 import { ERROR_SHAPE } from './support/error-shape';
 
 describe('Idempotency-Key on writes', () => {
@@ -221,7 +221,7 @@ describe('Idempotency-Key expiry and cleanup', () => {
     await sleep(1100);
     expect((await send()).body.run).toBe(2);
     await sleep(1100);
-    const ds = t.app.get(DataSource);
+    const ds = ownerView(t.app.get(DataSource));
     const count = async () => Number((await ds.query(`SELECT count(*) AS n FROM idempotency_keys WHERE key = $1`, [key]))[0].n);
     expect(await count()).toBe(1);
     expect(await t.app.get(IdempotencyCleaner).cleanup()).toBeGreaterThanOrEqual(1);

@@ -164,6 +164,17 @@ describe('outbox: a Redis outage under several app processes', () => {
     await checkIn(a);
     await notifyDora(a, 'before');
     await eventually(() => outboxDepth().then((d) => d === 0), { timeoutMs: 10_000, what: 'outbox drained before the outage' });
+    // And the jobs it enqueued done: a push job still running when Redis goes cannot record its
+    // completion and runs again once Redis is back (BullMQ: at least once), a second push.
+    const busy = async () => {
+      const { queues } = (await call(a, 'ops', 'get', '/admin/queues', undefined, ['SERVICE'])).body as {
+        queues: { name: string; counts: Record<string, number> }[];
+      };
+      const pushes = queues.filter((q) => ['notifications', 'push-delivery'].includes(q.name));
+      expect(pushes).toHaveLength(2);
+      return pushes.reduce((n, q) => n + q.counts.waiting + q.counts.active + q.counts.delayed + q.counts.prioritized, 0);
+    };
+    await eventually(async () => (await busy()) === 0, { timeoutMs: 10_000, what: 'queues idle before the outage' });
 
     // During: a few seconds without Redis.
     await redisAway();

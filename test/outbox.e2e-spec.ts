@@ -14,7 +14,8 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { eventually, sleep } from '../tools/scratch';
 import { API, messagingClient } from './support/messaging';
 import { ClientSocket, connect, record, request as ask } from './support/sockets';
-import { startTestApp, TestApp } from './support/test-app';
+import { ownerView, startTestApp, TestApp } from './support/test-app';
+import { TenantScope } from '../src/core/database/tenant-scope';
 
 // The outbox on one app, against the run's PostgreSQL and Redis. Its relay timer is off (an interval
 // of ten minutes, no delay): tests run relay rounds themselves, so who publishes what is known.
@@ -22,7 +23,7 @@ const TENANT = `outbox${Date.now().toString(36)}`;
 
 describe('the transactional outbox', () => {
   let t: TestApp;
-  let ds: DataSource;
+  let ds: ReturnType<typeof ownerView>;
   let outbox: OutboxService;
   let relay: OutboxRelay;
   let log: EventLogService;
@@ -44,7 +45,7 @@ describe('the transactional outbox', () => {
 
   beforeAll(async () => {
     t = await startTestApp({ OUTBOX_RELAY_INTERVAL_MS: '600000', OUTBOX_RELAY_DELAY_MS: '0', REALTIME_EVENTS_PER_SECOND: '500' });
-    ds = t.app.get(DataSource);
+    ds = ownerView(t.app.get(DataSource));
     outbox = t.app.get(OutboxService);
     relay = t.app.get(OutboxRelay);
     log = t.app.get(EventLogService);
@@ -160,12 +161,9 @@ describe('the transactional outbox', () => {
   it('enqueues a push job once however often its row is published', async () => {
     const notifications = t.app.get(NotificationsService);
     const queue = t.app.get<Queue>(getQueueToken(NOTIFICATIONS_QUEUE));
-    const { notificationId } = await notifications.notify({
-      tenantId: TENANT,
-      recipients: { userIds: ['ob-push'] },
-      title: 'once',
-      category: 'system',
-    });
+    const { notificationId } = await TenantScope.run(TENANT, () =>
+      notifications.notify({ tenantId: TENANT, recipients: { userIds: ['ob-push'] }, title: 'once', category: 'system' }),
+    );
     await eventually(
       async () => (await ds.query(`SELECT status FROM notifications WHERE id = $1`, [notificationId]))[0].status === 'dispatched',
     );

@@ -11,7 +11,7 @@ import { eventually, sleep } from '../tools/scratch';
 import { FakeExpo } from './support/fake-expo';
 import { messagingClient } from './support/messaging';
 import { ScriptedPushSender } from './support/scripted-push-sender';
-import { startPushTestApp, TestApp } from './support/test-app';
+import { ownerView, startPushTestApp, TestApp } from './support/test-app';
 
 const run = Date.now().toString(36);
 const API = '/api/mobile/v1';
@@ -31,7 +31,7 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
   const expo = new FakeExpo();
   const tenant = `expo-${run}`;
   let t: TestApp;
-  let db: DataSource;
+  let db: ReturnType<typeof ownerView>;
 
   const auth = async (user: string, roles = ['MEMBER']) => `Bearer ${await t.token({ sub: user, tid: tenant, roles })}`;
   const device = async (token: string): Promise<DeviceRow | undefined> =>
@@ -59,7 +59,7 @@ describe('Expo push beside FCM (scripted FCM, Expo API faked on 127.0.0.1)', () 
     await expo.start();
     // Receipts are read 300 ms after a send instead of Expo's 15 minutes.
     t = await startPushTestApp(fcm, { EXPO_PUSH_URL: expo.url, EXPO_RECEIPT_DELAY_MS: '300' });
-    db = t.app.get(DataSource);
+    db = ownerView(t.app.get(DataSource));
   });
   afterAll(async () => {
     await t.close();

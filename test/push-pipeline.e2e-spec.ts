@@ -8,7 +8,7 @@ import { DELIVERY_QUEUE, NOTIFICATIONS_QUEUE } from '../src/modules/notification
 import { PushDeliveryProcessor } from '../src/modules/notifications/push-delivery.processor';
 import { deleteRedisKeys, eventually, sleep } from '../tools/scratch';
 import { fcmFailure, ScriptedPushSender } from './support/scripted-push-sender';
-import { startPushTestApp, TestApp } from './support/test-app';
+import { ownerView, startPushTestApp, TestApp } from './support/test-app';
 
 const run = Date.now().toString(36);
 const API = '/api/mobile/v1';
@@ -231,7 +231,7 @@ describe('push pipeline (scripted FCM)', () => {
   it('prunes devices not seen for DEVICE_STALE_DAYS with the repeatable maintenance job', async () => {
     const stale = await registerDevice(t, 'u-s', `tok-stale-${run}`);
     const fresh = await registerDevice(t, 'u-s', `tok-fresh-${run}`);
-    const ds = t.app.get(DataSource);
+    const ds = ownerView(t.app.get(DataSource));
     await ds.query(`UPDATE devices SET last_seen_at = now() - interval '61 days' WHERE id = $1`, [stale.id]);
     const queue = queueOf(t, DEVICES_QUEUE);
     expect(await queue.getJobScheduler('device-maintenance')).toMatchObject({ every: 6 * 3600 * 1000 });

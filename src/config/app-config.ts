@@ -35,6 +35,8 @@ export class AppConfig {
       autoMigrate: this.env.DB_AUTO_MIGRATE ?? !this.isProduction,
       poolSize: this.env.DB_POOL_SIZE,
       connectTimeoutMs: this.env.DB_CONNECT_TIMEOUT_MS,
+      rowLevelSecurity: this.env.DB_ROW_LEVEL_SECURITY === 'on',
+      appLogin: this.env.DB_APP_USER ? { user: this.env.DB_APP_USER, password: this.env.DB_APP_PASSWORD } : undefined,
     };
   }
 

@@ -88,6 +88,11 @@ export const envSchema = z
     DB_POOL_SIZE: int(1, 200).default(10),
     /** A request waits at most this long for a PostgreSQL connection (new, or free in the pool), then gets 503 database_unavailable. */
     DB_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5000),
+    /** Row-level security: `on` (tenant work as role tether_app, named system tasks as the login role); `off` only in an emergency (every query as the login role). */
+    DB_ROW_LEVEL_SECURITY: z.enum(['on', 'off']).default('on'),
+    /** Login of tenant work (tether_app, or a role that is a member of it and nothing more); unset: SET ROLE tether_app on DATABASE_URL's connections. */
+    DB_APP_USER: z.string().min(1).max(63).optional(),
+    DB_APP_PASSWORD: z.string().optional(),
 
     REDIS_URL: url(['redis:', 'rediss:']).optional(),
     /** The church app's name for a hosted Redis; used when REDIS_URL is not set. */

@@ -13,6 +13,8 @@ export default async function globalSetup(): Promise<void> {
     TETHER_TEST_DB: world.db.name,
     DATABASE_URL: world.db.url,
     DB_AUTO_MIGRATE: 'false',
+    // Tenant work logs in as the row-level-security role (trust authentication: no password).
+    DB_APP_USER: 'tether_app',
     REDIS_URL: world.redisUrl,
     REDIS_KEY_PREFIX: world.redisPrefix,
     MOBILE_JWT_SECRET: randomBytes(24).toString('hex'),

@@ -1,7 +1,9 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { startApp, StartOptions } from '../../src/bootstrap';
 import { AppConfig } from '../../src/config/app-config';
+import type { DataSource, EntityManager } from 'typeorm';
 import { loadConfig } from '../../src/config/load-config';
+import { TenantScope } from '../../src/core/database/tenant-scope';
 import { signDevToken } from '../../src/core/auth/dev-token';
 import { PushSender } from '../../src/modules/devices/push/push-sender';
 
@@ -38,4 +40,19 @@ export async function startTestApp(env: Record<string, string> = {}, options: St
  */
 export function startPushTestApp(sender: PushSender, env: Record<string, string> = {}): Promise<TestApp> {
   return startTestApp({ PUSH_RETRY_BASE_MS: '20', ...env }, { overrides: [{ provide: PushSender, useValue: sender }] });
+}
+
+/**
+ * The app's DataSource as a test inspects and arranges rows: every tenant's, as a system task
+ * (row-level security shows the app's own tenant work only its tenant's rows, and nothing at all
+ * without one).
+ */
+export function ownerView(ds: DataSource): {
+  query<T = any>(sql: string, params?: unknown[]): Promise<T>;
+  transaction<T>(work: (em: EntityManager) => Promise<T>): Promise<T>;
+} {
+  return {
+    query: (sql, params) => TenantScope.system('test', () => ds.query(sql, params)),
+    transaction: (work) => TenantScope.system('test', () => ds.transaction(work)),
+  };
 }

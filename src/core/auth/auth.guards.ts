@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { PinoLogger } from 'nestjs-pino';
+import { TenantScope } from '../database/tenant-scope';
 import { ForbiddenError } from '../http/domain-error';
 import { IS_PUBLIC, REQUIRED_ROLES } from './auth.decorators';
 import type { AuthUser, Role } from './auth-user';
@@ -27,6 +28,7 @@ export class JwtAuthGuard implements CanActivate {
     const req = ctx.switchToHttp().getRequest<Request & { user?: AuthUser }>();
     req.user = await this.verifier.verify(bearerToken(req.headers.authorization));
     this.logger.assign({ userId: req.user.userId, tenantId: req.user.tenantId });
+    TenantScope.enter(req.user.tenantId); // the request's database work sees this tenant's rows only
     return true;
   }
 }

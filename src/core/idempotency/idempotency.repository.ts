@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { TenantScope } from '../database/tenant-scope';
 
 export interface KeyScope {
   tenantId: string;
@@ -102,10 +103,13 @@ export class IdempotencyRepository {
 
   /** Deletes expired keys, if no other process is doing it right now; returns how many (or null: another process had the turn). */
   deleteExpired(): Promise<number | null> {
-    return this.ds.transaction(async (em) => {
-      const [{ locked }] = await em.query(`SELECT pg_try_advisory_xact_lock(hashtext('tether:idempotency:cleanup')) AS locked`);
-      if (!locked) return null;
-      return affected(await em.query(`DELETE FROM idempotency_keys WHERE expires_at <= now()`));
-    });
+    // Every tenant's expired keys: a system task (row-level security).
+    return TenantScope.system('idempotency cleanup', () =>
+      this.ds.transaction(async (em) => {
+        const [{ locked }] = await em.query(`SELECT pg_try_advisory_xact_lock(hashtext('tether:idempotency:cleanup')) AS locked`);
+        if (!locked) return null;
+        return affected(await em.query(`DELETE FROM idempotency_keys WHERE expires_at <= now()`));
+      }),
+    );
   }
 }

@@ -1,5 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config';
+import { TenantScope } from '../database/tenant-scope';
 import { OutboxRepository } from './outbox.repository';
 import { OutboxService } from './outbox.service';
 
@@ -72,8 +73,15 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     );
   }
 
-  /** One round; returns how many rows it published. Public for tests. */
-  async runOnce(): Promise<number> {
+  /**
+   * One round; returns how many rows it published. Public for tests. A cross-tenant system task
+   * (row-level security: the login role); each row's handler runs as the row's tenant (publishOne).
+   */
+  runOnce(): Promise<number> {
+    return TenantScope.system('outbox relay', () => this.relayRound());
+  }
+
+  private async relayRound(): Promise<number> {
     if (!this.outbox.redisReady) {
       if (!this.redisAway) this.logger.warn('Redis is away: the outbox keeps what committed changes owe until it is back');
       this.redisAway = true;

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { TenantScope } from '../database/tenant-scope';
 import { recordCtes, ROW_COLUMNS } from './outbox.sql';
 import type { OutboxEntry, RecordedRow } from './outbox.types';
 
@@ -110,11 +111,11 @@ export class OutboxRepository {
     return rows[0].first;
   }
 
-  /** Undone rows and the age of the oldest (0 when none). */
+  /** Undone rows and the age of the oldest (0 when none): every tenant's, a system task. */
   async stats(): Promise<{ depth: number; oldestAgeSeconds: number }> {
     const rows = rowsOf<{ depth: number; age: number }>(
-      await this.ds.query(
-        `SELECT count(*)::int AS depth, COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age FROM outbox`,
+      await TenantScope.system('outbox stats', () =>
+        this.ds.query(`SELECT count(*)::int AS depth, COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age FROM outbox`),
       ),
     );
     return { depth: rows[0].depth, oldestAgeSeconds: Math.max(0, Math.round(rows[0].age * 1000) / 1000) };

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
+import { TenantScope } from '../database/tenant-scope';
 import { backoffDelay } from '../queue/backoff';
 import { RedisService } from '../redis/redis.service';
 import { OutboxMetrics } from './outbox.metrics';
@@ -128,7 +129,13 @@ export class OutboxService {
    * earlier row of its channel is not published yet: the fast path leaves it to the relay), or the
    * error that stopped it (the caller records it with recordFailure).
    */
-  async publishOne(row: RecordedRow, path: PublishPath): Promise<'published' | 'later' | Error> {
+  publishOne(row: RecordedRow, path: PublishPath): Promise<'published' | 'later' | Error> {
+    // As the row's tenant, whoever publishes it (a request, the relay, a system task): its handler
+    // and the channel-order check see that tenant's rows, and only those (row-level security).
+    return TenantScope.run(row.tenantId, () => this.publishInScope(row, path));
+  }
+
+  private async publishInScope(row: RecordedRow, path: PublishPath): Promise<'published' | 'later' | Error> {
     const handler = this.handlers.get(row.kind);
     try {
       if (!handler) throw new Error(`no handler for outbox kind "${row.kind}"`);
@@ -165,7 +172,9 @@ export class OutboxService {
       this.toDelete = [];
       this.deleting = undefined;
       // Rows that stay (the database away) are published again by the relay: the handlers refuse the second.
-      await this.repo.delete(batch).catch((err: Error) => this.logger.warn(`published outbox rows not deleted: ${err.message}`));
+      await TenantScope.system('outbox delete', () => this.repo.delete(batch)).catch((err: Error) =>
+        this.logger.warn(`published outbox rows not deleted: ${err.message}`),
+      );
     });
   }
 

@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { Job, Queue, Worker, WorkerOptions } from 'bullmq';
 import type Redis from 'ioredis';
 import { AppConfig } from '../../config/app-config';
+import { TenantScope } from '../database/tenant-scope';
 import { RedisService } from '../redis/redis.service';
 
 /** A worker's BullMQ settings (concurrency, limiter, lock duration...); connection and prefix are the queue's. */
@@ -31,11 +32,22 @@ export class QueueWorkers implements BeforeApplicationShutdown {
     return this.config.runsWorkers;
   }
 
-  /** Starts a worker on the queue's prefix; undefined in a process that runs no workers. */
-  start<T>(queue: Queue<T>, handle: JobHandler<T>, settings: WorkerSettings): Worker<T> | undefined {
+  /**
+   * Starts a worker on the queue's prefix; undefined in a process that runs no workers. Its jobs'
+   * database work sees the rows of the job's `tenantId` only (row-level security; none without
+   * one), or, for queues of cross-tenant maintenance (`{system: true}`), every tenant's.
+   */
+  start<T>(queue: Queue<T>, handle: JobHandler<T>, settings: WorkerSettings, scope: { system?: boolean } = {}): Worker<T> | undefined {
     if (!this.enabled) return undefined;
     this.connection ??= this.redis.bullmqConnection('workers', { worker: true }).connection;
-    const worker: Worker<T> = new Worker<T>(queue.name, (job) => handle(job, worker), {
+    const run = (job: Job<T>): Promise<unknown> => {
+      if (scope.system) return TenantScope.system(`queue ${queue.name}`, () => handle(job, worker));
+      const tenantId = (job.data as { tenantId?: unknown } | undefined)?.tenantId;
+      return typeof tenantId === 'string'
+        ? TenantScope.run(tenantId, () => handle(job, worker))
+        : TenantScope.open(() => handle(job, worker));
+    };
+    const worker: Worker<T> = new Worker<T>(queue.name, run, {
       connection: this.connection,
       prefix: queue.opts.prefix,
       ...settings,

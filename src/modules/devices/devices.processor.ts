@@ -40,12 +40,17 @@ export class DevicesProcessor implements OnApplicationBootstrap {
   }
 
   onApplicationBootstrap(): void {
-    const worker = this.workers.start(this.queue, (job, w) => this.process(job, w), {
-      concurrency: 1,
-      limiter: DEVICES_QUEUE_LIMIT,
-      lockDuration: this.config.push.lockMs,
-      stalledInterval: this.config.push.lockMs,
-    });
+    const worker = this.workers.start(
+      this.queue,
+      (job, w) => this.process(job, w),
+      {
+        concurrency: 1,
+        limiter: DEVICES_QUEUE_LIMIT,
+        lockDuration: this.config.push.lockMs,
+        stalledInterval: this.config.push.lockMs,
+      },
+      { system: true },
+    ); // topic syncs, Expo receipts and maintenance: every tenant's devices
     worker?.on('failed', (job, err) => {
       if (err instanceof UnrecoverableError || err.name === 'UnrecoverableError')
         this.logger.error(`${job?.name} ${job?.id} failed for good: ${err.message}`);

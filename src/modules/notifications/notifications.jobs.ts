@@ -10,6 +10,8 @@ export const JOB_DELIVER = 'deliver';
 
 export interface FanoutJob {
   notificationId: string;
+  /** Whose rows the job may see (row-level security); jobs enqueued before it was added have none. */
+  tenantId?: string;
   /** Saved after each page, so that a retried fan-out resumes where it stopped. */
   progress?: FanoutProgress;
 }

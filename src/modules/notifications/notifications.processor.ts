@@ -3,6 +3,7 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Job, Queue, Worker } from 'bullmq';
 import { AppConfig } from '../../config/app-config';
 import { backoffDelay, retryOptions } from '../../core/queue/backoff';
+import { TenantScope } from '../../core/database/tenant-scope';
 import { settleJob } from '../../core/queue/job-fate';
 import { QueueRegistry } from '../../core/queue/queue-registry.service';
 import { QueueWorkers } from '../../core/queue/queue-workers.service';
@@ -65,11 +66,16 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
   }
 
   onApplicationBootstrap(): void {
-    const worker = this.workers.start(this.queue, (job, w) => this.process(job, w), {
-      concurrency: 2,
-      lockDuration: this.config.push.lockMs,
-      stalledInterval: this.config.push.lockMs,
-    });
+    // Runs as the job's tenant. Jobs enqueued before they carried it: the notification's, looked up as a system task.
+    const worker = this.workers.start(
+      this.queue,
+      async (job, w) => {
+        if (job.data.tenantId) return this.process(job, w);
+        const n = await TenantScope.system('notification fan-out lookup', () => this.repo.find(job.data.notificationId));
+        return n ? TenantScope.run(n.tenantId, () => this.process(job, w)) : { skipped: 'notification not found' };
+      },
+      { concurrency: 2, lockDuration: this.config.push.lockMs, stalledInterval: this.config.push.lockMs },
+    );
     worker?.on('failed', (job, err) => {
       this.logger.error(`fan-out of notification ${job?.data?.notificationId} failed (attempt ${job?.attemptsMade}): ${err.message}`);
     });
@@ -95,7 +101,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
         });
         progress.topicSent = true;
         progress.topic = sent.topic;
-        await job.updateData({ notificationId: n.id, progress });
+        await job.updateData({ notificationId: n.id, tenantId: n.tenantId, progress });
       }
       // Expo has no topics: its devices in the topic's audience (tenant, role) get the push one by one.
       const fanout = await this.fanOut(job, n, payload, { notReachedByTopic: name }, progress);
@@ -163,7 +169,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
       progress.chunks += batches.length;
       if (page.length) progress.after = page[page.length - 1].id;
       if (last) break;
-      await job.updateData({ notificationId: n.id, progress });
+      await job.updateData({ notificationId: n.id, tenantId: n.tenantId, progress });
     }
     for (const [reason, count] of Object.entries(dropped)) this.metrics.dropped.inc({ reason }, count);
     return { deliveryJobs: progress.chunks, dropped };

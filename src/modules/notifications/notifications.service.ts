@@ -6,6 +6,7 @@ import { OutboxService, type OutboxTransaction } from '../../core/outbox';
 import { AppConfig } from '../../config/app-config';
 import type { AuthUser, Role } from '../../core/auth/auth-user';
 import { FieldProblem, invalidField, NotFoundError, validationFailed } from '../../core/http/domain-error';
+import { TenantScope } from '../../core/database/tenant-scope';
 import { retryOptions } from '../../core/queue/backoff';
 import { QueueRegistry, queueJob } from '../../core/queue/queue-registry.service';
 import { MAX_BADGE, PUSH_SOUND_PATTERN, type PushPriority } from '../devices';
@@ -232,7 +233,7 @@ export class NotificationsService {
 
   private fanoutJob(tenantId: string, notificationId: string) {
     const { retryAttempts, retryBaseMs } = this.config.push;
-    return queueJob(tenantId, NOTIFICATIONS_QUEUE, JOB_FANOUT, { notificationId } satisfies FanoutJob, {
+    return queueJob(tenantId, NOTIFICATIONS_QUEUE, JOB_FANOUT, { notificationId, tenantId } satisfies FanoutJob, {
       jobId: fanoutJobId(notificationId),
       ...retryOptions(retryAttempts, retryBaseMs),
     });
@@ -242,7 +243,12 @@ export class NotificationsService {
    * Enqueues again the fan-out of notifications still `pending` long after their creation whose job
    * is gone (Redis lost its data after the outbox had enqueued it). Returns how many were enqueued.
    */
-  async sweepPending(olderThanMs: number, limit = 200): Promise<number> {
+  /** Every tenant's pending notifications: a system task (row-level security). */
+  sweepPending(olderThanMs: number, limit = 200): Promise<number> {
+    return TenantScope.system('notifications sweep', () => this.sweepStale(olderThanMs, limit));
+  }
+
+  private async sweepStale(olderThanMs: number, limit: number): Promise<number> {
     const stale = await this.repo.stalePending(olderThanMs, limit);
     if (!stale.length) return 0;
     const jobs = await Promise.all(stale.map((n) => this.queue.getJob(fanoutJobId(n.id))));

@@ -4,6 +4,7 @@ import { AppConfig } from '../../config/app-config';
 import { bearerToken } from '../../core/auth/auth.guards';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { TokenVerifier } from '../../core/auth/token-verifier.service';
+import { TenantScope } from '../../core/database/tenant-scope';
 import { DomainError } from '../../core/http/domain-error';
 import { unavailableDependency } from '../../core/http/unavailable';
 import { ChannelSubscriptions } from './channel-subscriptions';
@@ -111,7 +112,7 @@ export class RealtimeGateway implements OnGatewayInit {
     const counted = this.presence
       .connected(user.tenantId, user.userId)
       .catch((err: Error) => this.logger.warn(`presence on connect: ${err.message}`));
-    void (async () => {
+    void TenantScope.run(user.tenantId, async () => {
       // With Redis away the user channel is joined on this pod; its cross-pod subscription
       // follows when Redis is back. The session is announced either way.
       await this.subscriptions
@@ -131,7 +132,7 @@ export class RealtimeGateway implements OnGatewayInit {
         channels,
       });
       await counted;
-    })().catch((err: Error) => this.logger.warn(`connect ${socket.id}: ${err.message}`));
+    }).catch((err: Error) => this.logger.warn(`connect ${socket.id}: ${err.message}`));
   }
 
   // ---- events ------------------------------------------------------------------------------
@@ -146,7 +147,9 @@ export class RealtimeGateway implements OnGatewayInit {
     const data = args[0] === ack ? undefined : args[0];
     const handler = this.clientEvents.handlerFor(name, data);
     if (!handler) return ack?.(errorAck('unknown_event', `Unknown event "${name}"`));
-    this.respond(ack, () => handler(this.contextOf(socket), data));
+    // Its database work sees the socket's tenant's rows only (row-level security).
+    const context = this.contextOf(socket);
+    this.respond(ack, () => TenantScope.run(context.user.tenantId, () => handler(context, data)));
   }
 
   private contextOf(socket: RealtimeSocket): SocketContext {

@@ -20,7 +20,7 @@ export class SyncProcessor implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     // A failed purge is not retried: the next run does its work.
-    const worker = this.workers.start(this.queue, () => this.sync.purge(), { concurrency: 1 });
+    const worker = this.workers.start(this.queue, () => this.sync.purge(), { concurrency: 1 }, { system: true });
     worker?.on('failed', (_job, err) => this.logger.error(`tombstone purge failed: ${err.message}`));
     this.workers.repeat(this.queue, JOB_PURGE, this.config.sync.purgeIntervalMs, { firstRunAfterInterval: true });
   }

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import type { AuthUser } from '../../core/auth/auth-user';
+import { TenantScope } from '../../core/database/tenant-scope';
 import { DomainError, validationFailed } from '../../core/http/domain-error';
 import {
   decodeChangesCursor,
@@ -142,8 +143,13 @@ export class SyncService {
    * transaction id purged: older cursors get 410), then old ledger entries and resume marks.
    * Run by the periodic purge job (SyncProcessor). One pod at a time: a run that finds another
    * still going (a stalled job taken over, a manual call) skips its turn and returns null.
+   * Every tenant's rows: a system task (row-level security).
    */
-  async purge(now = new Date()): Promise<PurgeReport | null> {
+  purge(now = new Date()): Promise<PurgeReport | null> {
+    return TenantScope.system('sync purge', () => this.purgeAll(now));
+  }
+
+  private async purgeAll(now: Date): Promise<PurgeReport | null> {
     const cutoff = new Date(now.getTime() - this.config.sync.retentionMs);
     const report: PurgeReport = { tombstones: {}, ledger: 0, resumeMarks: 0 };
     // Which collections each table feeds (a table of access rows feeds the collection it opens).
