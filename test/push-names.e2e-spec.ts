@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { eventually, sleep } from '../tools/scratch';
 import { API, messagingClient, MessagingClient } from './support/messaging';
 import { ScriptedPushSender } from './support/scripted-push-sender';
-import { startPushTestApp, TestApp } from './support/test-app';
+import { ownerView, startPushTestApp, TestApp } from './support/test-app';
 
 const run = Date.now().toString(36);
 
@@ -13,7 +13,8 @@ describe('message pushes: sender names, badge, sound, preview', () => {
   const fcm = new ScriptedPushSender();
   const tenant = `names-${run}`;
   let t: TestApp;
-  let db: DataSource;
+  // Rows read as a system task (row-level security hides every tenant's rows from an unscoped query).
+  let db: ReturnType<typeof ownerView>;
 
   /** An access token, with a `name` claim when given (as identity providers put it). */
   const tokenOf = (app: TestApp, sub: string, claims: Record<string, unknown> = {}) =>
@@ -57,7 +58,7 @@ describe('message pushes: sender names, badge, sound, preview', () => {
 
   beforeAll(async () => {
     t = await startPushTestApp(fcm);
-    db = t.app.get(DataSource);
+    db = ownerView(t.app.get(DataSource));
   });
   afterAll(() => t.close());
 

@@ -35,6 +35,13 @@ export interface RowLevelSecurityOptions {
  * `SELECT set_config(...)`. (Per transaction, `SET LOCAL`, would cost a statement on every
  * transaction and could not cover statements outside one.)
  */
+const appPools = new WeakMap<Pool, Pool>();
+
+/** The pool logged in as the app role (DB_APP_USER) beside `master`, when there is one (for the pool metrics). */
+export function appPoolOf(master: Pool): Pool | undefined {
+  return appPools.get(master);
+}
+
 export function enforceRowLevelSecurity(master: Pool, options: RowLevelSecurityOptions = {}): void {
   const applied = new WeakMap<PoolClient, string>();
   const masterConnect = master.connect.bind(master) as Connect;
@@ -72,6 +79,7 @@ export function enforceRowLevelSecurity(master: Pool, options: RowLevelSecurityO
       config.connectionString = url.toString();
     }
     const app = new Pool(config);
+    appPools.set(master, app);
     // Like TypeORM's pool: an idle connection's error must not end the process.
     app.on('error', () => undefined);
     const appConnect = app.connect.bind(app) as Connect;

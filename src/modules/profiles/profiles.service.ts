@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { AuthUser } from '../../core/auth/auth-user';
 import type { NameSource } from './dto/profile.dto';
 import { ProfilesRepository } from './profiles.repository';
+import { TenantScope } from '../../core/database/tenant-scope';
 
 /** Names another module knows for users (community: its members' display names); users left out have none. */
 export type NameLookup = (tenantId: string, userIds: string[]) => Promise<Map<string, string>>;
@@ -43,7 +44,9 @@ export class ProfilesService {
     const key = `${user.tenantId}\u0000${user.userId}`;
     if (this.seen.get(key) === user.name) return;
     this.seen.set(key, user.name);
-    this.repo.setTokenName(user.tenantId, user.userId, user.name).catch((err: Error) => {
+    // Off the request path, and called while the token is verified (before the request's scope names
+    // its tenant): the write runs in the token's tenant's own scope (row-level security).
+    TenantScope.run(user.tenantId, () => this.repo.setTokenName(user.tenantId, user.userId, user.name!)).catch((err: Error) => {
       this.seen.delete(key); // try again with the next token
       this.logger.warn(`could not remember the token name of a user: ${err.message}`);
     });
