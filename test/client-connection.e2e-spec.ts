@@ -357,6 +357,8 @@ describe('the client connection', () => {
     const bookings: number[] = [];
     booking.on('booking:updated', (payload: { n: number }) => bookings.push(payload.n));
     await waitForState(tether, 'polling', 15_000);
+    // Served by polling from the first answer on (it fixes where each channel starts), as a socket's ack would.
+    await eventually(() => sub.state === 'subscribed' && booking.state === 'subscribed', { what: 'subscribed through polling' });
     for (const n of [1, 2, 3]) {
       await broadcast(b.url, tid, 'announcements', 'announcement:new', { n });
       await broadcast(b.url, tid, 'booking:7', 'booking:updated', { n });

@@ -130,6 +130,7 @@ describe('the client through a Redis outage', () => {
     sub.on('message:new', (message: { seq: number }) => seqs.push(message.seq));
     sub.on('gap', () => gaps++);
     await waitForState(bob, 'polling');
+    await eventually(() => sub.state === 'subscribed', { what: 'subscribed through polling' });
     await waitForState(alice, 'connected');
     expect((await alice.messages.send(conversation, 'before')).seq).toBe(1);
     await eventually(() => seqs.length === 1, { what: 'the first message through polling' });

@@ -98,10 +98,21 @@ export class Poller {
       }
       // Ignored once stopped: the socket's resubscribe already went out with the offsets as they were.
       if (signal.aborted || (sub.state as string) === 'closed') return 0;
-      if (!sub.offset) {
-        this.subs.advance(sub.channel, page.offset, false);
-        continue;
+      const first = !sub.offset;
+      if (first) this.subs.advance(sub.channel, page.offset, false);
+      if (sub.state !== 'subscribed') {
+        // Served (by polling now): what `subscribed` says after a socket's subscribe ack too.
+        sub.state = 'subscribed';
+        sub.reason = undefined;
+        const ack = {
+          subscribed: [sub.channel],
+          rejected: [],
+          offsets: { [sub.channel]: page.offset },
+          recovered: { [sub.channel]: first || page.recovered },
+        };
+        sub.dispatch('subscribed', ack);
       }
+      if (first) continue;
       if (!page.recovered) sub.dispatch('gap');
       for (const e of page.events) this.deliver(e.event, e.data, sub.channel, e.offset);
       if (page.offset) this.subs.advance(sub.channel, page.offset, !page.recovered);
