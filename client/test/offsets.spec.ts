@@ -334,6 +334,8 @@ describe('TetherClient polling fallback (real server)', () => {
       sub.on('announcement:new', (p: { n: number }, meta) => got.push([p.n, meta]));
       client.connect();
       await eventually(() => client.state === 'polling');
+      // Its first poll fixes where the channel starts (the server's position), as a socket's ack would.
+      await eventually(() => sub.state === 'subscribed');
 
       const o1 = await broadcast(t, tid, 'announcements', 'announcement:new', { n: 1 });
       const o2 = await broadcast(t, tid, 'announcements', 'announcement:new', { n: 2 });
