@@ -5,7 +5,10 @@
 // connection pays when it changes tenant. See bench/README.md.
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import 'reflect-metadata';
 import { Client } from 'pg';
+import type { DataSource } from 'typeorm';
+import { MessagingRepository } from '../../src/modules/messaging/messaging.repository';
 import { LOAD_EVENTS_SQL, NIL_ID, RAW_PAGE_SQL } from '../sync/queries';
 import { createDatabase, median, newWorld, runBenchmark, table } from '../../tools/scratch';
 
@@ -41,6 +44,23 @@ const SEND_SQL = `
   INSERT INTO messages (id, tenant_id, conversation_id, sender_id, seq, kind, content, client_message_id)
   SELECT $3, $2, $1, 'bench-u', c.last_seq, 'text', 'hello', $4 FROM c RETURNING seq`;
 
+/** The statement MessagingRepository.send runs (captured from the repository, not copied), and its values for one send. */
+async function appSendStatement(conversation: string): Promise<{ text: string; values: (id: string) => unknown[] }> {
+  let captured: { text: string; values: unknown[] } | undefined;
+  const pool = { query: (config: { text: string; values: unknown[] }) => ((captured = config), Promise.resolve({ rows: [] })) };
+  const repo = new MessagingRepository({ driver: { master: pool } } as unknown as DataSource);
+  const outbox = {
+    channel: `conversation:${conversation}`,
+    channelKey: `${TENANT}:conversation:${conversation}`,
+    userChannelPrefix: 'user:',
+    kind: 'realtime',
+  };
+  await repo.send(TENANT, conversation, 'bench-u', { id: NIL_ID, clientMessageId: NIL_ID, kind: 'text', content: 'hello' }, outbox);
+  const template = captured!.values;
+  // Positions 4 and 5 are the message's id and clientMessageId: new for each send.
+  return { text: captured!.text, values: (id) => template.map((v, i) => (i === 3 || i === 4 ? id : v)) };
+}
+
 async function main(): Promise<void> {
   await createDatabase(world.db, { migrate: true });
   const owner = await connect();
@@ -51,6 +71,13 @@ async function main(): Promise<void> {
     conversation,
     TENANT,
   ]);
+  for (const user of ['bench-u', 'bench-v', 'bench-w'])
+    await owner.query(`INSERT INTO conversation_participants (conversation_id, user_id, tenant_id, role) VALUES ($1, $2, $3, 'member')`, [
+      conversation,
+      user,
+      TENANT,
+    ]);
+  const appSend = await appSendStatement(conversation);
   await owner.query(`VACUUM ANALYZE`);
   const app = await connect('tether_app');
 
@@ -66,6 +93,8 @@ async function main(): Promise<void> {
       const id = randomUUID();
       return c.query({ name: 's', text: SEND_SQL, values: [conversation, TENANT, id, id] });
     },
+    "the app's message send (messaging.send, 3 participants, outbox row)": (c) =>
+      c.query({ name: 'a', text: appSend.text, values: appSend.values(randomUUID()) }),
   };
   const rows: string[][] = [];
   for (const [what, run] of Object.entries(work)) {
@@ -77,6 +106,7 @@ async function main(): Promise<void> {
       const t0 = now();
       for (let i = 0; i < PER_BLOCK; i++) await run(c);
       times[side].push((now() - t0) / PER_BLOCK);
+      await owner.query(`DELETE FROM outbox`); // the relay's part: the sends' outbox rows do not pile up
     }
     const [o, a] = [median(times.owner), median(times.app)];
     rows.push([what, `${(o * 1000).toFixed(0)} us`, `${(a * 1000).toFixed(0)} us`, `${(a / o).toFixed(3)} x`]);

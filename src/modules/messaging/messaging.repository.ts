@@ -227,12 +227,10 @@ export class MessagingRepository {
     const source = `
       SELECT 1 AS ord, $2::varchar AS tenant_id, $11::varchar AS kind, $9::text AS channel_key,
              jsonb_build_object('channel', $8::text, 'event', 'message:new', 'data', v.view, 'live', jsonb_build_object(
-               'channels', (SELECT jsonb_agg($10::text || a.user_id ORDER BY a.user_id <> $3, a.user_id) FROM conversation_participants a
-                             WHERE a.conversation_id = $1 AND a.left_at IS NULL),
+               'channels', (SELECT jsonb_agg($10::text || a.user_id ORDER BY a.user_id <> $3, a.user_id) FROM p a),
                'exceptChannels', jsonb_build_array($8::text)),
-             'push', COALESCE((SELECT jsonb_agg(r.user_id ORDER BY r.user_id) FROM conversation_participants r
-                                WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3
-                                  AND NOT COALESCE(r.muted_until > now(), false)), '[]'::jsonb)) AS payload
+             'push', COALESCE((SELECT jsonb_agg(r.user_id ORDER BY r.user_id) FROM p r
+                                WHERE r.user_id <> $3 AND NOT r.muted), '[]'::jsonb)) AS payload
         FROM v`;
     try {
       // A named statement: PostgreSQL parses and plans this many-CTE statement once per connection
@@ -240,11 +238,12 @@ export class MessagingRepository {
       const pool = (this.ds.driver as PostgresDriver).master as Pool;
       const answer = await pool.query({
         name: 'messaging.send',
-        text: `WITH c AS (
+        text: `WITH p AS (
+           SELECT user_id, COALESCE(muted_until > now(), false) AS muted FROM conversation_participants
+            WHERE conversation_id = $1 AND left_at IS NULL),
+         c AS (
            UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = now()
-            WHERE id = $1 AND tenant_id = $2 AND EXISTS (
-              SELECT 1 FROM conversation_participants
-               WHERE conversation_id = $1 AND user_id = $3 AND left_at IS NULL)
+            WHERE id = $1 AND tenant_id = $2 AND EXISTS (SELECT 1 FROM p WHERE p.user_id = $3)
            RETURNING id, last_seq),
          m AS (
            INSERT INTO messages (id, tenant_id, conversation_id, seq, sender_id, client_message_id, kind, content)
@@ -262,9 +261,7 @@ export class MessagingRepository {
              FROM m),
          ${recordCtes('o', source)}
          SELECT ${MESSAGE_COLUMNS},
-                (SELECT json_agg(json_build_object('userId', r.user_id, 'muted', COALESCE(r.muted_until > now(), false)))
-                   FROM conversation_participants r
-                  WHERE r.conversation_id = $1 AND r.left_at IS NULL AND r.user_id <> $3) AS recipients,
+                (SELECT json_agg(json_build_object('userId', r.user_id, 'muted', r.muted)) FROM p r WHERE r.user_id <> $3) AS recipients,
                 ${recordedJson('o')} AS outbox
            FROM m`,
         values: [
