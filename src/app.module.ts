@@ -4,6 +4,7 @@ import { ConfigModule } from './config/config.module';
 import { CoreModule } from './core/core.module';
 import { CommunityModule } from './modules/community/community.module';
 import { CompatModule } from './modules/compat/compat.module';
+import { DeliveryModule } from './modules/delivery';
 import { DemoModule } from './modules/demo';
 import { DevicesModule } from './modules/devices/devices.module';
 import { MessagingModule } from './modules/messaging/messaging.module';
@@ -25,6 +26,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         CoreModule,
         RealtimeModule,
+        DeliveryModule,
         DevicesModule,
         NotificationsModule,
         ProfilesModule,

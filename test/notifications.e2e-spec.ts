@@ -192,7 +192,8 @@ describe('notifications: inbox, preferences and the notify API', () => {
         data: { k: 'v' },
         createdAt: expect.any(String),
       });
-      expect(meta).toEqual({ channel: 'user:socket-user', offset: expect.any(String) });
+      // The delivery id acknowledging clients answer (README "Delivery"); others may ignore it.
+      expect(meta).toEqual({ channel: 'user:socket-user', offset: expect.any(String), deliveryId: `n:${payload.id}` });
       await sleep(100);
       expect(seenByOther.filter(([e]) => e === 'notification:new')).toEqual([]);
     } finally {

@@ -89,8 +89,11 @@ describe('message pushes: sender names, badge, sound, preview', () => {
     // Bob reads the conversation: his next push counts only what is still unread.
     const bob = await as('n-bob');
     expect((await bob.post(`/conversations/${id}/messages/status`, { status: 'read', upToSeq: 2 })).status).toBeLessThan(300);
+    // The read covers what was pushed: first a silent dismissal (README "Delivery"), no badge.
+    expect(await pushTo(token, 3)).toMatchObject({ payload: { data: { type: 'tether.dismiss', conversationId: id, upToSeq: '2' } } });
+    expect((await pushTo(token, 3)).payload.title).toBeUndefined();
     await send(ada, id, 'third');
-    expect((await pushTo(token, 3)).badge).toBe(2);
+    expect((await pushTo(token, 4)).badge).toBe(2);
   });
 
   it('names the sender: host profile, else token name, else member name, else user id', async () => {

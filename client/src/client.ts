@@ -1,4 +1,5 @@
 import { io, Socket } from 'socket.io-client';
+import { DeliveryAcks } from './acks';
 import { Backoff, BackoffOptions } from './backoff';
 import { ClientContext, JsonStore, realClock, SocketLink } from './context';
 import { Emitter } from './emitter';
@@ -45,6 +46,11 @@ export interface TetherOptions {
   appState?: LifecycleSource;
   /** The offline mutation queue's limits (see `tether.mutations`). */
   mutations?: MutationQueueOptions;
+  /**
+   * The id Tether gave this device at `POST /devices` (its push registration), asked on every
+   * connect: delivery receipts then name the device. At most 64 characters.
+   */
+  deviceId?: string | (() => string | undefined | Promise<string | undefined>);
 }
 
 /** The server's first event on a connection. */
@@ -100,6 +106,8 @@ export class TetherClient extends Emitter<ClientEvents> {
   private readonly link: SocketLink;
   private readonly ctx: ClientContext;
   private readonly handlers = new Map<string, Set<EventHandler>>();
+  /** `delivery:ack` of every `meta.deliveryId` received on the socket. */
+  private readonly acks: DeliveryAcks;
   private readonly reachable = new Set<() => void>();
   private current: ConnectionState = 'closed';
   private socket?: Socket;
@@ -144,6 +152,15 @@ export class TetherClient extends Emitter<ClientEvents> {
     };
     this.ctx = { http: this.http, store: this.store, socket: this.link, clock: realClock };
     const onError = (err: unknown) => this.emit('error', err);
+    this.acks = new DeliveryAcks(
+      async (ids) => {
+        const ack = await this.link.emitWithAck<AckAnswer>('delivery:ack', { ids });
+        if (ack?.error) throw new TetherSocketError(ack.error.code, ack.error.message);
+      },
+      realClock,
+      connected,
+      onError,
+    );
     this.subs = new Subscriptions(this.link, this.store, realClock, this.ackTimeoutMs, onError);
     this.presence = new Presence(this.http, this.link, this.ackTimeoutMs);
     const polling = options.polling === false ? undefined : (options.polling ?? {});
@@ -154,7 +171,7 @@ export class TetherClient extends Emitter<ClientEvents> {
         this.subs,
         realClock,
         polling.intervalMs ?? 30_000,
-        (event, payload, channel, offset) => this.dispatch(event, payload, { channel, offset }),
+        (event, payload, meta) => this.dispatch(event, payload, meta),
         onError,
       );
     this.sync = new SyncClient(this.ctx);
@@ -267,9 +284,10 @@ export class TetherClient extends Emitter<ClientEvents> {
     const attempt = ++this.attempt;
     this.setState(this.poller?.active ? 'polling' : 'connecting');
     let token: string;
+    let deviceId: string | undefined;
     try {
       await this.subs.loaded;
-      token = await this.tokens.fresh();
+      [token, deviceId] = await Promise.all([this.tokens.fresh(), this.deviceId()]);
     } catch (err) {
       if (attempt !== this.attempt) return;
       this.emit('error', err);
@@ -284,7 +302,8 @@ export class TetherClient extends Emitter<ClientEvents> {
       reconnection: false,
       forceNew: true,
       timeout: this.ackTimeoutMs,
-      auth: { token },
+      // ack: this client confirms every `meta.deliveryId` (the server pushes only what no device confirmed).
+      auth: deviceId ? { token, ack: true, deviceId } : { token, ack: true },
     });
     this.socket = socket;
     this.socketToken = token;
@@ -311,6 +330,8 @@ export class TetherClient extends Emitter<ClientEvents> {
     this.poller?.stop();
     this.subs.resubscribe();
     this.presence.refollow();
+    // Ids received before the last connection went away.
+    this.acks.flush();
     this.setState('connected');
     for (const listener of [...this.reachable]) listener();
   }
@@ -362,6 +383,17 @@ export class TetherClient extends Emitter<ClientEvents> {
     this.schedule(this.backoff.next());
   }
 
+  /** The app's `deviceId` option; a failing one connects without it. */
+  private async deviceId(): Promise<string | undefined> {
+    const option = this.options.deviceId;
+    try {
+      return (typeof option === 'function' ? await option() : option) || undefined;
+    } catch (err) {
+      this.emit('error', err);
+      return undefined;
+    }
+  }
+
   private schedule(ms: number): void {
     clearTimeout(this.timer);
     if (this.running) this.timer = setTimeout(() => void this.open(), ms);
@@ -387,6 +419,8 @@ export class TetherClient extends Emitter<ClientEvents> {
       this.tokens.invalidate();
       return;
     }
+    // On receipt, whatever the handlers do.
+    this.acks.add(meta?.deliveryId);
     this.dispatch(event, payload, meta);
   }
 
@@ -423,6 +457,10 @@ export class TetherClient extends Emitter<ClientEvents> {
     this.current = state;
     this.emit('state', state);
   }
+}
+
+interface AckAnswer {
+  error?: { code: string; message: string };
 }
 
 interface RefusalData {

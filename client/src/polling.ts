@@ -1,7 +1,8 @@
+import { DeliveryAcks } from './acks';
 import type { Clock } from './context';
 import { TetherHttpError } from './errors';
 import type { HttpClient } from './http';
-import type { Subscription, Subscriptions } from './subscriptions';
+import type { EventMeta, Subscription, Subscriptions } from './subscriptions';
 
 export interface PollingOptions {
   /** Between two rounds over every subscribed channel (default 30 s). */
@@ -12,7 +13,7 @@ export interface PollingOptions {
 
 interface EventsPage {
   channel: string;
-  events: { event: string; data: unknown; offset: string; timestamp?: string }[];
+  events: { event: string; data: unknown; offset: string; timestamp?: string; deliveryId?: string }[];
   recovered: boolean;
   offset: string;
   hasMore: boolean;
@@ -26,15 +27,19 @@ interface EventsPage {
  */
 export class Poller {
   private controller?: AbortController;
+  /** Polled events are acknowledged over HTTP (`POST /deliveries/ack`), best effort. */
+  private readonly acks: DeliveryAcks;
 
   constructor(
     private readonly http: HttpClient,
     private readonly subs: Subscriptions,
     private readonly clock: Clock,
     private readonly intervalMs: number,
-    private readonly deliver: (event: string, payload: unknown, channel: string, offset: string) => void,
+    private readonly deliver: (event: string, payload: unknown, meta: EventMeta) => void,
     private readonly onError: (err: unknown) => void,
-  ) {}
+  ) {
+    this.acks = new DeliveryAcks((ids) => http.post('/deliveries/ack', { ids }), clock, undefined, onError);
+  }
 
   get active(): boolean {
     return !!this.controller;
@@ -114,7 +119,14 @@ export class Poller {
       }
       if (first) continue;
       if (!page.recovered) sub.dispatch('gap');
-      for (const e of page.events) this.deliver(e.event, e.data, sub.channel, e.offset);
+      for (const e of page.events) {
+        const meta: EventMeta = { channel: sub.channel, offset: e.offset };
+        if (e.deliveryId) {
+          meta.deliveryId = e.deliveryId;
+          this.acks.add(e.deliveryId);
+        }
+        this.deliver(e.event, e.data, meta);
+      }
       if (page.offset) this.subs.advance(sub.channel, page.offset, !page.recovered);
       if (!page.hasMore) return 0;
     }

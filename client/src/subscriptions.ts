@@ -7,6 +7,8 @@ import { jwtExpiry } from './tokens';
 export interface EventMeta {
   channel?: string;
   offset?: string;
+  /** On events the client acknowledges (`message:new`, `notification:new`): done by the SDK on receipt. */
+  deliveryId?: string;
 }
 
 /** The server's answer to `subscribe`. */

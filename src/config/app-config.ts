@@ -251,6 +251,13 @@ export class AppConfig {
       messagePreview: this.env.MESSAGE_PUSH_PREVIEW,
     };
   }
+
+  get delivery() {
+    return {
+      ackTimeoutMs: this.env.DELIVERY_ACK_TIMEOUT_MS,
+      receiptsRetentionHours: this.env.DELIVERY_RECEIPTS_RETENTION_HOURS,
+    };
+  }
 }
 
 function escapeRegExp(text: string): string {

@@ -321,6 +321,15 @@ export const envSchema = z
      * message" (no text in the push at all); `none` "New message" alone (no name, no sender id either).
      */
     MESSAGE_PUSH_PREVIEW: z.enum(['text', 'hidden', 'none']).default('text'),
+    /**
+     * How long a message or notification waits for an acknowledging socket of its recipient (the SDK,
+     * `auth.ack`) to confirm it before the push goes out anyway. Long enough for a socket on a slow
+     * mobile link to answer (a round trip on 3G with a retransmit stays under 2 s), short enough that
+     * a frozen background app's user hears of it within a few seconds.
+     */
+    DELIVERY_ACK_TIMEOUT_MS: int(500, 120_000).default(4000),
+    /** How long per-device delivery receipts (GET .../deliveries) are kept. */
+    DELIVERY_RECEIPTS_RETENTION_HOURS: int(1, 24 * 90).default(72),
   })
   .superRefine((env, ctx) => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });

@@ -21,6 +21,17 @@ export interface DeliveryResult {
   quota?: boolean;
   /** The provider refused for good (credentials, an invalid payload); tokens are kept. Already logged. */
   fatal?: PushFailure;
+  /** Each device's answer, for the delivery receipts. */
+  devices: DevicePushOutcome[];
+}
+
+/** One device's part in a push: its owner and what the provider answered. */
+export interface DevicePushOutcome {
+  deviceId: string;
+  userId: string;
+  status: 'sent' | 'failed' | 'retrying' | 'deactivated';
+  /** `<provider>: accepted` or `<provider>: <error code>`. */
+  detail: string;
 }
 
 /** What became of one send to an FCM topic. */
@@ -73,6 +84,7 @@ export class DevicePushService {
     const tickets: TicketToCheck[] = [];
     let quota = false;
     let fatal: PushFailure | undefined;
+    const answers: DevicePushOutcome[] = [];
     for (const [provider, group] of byProvider) {
       const sender = this.senders.for(provider);
       for (const part of chunk(group, sender.maxBatch)) {
@@ -89,10 +101,17 @@ export class DevicePushService {
         let sentHere = 0;
         outcomes.forEach((outcome, i) => {
           const device = part[i];
+          const answer = (status: DevicePushOutcome['status'], what: string) =>
+            answers.push({ deviceId: device.id, userId: device.userId, status, detail: `${provider}: ${what}` });
           if (outcome.ok) {
             if (outcome.receiptId) tickets.push({ id: outcome.receiptId, deviceId: device.id, notificationId });
+            answer('sent', outcome.receiptId ? `accepted (ticket ${outcome.receiptId})` : 'accepted');
             return void sentHere++;
           }
+          answer(
+            outcome.kind === 'token' ? 'deactivated' : outcome.kind === 'quota' || outcome.kind === 'retry' ? 'retrying' : 'failed',
+            outcome.code,
+          );
           switch (outcome.kind) {
             case 'token':
               dead.set(outcome.code, [...(dead.get(outcome.code) ?? []), device.id]);
@@ -128,11 +147,11 @@ export class DevicePushService {
             ? 'Check the Firebase credentials and APNs keys (or EXPO_ACCESS_TOKEN and the credentials uploaded to Expo); tokens are kept.'
             : 'The payload is invalid; tokens are kept.'),
       );
-      return { sent, deactivated, retry: [], retryCodes: [], fatal };
+      return { sent, deactivated, retry: [], retryCodes: [], fatal, devices: answers };
     }
     for (const r of retry) this.metrics.retried.inc({ reason: r.code });
     const retryCodes = [...new Set(retry.map((r) => r.code))];
-    return { sent, deactivated, retry: retry.map((r) => r.id), retryCodes, ...(quota ? { quota } : {}) };
+    return { sent, deactivated, retry: retry.map((r) => r.id), retryCodes, ...(quota ? { quota } : {}), devices: answers };
   }
 
   /** Sends the payload to a tenant-relative FCM topic (`role-member`), or to the whole tenant's topic when `name` is null. */

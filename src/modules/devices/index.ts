@@ -7,6 +7,6 @@ export { DevicesModule } from './devices.module';
 export { DevicesService } from './devices.service';
 export type { RecipientDevice, Recipients } from './devices.service';
 export { DevicePushService } from './device-push.service';
-export type { DeliveryResult, TopicSendResult } from './device-push.service';
+export type { DeliveryResult, DevicePushOutcome, TopicSendResult } from './device-push.service';
 export { MAX_BADGE, PUSH_PRIORITIES, PUSH_SOUND_PATTERN } from './push/push-sender';
 export type { PushPayload, PushPriority } from './push/push-sender';

@@ -1,3 +1,4 @@
+import { DeliveriesResponse } from '../delivery';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
@@ -173,6 +174,22 @@ export class MessagingController {
     const { message, duplicate } = await this.messaging.send(user, id, dto);
     res.status(duplicate ? 200 : 201);
     return message;
+  }
+
+  @Get(':id/messages/:messageId/deliveries')
+  @ApiOperation({
+    summary: 'What became of a message per recipient and device (its sender, or SERVICE/ADMIN)',
+    description:
+      'For each recipient, each device: acknowledged by a socket (when, over which transport), pushed (the ' +
+      'provider\'s answer, when), or neither. Kept DELIVERY_RECEIPTS_RETENTION_HOURS. See README "Delivery".',
+  })
+  @ApiOkResponse({ type: DeliveriesResponse })
+  async deliveries(
+    @CurrentUser() user: AuthUser,
+    @Param('id') id: string,
+    @Param('messageId') messageId: string,
+  ): Promise<DeliveriesResponse> {
+    return { recipients: await this.messaging.deliveries(user, id, messageId) } as DeliveriesResponse;
   }
 
   @Post(':id/messages/status')

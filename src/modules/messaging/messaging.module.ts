@@ -1,6 +1,7 @@
 import { Module, OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { OutboxService } from '../../core/outbox';
+import { DeliveryModule, DeliveryService } from '../delivery';
 import { NotificationsModule } from '../notifications';
 import { ProfilesModule } from '../profiles';
 import { ChannelPolicyRegistry, ChannelPresence, ClientEventRegistry, RealtimeModule, TypingRelay } from '../realtime';
@@ -17,7 +18,13 @@ import { MESSAGE_NEW, MessagingService } from './messaging.service';
  * prefix and the `message:send` client event through realtime's registries.
  */
 @Module({
-  imports: [RealtimeModule, NotificationsModule, ProfilesModule, TypeOrmModule.forFeature([Conversation, Participant, Message])],
+  imports: [
+    RealtimeModule,
+    DeliveryModule,
+    NotificationsModule,
+    ProfilesModule,
+    TypeOrmModule.forFeature([Conversation, Participant, Message]),
+  ],
   controllers: [MessagingController],
   providers: [MessagingRepository, MessagingService, MessagePush],
   exports: [MessagingService],
@@ -30,6 +37,7 @@ export class MessagingModule implements OnModuleInit {
     private readonly outbox: OutboxService,
     private readonly channelPresence: ChannelPresence,
     private readonly typingRelay: TypingRelay,
+    private readonly delivery: DeliveryService,
   ) {}
 
   onModuleInit(): void {
@@ -39,6 +47,11 @@ export class MessagingModule implements OnModuleInit {
     // Typing in a conversation also reaches its participants' conversation lists (user rooms).
     this.typingRelay.audience('conversation:', (tenantId, channel) => this.messaging.typingAudience(tenantId, channel));
     this.outbox.register(MESSAGE_NEW, (row) => this.messaging.publishMessage(row));
+    // Acknowledged delivery: `message:new` is `m:<message id>`; an acknowledgement moves the
+    // recipient's delivered pointer; no acknowledgement in time pushes.
+    this.delivery.registerEvent('message:new', 'message', (data) => data.id);
+    this.delivery.onAcknowledged('message', (tenantId, acks) => this.messaging.acknowledged(tenantId, acks));
+    this.delivery.onTimeout('message', (work) => this.messaging.pushFallback(work));
     // Payloads naming a conversation are messaging's; others (the activities app's `{text}`) go to
     // the host backend when the client-event proxy takes `message:send`.
     this.clientEvents.register(

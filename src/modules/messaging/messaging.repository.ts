@@ -296,6 +296,15 @@ export class MessagingRepository {
     return rows[0];
   }
 
+  /** Where these messages are (acknowledged deliveries): conversation, seq and sender of each found. */
+  async placesOf(messageIds: string[]): Promise<{ id: string; conversationId: string; seq: number; senderId: string }[]> {
+    if (!messageIds.length) return [];
+    return this.ds.query(
+      `SELECT id::text, conversation_id AS "conversationId", seq, sender_id AS "senderId" FROM messages WHERE id = ANY($1::uuid[])`,
+      [messageIds],
+    );
+  }
+
   async message(conversationId: string, messageId: string): Promise<MessageRow | undefined> {
     const rows: MessageRow[] = await this.ds.query(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 AND m.id = $2`, [
       conversationId,

@@ -5,11 +5,11 @@ import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
 import { channelKey, OutboxService, type RecordedRow } from '../../core/outbox';
+import { type Acknowledgement, DeliveryService, type FallbackWork, type RecipientDelivery } from '../delivery';
 import { NotificationsService } from '../notifications';
 import {
   type Channel,
   type PolicyDecision,
-  PresenceService,
   type RealtimeEventPayload,
   realtimeEvent,
   RealtimeService,
@@ -60,7 +60,7 @@ export class MessagingService {
   constructor(
     private readonly repo: MessagingRepository,
     private readonly realtime: RealtimeService,
-    private readonly presence: PresenceService,
+    private readonly delivery: DeliveryService,
     private readonly notifications: NotificationsService,
     private readonly typingRelay: TypingRelay,
     private readonly outbox: OutboxService,
@@ -311,30 +311,106 @@ export class MessagingService {
     if (given !== 1) throw invalidField('upToSeq', 'give exactly one of upToSeq, messageId or messageIds');
     const named = dto.messageIds ? [...new Set(dto.messageIds)] : dto.messageId !== undefined ? [dto.messageId] : undefined;
     const upToSeq = named ? await this.seqOf(conversationId, named) : dto.upToSeq!;
-    const channel = conversationChannel(conversationId);
-    const state = await this.outbox.transaction(async (tx) => {
-      const moved = await this.repo.advance(conversationId, user.userId, dto.status, upToSeq, tx.em);
-      if (moved?.moved) {
-        const payload = {
-          conversationId,
-          userId: user.userId,
-          upToSeq: dto.status === 'read' ? moved.lastReadSeq : moved.lastDeliveredSeq,
-          messageId: moved.messageId!,
-          ...(named ? { messageIds: named } : {}),
-        };
-        const live = { channels: (moved.participantIds ?? []).map(userChannel), exceptChannels: [channel] };
-        const event = dto.status === 'read' ? 'message:read' : 'message:delivered';
-        await tx.record([realtimeEvent(user.tenantId, channel, event, payload, live)]);
-      }
-      return moved;
-    });
+    const state = await this.movePointer(user.tenantId, user.userId, conversationId, dto.status, upToSeq, named);
     if (!state) throw notFound();
+    if (dto.status === 'read' && state.moved) await this.dismissPushes(user.tenantId, user.userId, conversationId, state.lastReadSeq);
     return {
       conversationId,
       lastDeliveredSeq: state.lastDeliveredSeq,
       lastReadSeq: state.lastReadSeq,
       unreadCount: Math.max(0, state.lastSeq - state.lastReadSeq),
     };
+  }
+
+  /** Moves a participant's delivered or read pointer and records `message:delivered`/`message:read` with it. */
+  private movePointer(
+    tenantId: string,
+    userId: string,
+    conversationId: string,
+    status: 'delivered' | 'read',
+    upToSeq: number,
+    named?: string[],
+  ) {
+    const channel = conversationChannel(conversationId);
+    return this.outbox.transaction(async (tx) => {
+      const moved = await this.repo.advance(conversationId, userId, status, upToSeq, tx.em);
+      if (moved?.moved) {
+        const payload = {
+          conversationId,
+          userId,
+          upToSeq: status === 'read' ? moved.lastReadSeq : moved.lastDeliveredSeq,
+          messageId: moved.messageId!,
+          ...(named ? { messageIds: named } : {}),
+        };
+        const live = { channels: (moved.participantIds ?? []).map(userChannel), exceptChannels: [channel] };
+        const event = status === 'read' ? 'message:read' : 'message:delivered';
+        await tx.record([realtimeEvent(tenantId, channel, event, payload, live)]);
+      }
+      return moved;
+    });
+  }
+
+  /**
+   * A read on one device of something already pushed: the user's devices get a silent
+   * `tether.dismiss` push so the apps can remove the shown notification (README "Delivery").
+   */
+  private async dismissPushes(tenantId: string, userId: string, conversationId: string, upToSeq: number): Promise<void> {
+    if (!(await this.delivery.dismissable(tenantId, userId, { conversationId, upToSeq }))) return;
+    await this.notifications.dismiss(tenantId, userId, {
+      conversationId,
+      upToSeq: String(upToSeq),
+      collapseKey: collapseKeyOf(conversationId),
+    });
+  }
+
+  /**
+   * Acknowledged `message:new` deliveries (any pod, batched): a device of the recipient has the
+   * message, so their delivered pointer moves to it (`message:delivered` follows). The sender's
+   * own sockets acknowledge too; their pointer is already there.
+   */
+  async acknowledged(tenantId: string, acks: Acknowledgement[]): Promise<void> {
+    const places = new Map((await this.repo.placesOf([...new Set(acks.map((a) => a.subjectId))])).map((p) => [p.id, p]));
+    const targets = new Map<string, { userId: string; conversationId: string; seq: number }>();
+    for (const a of acks) {
+      const place = places.get(a.subjectId);
+      if (!place || place.senderId === a.userId) continue;
+      const key = `${a.userId}\u0000${place.conversationId}`;
+      const seen = targets.get(key);
+      if (!seen || seen.seq < place.seq) targets.set(key, { userId: a.userId, conversationId: place.conversationId, seq: place.seq });
+    }
+    for (const t of targets.values()) await this.movePointer(tenantId, t.userId, t.conversationId, 'delivered', t.seq);
+  }
+
+  /**
+   * No device of these recipients acknowledged the message in time (a frozen background app, a
+   * dead link): push it, unless they have it by now (their delivered pointer reached it, e.g. the
+   * manual status call) or it was deleted.
+   */
+  async pushFallback(work: FallbackWork): Promise<void> {
+    const conversationId = work.context.conversationId;
+    const row = await this.repo.message(conversationId, work.subjectId);
+    if (!row || row.deletedAt) return;
+    const behind = new Set(
+      (await this.repo.activeParticipants(conversationId)).filter((p) => p.lastDeliveredSeq < row.seq).map((p) => p.userId),
+    );
+    await this.pushMessage(
+      work.tenantId,
+      messageView(row),
+      work.userIds.filter((u) => behind.has(u)),
+      'fallback',
+    );
+  }
+
+  /** Per recipient and device, what became of a message: for its sender (or SERVICE/ADMIN). */
+  async deliveries(user: AuthUser, conversationId: string, messageId: string): Promise<RecipientDelivery[]> {
+    await this.member(user, conversationId);
+    const message = isUuid(messageId) ? await this.repo.message(conversationId, messageId) : undefined;
+    if (!message) throw new NotFoundError('message_not_found', 'No such message in this conversation');
+    const privileged = user.roles.includes('SERVICE') || user.roles.includes('ADMIN');
+    if (message.senderId !== user.userId && !privileged)
+      throw new ForbiddenError('not_message_sender', "Only the sender sees a message's deliveries");
+    const recipients = (await this.repo.activeParticipants(conversationId)).map((p) => p.userId).filter((u) => u !== message.senderId);
+    return this.delivery.view(user.tenantId, messageId, recipients);
   }
 
   /** The highest seq among these messages of the conversation; 404 if any is not one of them. */
@@ -399,22 +475,46 @@ export class MessagingService {
     if ((await this.realtime.publishRecorded(row)) === 'gap') return 'gap';
     const { data: message, push } = row.payload as MessageNewPayload;
     if (!push.length) return 'done';
-    const online = await this.presence.onlineUsers(row.tenantId, push);
-    const offline = push.filter((u) => !online.has(u));
-    if (!offline.length) return 'done';
-    await this.notifications.notify({
+    // Offline: pushed now. Acknowledging sockets: pushed only if none of their devices confirms in
+    // time. Only sockets that do not acknowledge: not pushed (they show it).
+    const audience = await this.delivery.audience(row.tenantId, push);
+    await this.delivery.waitFor({
       tenantId: row.tenantId,
-      recipients: { userIds: offline },
+      kind: 'message',
+      subjectId: message.id,
+      userIds: audience.acknowledging,
+      context: { conversationId: message.conversationId },
+      committedAt: Date.parse(message.createdAt),
+    });
+    await this.pushMessage(row.tenantId, message, audience.offline, 'direct');
+    return 'done';
+  }
+
+  /**
+   * One notify() for these recipients. The idempotency key is the message id (and the path), so a
+   * row published twice, or a fallback handled twice, never pushes twice.
+   */
+  private async pushMessage(tenantId: string, message: MessageView, userIds: string[], path: 'direct' | 'fallback'): Promise<void> {
+    if (!userIds.length) return;
+    await this.notifications.notify({
+      tenantId,
+      recipients: { userIds },
       category: 'message',
       priority: 'high',
       // The sender's display name, the text or "New message" (MESSAGE_PUSH_PREVIEW); the badge is
       // counted per recipient at fan-out (message-push.ts).
-      ...(await this.messagePush.build(row.tenantId, message)),
-      collapseKey: `conversation-${message.conversationId}`,
-      idempotencyKey: `message:${message.id}`,
+      ...(await this.messagePush.build(tenantId, message)),
+      collapseKey: collapseKeyOf(message.conversationId),
+      idempotencyKey: path === 'direct' ? `message:${message.id}` : `message:${message.id}:fallback`,
     });
-    return 'done';
+    this.delivery.countPushes('message', path, userIds.length);
+    await this.delivery.rememberPush(tenantId, userIds, { conversationId: message.conversationId, seq: message.seq });
   }
+}
+
+/** Message pushes of a conversation replace each other (and a dismissal names them by it). */
+function collapseKeyOf(conversationId: string): string {
+  return `conversation-${conversationId}`;
 }
 
 function notFound(): NotFoundError {

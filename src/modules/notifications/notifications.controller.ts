@@ -11,6 +11,7 @@ import {
 import { CurrentUser } from '../../core/auth/auth.decorators';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { ErrorResponse } from '../../core/http/error-response.dto';
+import { DeliveriesResponse } from '../delivery';
 import { InboxPage, InboxQueryDto, ReadAllResponse, ReadResponse } from './dto/inbox.dto';
 import { PreferencesDto, PreferencesResponse } from './dto/preferences.dto';
 import { NotificationsService } from './notifications.service';
@@ -56,6 +57,20 @@ export class NotificationsController {
   @ApiOkResponse({ type: ReadAllResponse })
   async readAll(@CurrentUser() user: AuthUser): Promise<ReadAllResponse> {
     return { updated: await this.notifications.markAllRead(user) };
+  }
+
+  @Get(':id/deliveries')
+  @ApiOperation({
+    summary: 'What became of a notification per recipient and device',
+    description:
+      "The caller's own part (a recipient), or every recipient's for SERVICE/ADMIN: per device, acknowledged by a " +
+      "socket (when, over which transport), pushed (the provider's answer, when), or neither. Kept " +
+      'DELIVERY_RECEIPTS_RETENTION_HOURS. See README "Delivery".',
+  })
+  @ApiOkResponse({ type: DeliveriesResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse, description: 'code `notification_not_found`' })
+  async deliveries(@CurrentUser() user: AuthUser, @Param('id') id: string): Promise<DeliveriesResponse> {
+    return { recipients: await this.notifications.deliveries(user, id) } as DeliveriesResponse;
   }
 
   @Post(':id/read')

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueModule, registerQueues } from '../../core/queue/queue.module';
+import { DeliveryModule } from '../delivery';
 import { DevicesModule } from '../devices';
 import { RealtimeModule } from '../realtime';
 import { AdminNotifyController } from './admin-notify.controller';
@@ -23,6 +24,7 @@ import { UnreadCounters } from './unread-counters';
     QueueModule,
     registerQueues(NOTIFICATIONS_QUEUE, DELIVERY_QUEUE),
     DevicesModule,
+    DeliveryModule,
     RealtimeModule,
     TypeOrmModule.forFeature([Notification, InboxEntry, NotificationPreferences]),
   ],

@@ -7,6 +7,7 @@ import { TenantScope } from '../../core/database/tenant-scope';
 import { settleJob } from '../../core/queue/job-fate';
 import { QueueRegistry } from '../../core/queue/queue-registry.service';
 import { QueueWorkers } from '../../core/queue/queue-workers.service';
+import { DeliveryService, type FallbackWork } from '../delivery';
 import { DevicePushService, DevicesService, PushPayload, PushPriority, Recipients } from '../devices';
 import { Category, DELIVERY_BATCH, FANOUT_PAGE } from './notifications.constants';
 import { NotificationMetrics } from './notifications.metrics';
@@ -58,6 +59,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly workers: QueueWorkers,
     private readonly unread: UnreadCounters,
+    private readonly acknowledged: DeliveryService,
     @InjectQueue(NOTIFICATIONS_QUEUE) private readonly queue: Queue<FanoutJob>,
     @InjectQueue(DELIVERY_QUEUE) private readonly delivery: Queue<DeliveryJob>,
     queues: QueueRegistry,
@@ -66,6 +68,8 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
   }
 
   onApplicationBootstrap(): void {
+    // Recipients with acknowledging sockets whose devices did not confirm `notification:new` in time.
+    this.acknowledged.onTimeout('notification', (work) => this.fallback(work));
     // Runs as the job's tenant. Jobs enqueued before they carried it: the notification's, looked up as a system task.
     const worker = this.workers.start(
       this.queue,
@@ -114,18 +118,59 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
       : recipients.roles
         ? { roles: recipients.roles }
         : { all: true };
-    const result = await this.fanOut(job, n, payload, selector, progress);
+    // User recipients got `notification:new` on their sockets: those whose sockets acknowledge wait
+    // for one of their devices to confirm it before they are pushed (README "Delivery").
+    const hold = recipients.userIds ? (users: string[]) => this.holdAcknowledging(n, users) : undefined;
+    const result = await this.fanOut(job, n, payload, selector, progress, { hold, remember: !!recipients.userIds });
     await this.repo.markDispatched(n.id);
     return result;
   }
 
+  /** Of these recipients, those with acknowledging sockets: their push waits (DeliveryService.waitFor). */
+  private async holdAcknowledging(n: StoredNotification, users: string[]): Promise<Set<string>> {
+    const audience = await this.acknowledged.audience(n.tenantId, users);
+    await this.acknowledged.waitFor({
+      tenantId: n.tenantId,
+      kind: 'notification',
+      subjectId: n.id,
+      userIds: audience.acknowledging,
+      context: {},
+      committedAt: new Date(n.createdAt).getTime(),
+    });
+    this.acknowledged.countPushes('notification', 'direct', users.length - audience.acknowledging.length);
+    return new Set(audience.acknowledging);
+  }
+
+  /**
+   * No device of these recipients acknowledged `notification:new` in time: their devices get the
+   * push now, unless they read it meanwhile. Delivery job ids of their own (`d-<id>-f<n>`), so a
+   * fallback handled twice enqueues once.
+   */
+  async fallback(work: FallbackWork): Promise<void> {
+    const n = await this.repo.find(work.subjectId);
+    if (!n) return;
+    const read = await this.repo.readBy(n.tenantId, n.id, work.userIds);
+    const userIds = work.userIds.filter((u) => !read.has(u));
+    if (!userIds.length) return;
+    const progress: FanoutProgress = { after: null, chunks: 0, pending: [] };
+    await this.fanOut(undefined, n, payloadOf(n), { userIds }, progress, { jobIdOf: (i) => `d-${n.id}-f${i}`, remember: true });
+    this.acknowledged.countPushes('notification', 'fallback', userIds.length);
+  }
+
   /** Pages the selected devices, applies their owners' preferences and enqueues delivery jobs (see the class comment). */
   private async fanOut(
-    job: Job<FanoutJob>,
+    job: Job<FanoutJob> | undefined,
     n: StoredNotification,
     payload: PushPayload,
     selector: Recipients,
     progress: FanoutProgress,
+    options: {
+      /** Recipients (of a page's users) whose push waits for their devices' acknowledgement. */
+      hold?: (userIds: string[]) => Promise<Set<string>>;
+      /** Remember the pushed users, for the silent dismissal after a read elsewhere. */
+      remember?: boolean;
+      jobIdOf?: (index: number) => string;
+    } = {},
   ): Promise<{ deliveryJobs: number; dropped: Partial<Record<Verdict, number>> }> {
     const now = new Date();
     const dropped: Partial<Record<Verdict, number>> = {};
@@ -145,12 +190,15 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
       // Read the next page while this one is filtered and enqueued.
       if (!last) next = pageAfter(page[page.length - 1].id);
       const users = [...new Set(page.map((d) => d.userId))];
-      const [rules] = await Promise.all([
+      const [rules, held] = await Promise.all([
         this.repo.preferencesOf(n.tenantId, users),
+        options.hold?.(users),
         countBadges ? this.badgesOf(n.tenantId, users, badges) : undefined,
       ]);
+      const pushed = new Set<string>();
       const verdicts = new Map<string, Verdict>();
       for (const device of page) {
+        if (held?.has(device.userId)) continue;
         let v: Verdict = 'send';
         const own = rules.get(device.userId);
         if (own) {
@@ -159,17 +207,21 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
         }
         if (v === 'send') {
           progress.pending.push(device.id);
+          pushed.add(device.userId);
           if (countBadges) owners.set(device.id, device.userId);
         } else dropped[v] = (dropped[v] ?? 0) + 1;
       }
       const batches: string[][] = [];
       while (progress.pending.length >= DELIVERY_BATCH || (last && progress.pending.length))
         batches.push(progress.pending.splice(0, DELIVERY_BATCH));
-      await this.enqueueDeliveries(n, payload, batches, progress.chunks, countBadges ? { owners, badges } : undefined);
+      await this.enqueueDeliveries(n, payload, batches, progress.chunks, countBadges ? { owners, badges } : undefined, options.jobIdOf);
       progress.chunks += batches.length;
+      // Message pushes are remembered by messaging, per conversation.
+      if (options.remember && pushed.size && payload.data.type !== 'message')
+        await this.acknowledged.rememberPush(n.tenantId, [...pushed], { notificationId: n.id });
       if (page.length) progress.after = page[page.length - 1].id;
       if (last) break;
-      await job.updateData({ notificationId: n.id, tenantId: n.tenantId, progress });
+      await job?.updateData({ notificationId: n.id, tenantId: n.tenantId, progress });
     }
     for (const [reason, count] of Object.entries(dropped)) this.metrics.dropped.inc({ reason }, count);
     return { deliveryJobs: progress.chunks, dropped };
@@ -193,6 +245,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     batches: string[][],
     firstIndex: number,
     counted?: { owners: Map<string, string>; badges: Map<string, number> },
+    jobIdOf: (index: number) => string = (index) => deliveryJobId(n.id, index),
   ): Promise<void> {
     if (!batches.length) return;
     const { retryAttempts, retryBaseMs } = this.config.push;
@@ -211,7 +264,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
       batches.map((deviceIds, i) => ({
         name: JOB_DELIVER,
         data: { notificationId: n.id, tenantId: n.tenantId, deviceIds, payload, ...badgesFor(deviceIds) },
-        opts: { jobId: deliveryJobId(n.id, firstIndex + i), ...retryOptions(retryAttempts, retryBaseMs) },
+        opts: { jobId: jobIdOf(firstIndex + i), ...retryOptions(retryAttempts, retryBaseMs) },
       })),
     );
   }

@@ -172,6 +172,25 @@ export class NotificationsRepository {
   }
 
   /** Marks one entry read (keeping the first read time); null when the user has no such entry. */
+  /** The users whose inbox holds this notification (its user recipients). */
+  async inboxOwners(tenantId: string, notificationId: string): Promise<string[]> {
+    const rows: { userId: string }[] = await this.ds.query(
+      `SELECT user_id AS "userId" FROM notification_inbox WHERE tenant_id = $1 AND notification_id = $2 ORDER BY user_id`,
+      [tenantId, notificationId],
+    );
+    return rows.map((r) => r.userId);
+  }
+
+  /** Which of these users have read the notification. */
+  async readBy(tenantId: string, notificationId: string, userIds: string[]): Promise<Set<string>> {
+    const rows: { userId: string }[] = await this.ds.query(
+      `SELECT user_id AS "userId" FROM notification_inbox
+        WHERE tenant_id = $1 AND notification_id = $2 AND user_id = ANY($3::varchar[]) AND read_at IS NOT NULL`,
+      [tenantId, notificationId, userIds],
+    );
+    return new Set(rows.map((r) => r.userId));
+  }
+
   async markRead(tenantId: string, userId: string, notificationId: string): Promise<Date | null> {
     const rows = rowsOf<{ readAt: Date }>(
       await this.ds.query(

@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { OutboxService, type OutboxTransaction } from '../../core/outbox';
@@ -9,14 +9,15 @@ import { FieldProblem, invalidField, NotFoundError, validationFailed } from '../
 import { TenantScope } from '../../core/database/tenant-scope';
 import { retryOptions } from '../../core/queue/backoff';
 import { QueueRegistry, queueJob } from '../../core/queue/queue-registry.service';
-import { MAX_BADGE, PUSH_SOUND_PATTERN, type PushPriority } from '../devices';
+import { DeliveryService, type RecipientDelivery } from '../delivery';
+import { DevicesService, MAX_BADGE, PUSH_SOUND_PATTERN, type PushPriority } from '../devices';
 import { PresenceService, realtimeEvent, userChannel } from '../realtime';
 import { InboxItem, InboxPage, ReadResponse } from './dto/inbox.dto';
 import { PreferencesDto, PreferencesResponse } from './dto/preferences.dto';
 import { stringMapProblem } from './dto/string-map.validator';
 import { NotificationEvents } from './notification-events';
 import { Category, CATEGORIES, MAX_USER_IDS } from './notifications.constants';
-import { FanoutJob, fanoutJobId, JOB_FANOUT, NOTIFICATIONS_QUEUE } from './notifications.jobs';
+import { DELIVERY_QUEUE, DeliveryJob, FanoutJob, fanoutJobId, JOB_DELIVER, JOB_FANOUT, NOTIFICATIONS_QUEUE } from './notifications.jobs';
 import { NotificationsRepository } from './notifications.repository';
 import { DEFAULT_RULES, formatClock, parseClock, PreferenceRules } from './preferences';
 import { NotificationMetrics } from './notifications.metrics';
@@ -74,13 +75,18 @@ export interface OfflineNotifyResult {
   skipped: string[];
 }
 
+/** The data `type` of the silent push that asks apps to remove a shown notification. */
+export const DISMISS_TYPE = 'tether.dismiss';
+/** A user's devices a dismissal reaches (their most recent). */
+const DISMISS_DEVICES = 100;
+
 const MAX_PAYLOAD_BYTES = 3800; // FCM allows 4096 with its own envelope
 const MAX_TOPIC_PAYLOAD_BYTES = 1900; // topic messages: 2048
 const MAX_EVENT_BYTES = 8192;
 
 /** Notifications: the one notify() entry point, the inbox and the preferences. */
 @Injectable()
-export class NotificationsService {
+export class NotificationsService implements OnModuleInit {
   constructor(
     private readonly repo: NotificationsRepository,
     private readonly events: NotificationEvents,
@@ -89,9 +95,51 @@ export class NotificationsService {
     private readonly outbox: OutboxService,
     private readonly presence: PresenceService,
     @InjectQueue(NOTIFICATIONS_QUEUE) private readonly queue: Queue,
+    @InjectQueue(DELIVERY_QUEUE) private readonly deliveryQueue: Queue<DeliveryJob>,
+    private readonly devices: DevicesService,
+    private readonly delivery: DeliveryService,
     queues: QueueRegistry,
   ) {
     queues.track(queue);
+  }
+
+  onModuleInit(): void {
+    // Acknowledged delivery: `notification:new` is `n:<notification id>` (Tether's id, also when the
+    // caller's own object keeps its `id` and Tether's is `notificationId`).
+    this.delivery.registerEvent('notification:new', 'notification', (data) => data.notificationId ?? data.id);
+  }
+
+  /**
+   * A silent data push to every device of the user, `{type: 'tether.dismiss', ...what}`: something
+   * pushed to them was read on one device, the apps remove the notification they show for it
+   * (README "Delivery"). No inbox entry, no socket event.
+   */
+  async dismiss(tenantId: string, userId: string, what: Record<string, string>): Promise<void> {
+    const devices = await this.devices.pageRecipients(tenantId, { userIds: [userId] }, null, DISMISS_DEVICES);
+    if (!devices.length) return;
+    const id = randomUUID();
+    const { retryAttempts, retryBaseMs } = this.config.push;
+    await this.deliveryQueue.add(
+      JOB_DELIVER,
+      {
+        notificationId: id,
+        tenantId,
+        deviceIds: devices.map((d) => d.id),
+        payload: { data: { type: DISMISS_TYPE, ...what }, priority: 'normal', createdAt: Date.now() },
+      },
+      { jobId: `x-${id}`, ...retryOptions(retryAttempts, retryBaseMs) },
+    );
+  }
+
+  /** What became of a notification per recipient and device: the caller's own part, or (SERVICE/ADMIN) everyone's. */
+  async deliveries(user: AuthUser, notificationId: string): Promise<RecipientDelivery[]> {
+    const missing = () => new NotFoundError('notification_not_found', 'No such notification in your inbox');
+    if (!isUuid(notificationId)) throw missing();
+    const privileged = user.roles.includes('SERVICE') || user.roles.includes('ADMIN');
+    const owners = await this.repo.inboxOwners(user.tenantId, notificationId);
+    const recipients = privileged ? owners : owners.filter((u) => u === user.userId);
+    if (!recipients.length && !(privileged && (await this.repo.find(notificationId)))) throw missing();
+    return this.delivery.view(user.tenantId, notificationId, recipients);
   }
 
   /**
@@ -204,6 +252,9 @@ export class NotificationsService {
   async markRead(user: AuthUser, id: string): Promise<ReadResponse> {
     const readAt = isUuid(id) ? await this.repo.markRead(user.tenantId, user.userId, id) : null;
     if (!readAt) throw new NotFoundError('notification_not_found', 'No such notification in your inbox');
+    // Read on one device after its push went out: the other devices may remove what they show.
+    if (await this.delivery.dismissable(user.tenantId, user.userId, { notificationId: id }))
+      await this.dismiss(user.tenantId, user.userId, { notificationId: id });
     return { id, readAt: new Date(readAt).toISOString() };
   }
 

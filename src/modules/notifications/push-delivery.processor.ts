@@ -5,9 +5,11 @@ import { AppConfig } from '../../config/app-config';
 import { backoffDelay } from '../../core/queue/backoff';
 import { settleJob } from '../../core/queue/job-fate';
 import { QueueWorkers } from '../../core/queue/queue-workers.service';
-import { DevicePushService, PushPayload } from '../devices';
+import { DeliveryService } from '../delivery';
+import { type DevicePushOutcome, DevicePushService, PushPayload } from '../devices';
 import { NotificationMetrics } from './notifications.metrics';
 import { DELIVERY_QUEUE, DeliveryJob } from './notifications.jobs';
+import { DISMISS_TYPE } from './notifications.service';
 
 function expired(payload: PushPayload, now: number): boolean {
   return !!payload.ttlSeconds && payload.createdAt + payload.ttlSeconds * 1000 <= now;
@@ -30,6 +32,7 @@ export class PushDeliveryProcessor implements OnApplicationBootstrap {
     private readonly metrics: NotificationMetrics,
     private readonly config: AppConfig,
     private readonly workers: QueueWorkers,
+    private readonly delivery: DeliveryService,
     @InjectQueue(DELIVERY_QUEUE) private readonly queue: Queue<DeliveryJob>,
   ) {}
 
@@ -58,6 +61,7 @@ export class PushDeliveryProcessor implements OnApplicationBootstrap {
       return { expired: deviceIds.length };
     }
     const result = await this.push.deliver(payload, deviceIds, notificationId, job.data.badges);
+    await this.recordReceipts(job.data, result.devices);
     const { retryAttempts, retryBaseMs, maxJobsPerSecond } = this.config.push;
     let pauseMs: number | undefined;
     if (!result.fatal && result.retry.length) {
@@ -77,6 +81,20 @@ export class PushDeliveryProcessor implements OnApplicationBootstrap {
     // A job that had hit the quota went through: FCM takes messages again, end the slow-down.
     if (job.data.quotaHits && !maxJobsPerSecond) await this.queue.removeGlobalRateLimit();
     return { sent: result.sent, deactivated: result.deactivated };
+  }
+
+  /**
+   * Per-device receipts (GET .../deliveries): a message push is the message's, any other the
+   * notification's; dismissals have none. Best effort: a receipt is not worth a second push.
+   */
+  private async recordReceipts(job: DeliveryJob, devices: DevicePushOutcome[]): Promise<void> {
+    const data = job.payload.data ?? {};
+    if (!devices.length || data.type === DISMISS_TYPE) return;
+    const [kind, subjectId] =
+      data.type === 'message' && data.messageId ? (['message', data.messageId] as const) : (['notification', job.notificationId] as const);
+    await this.delivery
+      .recordPush(job.tenantId, kind, subjectId, devices)
+      .catch((err: Error) => this.logger.warn(`receipts of notification ${job.notificationId}: ${err.message}`));
   }
 
   private onFailed(job: Job<DeliveryJob> | undefined, err: Error): void {

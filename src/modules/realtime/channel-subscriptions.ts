@@ -6,6 +6,7 @@ import { ChannelMembers, ChannelPresence } from './channel-presence';
 import { ChannelPolicyRegistry } from './channels/channel-policy.registry';
 import { roomOf, userChannel } from './channels/channel';
 import { parsePayload } from './client-event.registry';
+import { DeliveryIds } from './delivery-ids';
 import { EventLogService, InvalidOffsetError } from './event-log.service';
 import { compareOffsets } from './offsets';
 import type { RoomSubscriptions } from './redis-io.adapter';
@@ -73,6 +74,7 @@ export class ChannelSubscriptions {
     config: AppConfig,
     private readonly policies: ChannelPolicyRegistry,
     private readonly log: EventLogService,
+    private readonly deliveryIds: DeliveryIds,
     private readonly metrics: RealtimeMetrics,
     private readonly typing: TypingRelay,
     private readonly channelPresence: ChannelPresence,
@@ -233,7 +235,8 @@ export class ChannelSubscriptions {
       if (result?.recovered && !result.hasMore) {
         recovered = true;
         // Logged events replay under the name they were published with.
-        for (const e of result.events) untyped(socket).emit(e.event, e.data, { channel, offset: e.offset });
+        for (const e of result.events)
+          untyped(socket).emit(e.event, e.data, this.deliveryIds.meta(e.event, e.data, { channel, offset: e.offset }));
         last = result.offset;
       }
     } finally {

@@ -10,6 +10,10 @@ export interface SocketContext {
   readonly socketId: string;
   /** The socket's user, as of its latest token. */
   readonly user: AuthUser;
+  /** The client confirms deliveries (`auth.ack`); its device, if it named one; its transport. */
+  readonly acknowledges: boolean;
+  readonly deviceId?: string;
+  readonly transport: 'socketio' | 'websocket';
   /** Channels the socket is subscribed to. */
   readonly channels: ReadonlySet<string>;
   /** Subscribes the socket, through the channel policies, with recovery for channels named in `since`. */

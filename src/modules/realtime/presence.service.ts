@@ -12,6 +12,17 @@ export interface PresenceChange {
   lastSeen: string | null;
 }
 
+/**
+ * Sockets that acknowledge deliveries (the SDK, `auth.ack`) count ACK_UNIT + 1 in the presence
+ * hashes, others 1: one number per user tells both whether they are online (above zero) and
+ * whether any of their sockets acknowledges (ACK_UNIT or more), and the pods' counting, reaping
+ * and restoring stay one HINCRBY per field.
+ */
+const ACK_UNIT = 1 << 20;
+
+/** How a recipient can be reached now (the push rule of acknowledged delivery). */
+export type Reachability = 'offline' | 'acknowledging' | 'online';
+
 /** One user's presence as GET /presence and `presence:follow` answer it. */
 export interface PresenceState {
   userId: string;
@@ -127,6 +138,21 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
+   * Which of these users have no socket (`offline`), at least one acknowledging socket
+   * (`acknowledging`), or only sockets that do not acknowledge (`online`).
+   */
+  async reachability(tenantId: string, userIds: string[]): Promise<Map<string, Reachability>> {
+    if (!userIds.length) return new Map();
+    const counts = await this.redis.hmget(this.usersKey, ...userIds.map((u) => `${tenantId}|${u}`));
+    return new Map(
+      userIds.map((u, i) => {
+        const n = Number(counts[i] ?? 0);
+        return [u, n <= 0 ? 'offline' : n >= ACK_UNIT ? 'acknowledging' : 'online'];
+      }),
+    );
+  }
+
+  /**
    * Several users' presence in one round trip, as `presence:update` reports it: a user whose last
    * socket left is still online during the offline debounce (a network flap is not announced).
    */
@@ -159,20 +185,23 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
     return this.redis.hget(this.lastSeenKey(tenantId), userId);
   }
 
-  async connected(tenantId: string, userId: string): Promise<void> {
+  /** A socket of the user connected on this pod; `acknowledges`: it confirms deliveries (see ACK_UNIT). */
+  async connected(tenantId: string, userId: string, acknowledges = false): Promise<void> {
     const field = `${tenantId}|${userId}`;
-    this.local.set(field, (this.local.get(field) ?? 0) + 1);
-    const [count, wasPending] = await this.change(field, 1);
-    // 0 -> 1 is "online", unless the user was only briefly away (still in the offline debounce).
-    if (count === 1 && wasPending === 0) this.emit({ tenantId, userId, status: 'online', lastSeen: null });
+    const weight = acknowledges ? ACK_UNIT + 1 : 1;
+    this.local.set(field, (this.local.get(field) ?? 0) + weight);
+    const [count, wasPending] = await this.change(field, weight);
+    // 0 -> 1 socket is "online", unless the user was only briefly away (still in the offline debounce).
+    if (count % ACK_UNIT === 1 && wasPending === 0) this.emit({ tenantId, userId, status: 'online', lastSeen: null });
   }
 
-  async disconnected(tenantId: string, userId: string): Promise<void> {
+  async disconnected(tenantId: string, userId: string, acknowledges = false): Promise<void> {
     const field = `${tenantId}|${userId}`;
-    const left = (this.local.get(field) ?? 1) - 1;
+    const weight = acknowledges ? ACK_UNIT + 1 : 1;
+    const left = (this.local.get(field) ?? weight) - weight;
     if (left > 0) this.local.set(field, left);
     else this.local.delete(field);
-    const [count] = await this.change(field, -1);
+    const [count] = await this.change(field, -weight);
     if (count > 0) return;
     const delay = this.config.realtime.presenceOfflineDelayMs;
     if (delay === 0) return this.goOffline(tenantId, userId);

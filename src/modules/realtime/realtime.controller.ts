@@ -1,3 +1,4 @@
+import { DeliveryIds } from './delivery-ids';
 import { Body, Controller, Get, Headers, HttpCode, Post, Query } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
@@ -39,6 +40,7 @@ export class RealtimeController {
     private readonly log: EventLogService,
     private readonly realtime: RealtimeService,
     private readonly presence: PresenceService,
+    private readonly deliveryIds: DeliveryIds,
   ) {}
 
   @Get('realtime/events')
@@ -66,7 +68,12 @@ export class RealtimeController {
     if (!decision.allowed) throw new ForbiddenError('channel_forbidden', `Not allowed on ${query.channel}: ${decision.reason}`);
     try {
       const result = await this.log.read(user.tenantId, query.channel, query.since, query.limit ?? 100, { partial: true });
-      return { channel: query.channel, ...result };
+      // Events their recipients acknowledge name their delivery, as on the socket (POST /deliveries/ack).
+      const events = result.events.map((e) => {
+        const deliveryId = this.deliveryIds.of(e.event, e.data);
+        return deliveryId ? { ...e, deliveryId } : e;
+      });
+      return { channel: query.channel, ...result, events };
     } catch (err) {
       if (err instanceof InvalidOffsetError) throw new DomainError('invalid_offset', err.message, 400);
       throw err;

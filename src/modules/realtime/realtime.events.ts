@@ -54,6 +54,8 @@ export interface SessionEvents {
 export interface EventMeta {
   channel: string;
   offset?: string;
+  /** On events their recipients acknowledge (`delivery:ack`): see DeliveryIds. */
+  deliveryId?: string;
 }
 
 /** What the server emits, for Socket.IO's generics: `socket.emit('session', ...)` is checked like a publish. */

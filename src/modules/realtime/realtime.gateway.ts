@@ -84,7 +84,13 @@ export class RealtimeGateway implements OnGatewayInit {
     if (retryAfter) throw this.handshakeError('rate_limited', `Too many connections; retry in ${retryAfter} s`, { retryAfter });
     // The credential is not kept around in the handshake for the socket's lifetime.
     if (typeof auth?.token === 'string') delete auth.token;
-    socket.data = new SocketSession(user, this.settings.eventsPerSecond);
+    const session = new SocketSession(user, this.settings.eventsPerSecond);
+    // Acknowledging clients: `auth: {ack: true, deviceId}` (Socket.IO) or `?ack=1&deviceId=` (plain WebSocket).
+    session.acknowledges = auth?.ack === true || query.ack === '1' || query.ack === 'true';
+    const deviceId = typeof auth?.deviceId === 'string' ? auth.deviceId : typeof query.deviceId === 'string' ? query.deviceId : '';
+    if (deviceId && deviceId.length <= 64) session.deviceId = deviceId;
+    if ((socket.request as { tetherToken?: string }).tetherToken !== undefined) session.transport = 'websocket';
+    socket.data = session;
   }
 
   private handshakeError(code: string, message: string, extra: Record<string, unknown> = {}): Error {
@@ -110,7 +116,7 @@ export class RealtimeGateway implements OnGatewayInit {
     // is not counted (presence heals with the pods' heartbeats once Redis is back).
     // Handled at once: awaited only later, a rejection left alone meanwhile would end the process.
     const counted = this.presence
-      .connected(user.tenantId, user.userId)
+      .connected(user.tenantId, user.userId, socket.data.acknowledges)
       .catch((err: Error) => this.logger.warn(`presence on connect: ${err.message}`));
     void TenantScope.run(user.tenantId, async () => {
       // With Redis away the user channel is joined on this pod; its cross-pod subscription
@@ -157,6 +163,9 @@ export class RealtimeGateway implements OnGatewayInit {
     return {
       socketId: socket.id,
       user: session.user,
+      acknowledges: session.acknowledges,
+      deviceId: session.deviceId,
+      transport: session.transport,
       channels: session.channels,
       subscribe: (request) => this.subscriptions.subscribe(socket, request),
       unsubscribe: (channels) => this.subscriptions.unsubscribe(socket, channels),
@@ -189,7 +198,7 @@ export class RealtimeGateway implements OnGatewayInit {
     this.typing.socketClosed(socket.id);
     this.follows.socketClosed(socket.id);
     await this.presence
-      .disconnected(session.user.tenantId, session.user.userId)
+      .disconnected(session.user.tenantId, session.user.userId, session.acknowledges)
       .catch((err: Error) => this.logger.warn(`presence on disconnect: ${err.message}`));
   }
 }

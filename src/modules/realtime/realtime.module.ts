@@ -1,3 +1,4 @@
+import { DeliveryIds } from './delivery-ids';
 import { Module, OnModuleInit } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { HealthRegistry } from '../../core/health/health.registry';
@@ -51,10 +52,11 @@ import { TypingRelay, typingChannel } from './typing-relay';
     ChannelTokenVerifier,
     SubscribeProxyClient,
     ClientEventProxy,
+    DeliveryIds,
     // Resolved while the app is built, before the gateway's server (and its adapter) is created.
     { provide: RealtimeAdapterChoice, inject: [AppConfig, RedisService], useFactory: chooseAdapter },
   ],
-  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ChannelPresence, ClientEventRegistry, TypingRelay],
+  exports: [RealtimeService, ChannelPolicyRegistry, PresenceService, ChannelPresence, ClientEventRegistry, TypingRelay, DeliveryIds],
 })
 export class RealtimeModule implements OnModuleInit {
   constructor(

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { channelKey, type OutboxEntry, OutboxService, type RecordedRow } from '../../core/outbox';
+import { DeliveryIds } from './delivery-ids';
 import { EventLogService } from './event-log.service';
 import { EventMeta, ExternalEventName, RealtimeNamespace, ServerEventName, ServerEvents, untyped } from './realtime.events';
 import { RealtimeMetrics } from './realtime.metrics';
@@ -61,6 +62,7 @@ export class RealtimeService {
     private readonly log: EventLogService,
     private readonly metrics: RealtimeMetrics,
     private readonly outbox: OutboxService,
+    private readonly deliveryIds: DeliveryIds,
   ) {}
 
   /** Set by the gateway once Socket.IO is up; until then events are logged but reach no socket. */
@@ -80,7 +82,7 @@ export class RealtimeService {
   async publish(tenantId: string, channel: string, event: string, payload: unknown): Promise<string> {
     const stop = this.metrics.publishLatency.startTimer();
     const offset = await this.log.append(tenantId, channel, event, payload);
-    const meta: EventMeta = { channel, offset };
+    const meta: EventMeta = this.deliveryIds.meta(event, payload, { channel, offset });
     if (this.namespace) untyped(this.namespace.to(roomOf(tenantId, channel))).emit(event, payload, meta);
     stop();
     this.metrics.published.inc();
@@ -104,7 +106,7 @@ export class RealtimeService {
     }
     if (offset === 'gap' || offset === 'unknown') return 'gap';
     if (offset === 'duplicate') return 'done';
-    const meta: EventMeta = { channel, offset };
+    const meta: EventMeta = this.deliveryIds.meta(event, data, { channel, offset });
     if (this.namespace) untyped(this.namespace.to(roomOf(row.tenantId, channel))).emit(event, data, meta);
     stop();
     this.metrics.published.inc();
@@ -126,13 +128,14 @@ export class RealtimeService {
     options: LiveOptions = {},
   ): void {
     if (!this.namespace) return;
+    const deliveryId = this.deliveryIds.of(event, payload);
     for (const channel of channels) {
       let target = this.namespace.to(roomOf(tenantId, channel));
       for (const except of options.exceptChannels ?? []) target = target.except(roomOf(tenantId, except));
       // Every socket is in a room named by its id.
       if (options.exceptSocketId) target = target.except(options.exceptSocketId);
       // Checked by this method's signature; Socket.IO's own types cannot follow a generic event name.
-      untyped(options.volatile ? target.volatile : target).emit(event, payload, { channel });
+      untyped(options.volatile ? target.volatile : target).emit(event, payload, deliveryId ? { channel, deliveryId } : { channel });
       if (!options.volatile) this.metrics.published.inc();
     }
   }

@@ -14,6 +14,12 @@ export class SocketSession {
   presenceChannels?: Set<string>;
   /** Set once auth:expiring was sent for the current token. */
   expiryWarned = false;
+  /** The client confirms deliveries (`auth.ack` / `?ack=1`): see the delivery module. */
+  acknowledges = false;
+  /** The app's registered device behind this socket (`auth.deviceId`), named in delivery receipts. */
+  deviceId?: string;
+  /** How the client is connected: Socket.IO, or a plain WebSocket (JSON frames). */
+  transport: 'socketio' | 'websocket' = 'socketio';
   /** Why the server closed the socket, for the disconnect metric. */
   closeReason?: string;
   // Token bucket for the socket's own events: `rate` per second, bursts up to twice that.

@@ -11,7 +11,7 @@ import { alertSound, type PushPayload } from './push-sender';
  *   with content-available: 1 and apns-priority 5 (APNs rejects background pushes at 10).
  * - sound and badge (iOS): apns.payload.aps.sound (`default` on alert pushes but low priority
  *   ones, or the payload's) and aps.badge (the payload's; a target's own badge: withBadge).
- * - collapse key: android.collapseKey and apns-collapse-id.
+ * - collapse key: android.collapseKey, the Android notification's tag, and apns-collapse-id.
  * - TTL: android.ttl (milliseconds left), apns-expiration (absolute), web push TTL; measured from
  *   the notification's creation, so a retry never extends it; 0 means "now or never".
  */
@@ -57,7 +57,15 @@ export function fcmMessageFor(payload: PushPayload, now = Date.now()): BaseMessa
       priority: high ? 'high' : 'normal',
       ...(payload.collapseKey ? { collapseKey: payload.collapseKey } : {}),
       ...(androidTtl !== undefined ? { ttl: androidTtl } : {}),
-      ...(!silent && payload.priority === 'low' ? { notification: { priority: 'low' as const } } : {}),
+      ...(!silent && (payload.priority === 'low' || payload.collapseKey)
+        ? {
+            notification: {
+              ...(payload.priority === 'low' ? { priority: 'low' as const } : {}),
+              // The shown notification's tag: a newer one replaces it, and a `tether.dismiss` names it.
+              ...(payload.collapseKey ? { tag: payload.collapseKey } : {}),
+            },
+          }
+        : {}),
     },
     apns: { headers: apnsHeaders, ...(Object.keys(aps).length ? { payload: { aps } } : {}) },
     webpush: { headers: webHeaders },

@@ -46,6 +46,8 @@ export class LoggedEventDto {
   @ApiProperty({ type: 'object', additionalProperties: true }) data: unknown;
   @ApiProperty({ example: 'a1b2c3d4.1795377586183-0' }) offset: string;
   @ApiProperty({ format: 'date-time' }) timestamp: string;
+  @ApiPropertyOptional({ description: 'On events their recipients acknowledge: pass to POST /deliveries/ack', example: 'm:7d1f0c2e-...' })
+  deliveryId?: string;
 }
 
 export class EventsResponse {

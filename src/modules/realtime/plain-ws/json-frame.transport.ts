@@ -65,11 +65,14 @@ export class JsonFrameTransport extends Transport {
   private early: Packet[] | undefined = [];
   private closeCode = 1000;
   private readonly frameTypes: Readonly<Record<string, string>>;
+  /** The client asked to acknowledge deliveries (`?ack=1`): its frames carry `deliveryId`; others' stay as they were. */
+  private readonly acknowledges: boolean;
 
   constructor(req: JsonFrameRequest) {
     super(req as never);
     this.socket = req.websocket;
     this.frameTypes = req.tetherEventNames ?? {};
+    this.acknowledges = req._query.ack === '1' || req._query.ack === 'true';
     this.decoder.on('decoded', (packet: Packet) => this.toClient(packet));
     this.socket.on('message', (data, isBinary) => {
       try {
@@ -172,11 +175,17 @@ export class JsonFrameTransport extends Transport {
         });
       }
       case PacketType.EVENT: {
-        const [event, payload, meta] = packet.data as [string, unknown, { channel?: string; offset?: string } | undefined];
+        const [event, payload, meta] = packet.data as [
+          string,
+          unknown,
+          { channel?: string; offset?: string; deliveryId?: string } | undefined,
+        ];
         if (event === 'session') return this.write({ type: 'connected', ...(payload as object) });
+        // Acknowledging clients (`?ack=1`) answer `deliveryId` with {type: 'delivery:ack', ids}.
+        const delivery = this.acknowledges && meta?.deliveryId ? { deliveryId: meta.deliveryId } : {};
         if (Object.hasOwn(this.frameTypes, event))
-          return this.write({ type: this.frameTypes[event], channel: meta?.channel, data: payload, offset: meta?.offset });
-        return this.write({ type: 'event', event, channel: meta?.channel, data: payload, offset: meta?.offset });
+          return this.write({ type: this.frameTypes[event], channel: meta?.channel, data: payload, offset: meta?.offset, ...delivery });
+        return this.write({ type: 'event', event, channel: meta?.channel, data: payload, offset: meta?.offset, ...delivery });
       }
       case PacketType.ACK: {
         const asked = this.pending.get(packet.id!);
