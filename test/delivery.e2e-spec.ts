@@ -2,7 +2,7 @@ import { io, Socket } from 'socket.io-client';
 import { eventually, sleep } from '../tools/scratch';
 import { FakeExpo } from './support/fake-expo';
 import { openPlain, PlainClient } from './support/plain-ws';
-import { accessToken, api, Pod, startPod, stopPods } from './support/pods';
+import { accessToken, api, killPod, Pod, startPod, stopPods } from './support/pods';
 import { Clients } from './support/tether';
 
 // Acknowledged delivery across two pods: `worker` runs the fallback pushes and the push workers,
@@ -279,5 +279,50 @@ describe('acknowledged delivery (two pods, the SDK as the client)', () => {
     expect(metrics).toMatch(/tether_delivery_acks_total\{transport="socketio"\} [1-9]/);
     expect(metrics).toMatch(/tether_delivery_first_ack_seconds_count\{kind="notification"\} [1-9]/);
     expect(metrics).toMatch(/tether_delivery_pushes_avoided_total\{kind="message"\} [1-9]/);
+  }, 30_000);
+});
+
+describe('acknowledged delivery when the pod that waits is killed', () => {
+  const expo = new FakeExpo();
+  const sockets: Socket[] = [];
+  let a: Pod;
+  let b: Pod;
+
+  beforeAll(async () => {
+    await expo.start();
+    const env = { EXPO_PUSH_URL: expo.url, DELIVERY_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS) };
+    [a, b] = await Promise.all([startPod(env), startPod(env)]);
+  }, 60_000);
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    await stopPods([a, b]);
+    await expo.stop();
+  }, 30_000);
+
+  it('still pushes the frozen recipient from the other pod after the timeout', async () => {
+    const user = (name: string) => `${name}-k`;
+    const phone = `ExponentPushToken[lee-${run}]`;
+    await call(b.url, await token(user('lee')), 'POST', '/devices/register', { token: phone, platform: 'android' });
+    const id = (await call(b.url, await token(user('max')), 'POST', '/conversations', { type: 'direct', participantIds: [user('lee')] }))
+      .id;
+    const frozen = io(`${b.url}/realtime`, {
+      transports: ['websocket'],
+      auth: { token: await token(user('lee')), ack: true },
+      forceNew: true,
+      reconnection: false,
+    });
+    sockets.push(frozen);
+    await new Promise<void>((resolve) => frozen.once('session', () => resolve()));
+
+    // Sent through A, which registers the wait as it publishes, then dies before the timeout.
+    const message = await call<{ id: string }>(a.url, await token(user('max')), 'POST', `/conversations/${id}/messages`, {
+      content: 'still there?',
+    });
+    await killPod(a);
+    const pushed = () => expo.sendRequests.flatMap((r) => r.messages).filter((m) => m.to === phone);
+    await eventually(() => pushed().length > 0, { timeoutMs: ACK_TIMEOUT_MS + 8000, what: 'the fallback push from the surviving pod' });
+    expect(pushed()[0].data).toMatchObject({ type: 'message', messageId: message.id });
+    await sleep(1000);
+    expect(pushed()).toHaveLength(1);
   }, 30_000);
 });
