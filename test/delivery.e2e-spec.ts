@@ -2,7 +2,7 @@ import { io, Socket } from 'socket.io-client';
 import { eventually, sleep } from '../tools/scratch';
 import { FakeExpo } from './support/fake-expo';
 import { openPlain, PlainClient } from './support/plain-ws';
-import { accessToken, api, killPod, Pod, startPod, stopPods } from './support/pods';
+import { accessToken, api, apiOk as call, killPod, Pod, startPod, stopPods } from './support/pods';
 import { Clients } from './support/tether';
 
 // Acknowledged delivery across two pods: `worker` runs the fallback pushes and the push workers,
@@ -15,13 +15,6 @@ const tid = `dlv${run}`;
 const token = (user: string, roles = ['MEMBER']) => accessToken(tid, user, roles);
 
 type Frame = [string, any, any];
-
-/** A JSON call that must succeed; its body. */
-async function call<T = any>(url: string, bearer: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await api<T>(url, bearer, method, path, body);
-  if (res.status < 200 || res.status > 299) throw new Error(`${method} ${path} answered ${res.status}: ${JSON.stringify(res.body)}`);
-  return res.body;
-}
 
 describe('acknowledged delivery (two pods, the SDK as the client)', () => {
   const expo = new FakeExpo();

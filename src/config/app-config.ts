@@ -43,6 +43,11 @@ export class AppConfig {
   get redis() {
     return {
       url: this.env.REDIS_URL ?? this.env.KV_URL ?? 'redis://127.0.0.1:6379',
+      topology: this.env.REDIS_TOPOLOGY,
+      clusterNodes: this.env.REDIS_CLUSTER_NODES,
+      sentinels: this.env.REDIS_SENTINELS,
+      sentinelMaster: this.env.REDIS_SENTINEL_MASTER,
+      sentinelPassword: this.env.REDIS_SENTINEL_PASSWORD,
       keyPrefix: this.env.REDIS_KEY_PREFIX,
       commandTimeoutMs: this.env.REDIS_COMMAND_TIMEOUT_MS,
     };

@@ -68,6 +68,17 @@ const url = (protocols: string[]) =>
     { message: `must be a URL (${protocols.join(' or ')})` },
   );
 
+/** `host:port,host:port` -> [{host, port}] (Redis Cluster seeds, sentinels). */
+const hostList = z
+  .string()
+  .regex(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, 'must be host:port, comma-separated')
+  .transform((v) =>
+    v.split(',').map((item) => {
+      const [host, port] = item.trim().split(':');
+      return { host, port: Number(port) };
+    }),
+  );
+
 /**
  * Every environment variable Tether reads, declared once. Anything not listed here is ignored.
  * Defaults work on a machine with PostgreSQL and Redis on 127.0.0.1.
@@ -97,6 +108,21 @@ export const envSchema = z
     REDIS_URL: url(['redis:', 'rediss:']).optional(),
     /** The church app's name for a hosted Redis; used when REDIS_URL is not set. */
     KV_URL: url(['redis:', 'rediss:']).optional(),
+    /**
+     * How Redis is deployed: one server (`standalone`, REDIS_URL), a Redis Cluster (`cluster`, seed
+     * nodes in REDIS_CLUSTER_NODES), or a primary with replicas behind Sentinel (`sentinel`,
+     * REDIS_SENTINELS and REDIS_SENTINEL_MASTER). REDIS_URL's user, password and `rediss:` (TLS)
+     * apply to the data nodes in every topology.
+     */
+    REDIS_TOPOLOGY: z.enum(['standalone', 'cluster', 'sentinel']).default('standalone'),
+    /** Cluster seed nodes, `host:port,host:port` (any few masters or replicas; the rest are discovered). Default: REDIS_URL's host. */
+    REDIS_CLUSTER_NODES: hostList.optional(),
+    /** Sentinels, `host:port,host:port`. */
+    REDIS_SENTINELS: hostList.optional(),
+    /** The name the sentinels know the primary by. */
+    REDIS_SENTINEL_MASTER: z.string().min(1).max(128).default('mymaster'),
+    /** The sentinels' own password, when they have one (`requirepass` in sentinel.conf). */
+    REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
     /** Prefix of every Redis key, queue and pub/sub channel this deployment uses. */
     REDIS_KEY_PREFIX: z
       .string()
@@ -333,6 +359,8 @@ export const envSchema = z
   })
   .superRefine((env, ctx) => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (env.REDIS_TOPOLOGY === 'sentinel' && !env.REDIS_SENTINELS)
+      problem('REDIS_SENTINELS', 'REDIS_TOPOLOGY=sentinel needs the sentinels, host:port,host:port');
     if (env.JWT_ALGORITHM.startsWith('HS')) {
       // The church app's convention: MOBILE_JWT_SECRET "falls back to NEXTAUTH_SECRET".
       const name = env.MOBILE_JWT_SECRET || !env.NEXTAUTH_SECRET ? 'MOBILE_JWT_SECRET' : 'NEXTAUTH_SECRET';

@@ -67,3 +67,10 @@ export async function api<T = any>(
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
+
+/** `api` for a call that must succeed (2xx): its body, or an error naming the status and answer. */
+export async function apiOk<T = any>(url: string, token: string, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await api<T>(url, token, method, path, body);
+  if (res.status < 200 || res.status > 299) throw new Error(`${method} ${path} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}

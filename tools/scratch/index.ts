@@ -3,6 +3,7 @@ export * from './faults';
 export * from './lifecycle';
 export * from './processes';
 export * from './proxies';
+export * from './redis-topologies';
 export * from './report';
 export * from './sampling';
 export * from './wait';

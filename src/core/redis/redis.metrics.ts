@@ -99,8 +99,8 @@ export class RedisMetrics {
     const original = connection.sendCommand as (...args: unknown[]) => Promise<unknown>;
     connection.sendCommand = function timedSendCommand(this: Redis, command: Command, ...rest: unknown[]) {
       const started = performance.now();
-      const answer = original.call(this, command, ...rest);
-      if (BLOCKING.has(command.name)) return answer;
+      const answer = original.call(this, command, ...rest) as Promise<unknown> | undefined;
+      if (BLOCKING.has(command.name) || typeof answer?.then !== 'function') return answer;
       answer.then(
         () => record((performance.now() - started) / 1000),
         (err: Error) => {

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import Redis, { RedisOptions } from 'ioredis';
+import Redis, { Cluster, ClusterNode, RedisOptions } from 'ioredis';
 import { AppConfig } from '../../config/app-config';
 import { RedisUnavailableError } from './redis-errors';
 import { RedisMetrics } from './redis.metrics';
@@ -30,12 +30,15 @@ export class RedisService implements OnApplicationShutdown {
   readonly client: Redis;
   readonly prefix: string;
   readonly commandTimeoutMs: number;
+  /** REDIS_TOPOLOGY=cluster: keys that a script or transaction uses together must share a hash tag (see `tagged`). */
+  readonly clustered: boolean;
 
   constructor(
     private readonly config: AppConfig,
     private readonly metrics: RedisMetrics,
   ) {
     this.prefix = config.redis.keyPrefix;
+    this.clustered = config.redis.topology === 'cluster';
     this.commandTimeoutMs = config.redis.commandTimeoutMs;
     // Commands issued in the same tick go out in one write (one syscall instead of one each):
     // a burst of handshakes or publishes otherwise spends much of its CPU in write().
@@ -47,11 +50,21 @@ export class RedisService implements OnApplicationShutdown {
     return [this.prefix, ...parts].join(':');
   }
 
+  /**
+   * A key whose Redis Cluster slot is chosen by `tag`: on a cluster `<prefix>:{<tag>}:<parts>`, so
+   * every key of one tag (a channel's log and its sequence, the presence hashes) sits on one node
+   * and a Lua script or MULTI may use them together, while different tags spread over the masters.
+   * Standalone and Sentinel keep the plain `key(...parts)` layout (no change on upgrade).
+   */
+  tagged(tag: string, ...parts: string[]): string {
+    return this.clustered ? `${this.prefix}:{${tag}}:${parts.join(':')}` : this.key(...parts);
+  }
+
   /** A new connection, tracked and closed at shutdown. */
   create(name: string, options: RedisOptions = {}, mode: RedisConnectionMode = 'fail-fast'): Redis {
     const defaults: RedisOptions =
       mode === 'fail-fast' ? { maxRetriesPerRequest: 1, commandTimeout: this.commandTimeoutMs } : { maxRetriesPerRequest: null };
-    const connection = new Redis(this.config.redis.url, { connectionName: `tether:${name}`, retryStrategy, ...defaults, ...options });
+    const connection = this.open({ connectionName: `tether:${name}`, retryStrategy, ...defaults, ...options });
     this.metrics.instrument(connection, name);
     let failedAttempts = 0;
     connection.on('error', (err) => {
@@ -74,12 +87,61 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   /**
+   * One connection in the configured topology. A Cluster is used through the Redis type: it
+   * answers the same commands (and routes each by its key); pipelines and scripts must then keep
+   * to one slot, which the callers' keys ensure (`tagged`).
+   */
+  private open(options: RedisOptions): Redis {
+    const { url, topology, clusterNodes, sentinels, sentinelMaster, sentinelPassword } = this.config.redis;
+    const parsed = new URL(url);
+    // REDIS_URL's credentials and TLS, for the data nodes of every topology.
+    const auth: RedisOptions = {
+      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+      ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    };
+    if (topology === 'sentinel') {
+      return new Redis({
+        ...auth,
+        ...options,
+        sentinels: sentinels ?? [],
+        name: sentinelMaster,
+        ...(sentinelPassword ? { sentinelPassword } : {}),
+        ...(auth.tls ? { enableTLSForSentinelMode: true } : {}),
+        // Asks the sentinels again quickly after a failover, as the data connection does.
+        sentinelRetryStrategy: retryStrategy,
+      });
+    }
+    if (topology === 'cluster') {
+      const seeds: ClusterNode[] = clusterNodes ?? [{ host: parsed.hostname, port: Number(parsed.port || 6379) }];
+      const { enableAutoPipelining, enableOfflineQueue, enableReadyCheck, retryStrategy: retry, ...perNode } = options;
+      const cluster = new Cluster(seeds, {
+        redisOptions: { ...auth, ...perNode },
+        ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
+        ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+        ...(enableReadyCheck !== undefined ? { enableReadyCheck } : {}),
+        clusterRetryStrategy: retry ?? retryStrategy,
+        // SSUBSCRIBE per slot owner (the sharded Socket.IO adapter), renewed after a failover.
+        shardedSubscribers: true,
+        // A moved slot (failover, resharding) is followed at once rather than after a refresh.
+        slotsRefreshTimeout: 2000,
+        // TLS clusters (ElastiCache and the like): connect to the addresses the nodes announce as
+        // given, so the certificate's name is checked against them and not a re-resolved IP.
+        ...(auth.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+      });
+      return cluster as unknown as Redis;
+    }
+    return new Redis(url, options);
+  }
+
+  /**
    * BullMQ's connection for queues (producers: `add` on request paths), which fails fast, and for
    * workers (`worker: true`), whose blocking commands need maxRetriesPerRequest: null.
    */
   bullmqConnection(name: string, { worker = false } = {}): { connection: Redis; prefix: string } {
     const connection = this.create(`bullmq:${name}`, {}, worker ? 'patient' : 'fail-fast');
-    return { connection, prefix: this.key('bull') };
+    // On a cluster BullMQ needs its prefix in a hash tag: every key of a queue on one node.
+    return { connection, prefix: this.clustered ? `{${this.key('bull')}}` : this.key('bull') };
   }
 
   /** True while the command connection is up; false while Redis is away (or not reached yet). */

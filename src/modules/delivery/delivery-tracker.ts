@@ -172,20 +172,16 @@ export class DeliveryTracker implements OnModuleInit, OnApplicationShutdown {
   /** Records acknowledgements (many in one round trip); one outcome per input, in order. */
   async acknowledge(acks: { tenantId: string; id: string; userId: string; at: number }[]): Promise<AckOutcome[]> {
     if (!acks.length) return [];
-    const pipeline = this.redis.pipeline();
-    for (const a of acks)
-      (pipeline as unknown as RedisWithDelivery).tetherDeliveryAck(this.keyOf(a.tenantId, a.id), UNREGISTERED_TTL_MS, a.at, a.userId);
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([err, value]) => {
-      if (err) throw err;
-      const [state, committed] = value as [string, string];
-      return {
-        first: state !== 'a',
-        avoidedPush: state === 'p',
-        afterPush: state === 'f',
-        ...(committed ? { committedAt: Number(committed) } : {}),
-      };
-    });
+    // One script per delivery (each hash may live on another Redis Cluster node); auto-pipelined.
+    const answers = await Promise.all(
+      acks.map((a) => this.redis.tetherDeliveryAck(this.keyOf(a.tenantId, a.id), UNREGISTERED_TTL_MS, a.at, a.userId)),
+    );
+    return answers.map(([state, committed]) => ({
+      first: state !== 'a',
+      avoidedPush: state === 'p',
+      afterPush: state === 'f',
+      ...(committed ? { committedAt: Number(committed) } : {}),
+    }));
   }
 
   /** One round of the fallback: claims what is due and hands it to the owners. */

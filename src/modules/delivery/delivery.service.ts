@@ -71,7 +71,18 @@ if ARGV[2] ~= '' and tonumber(v) > tonumber(ARGV[2]) then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 return 1`;
 
-type RedisWithDismiss = Redis & { tetherDeliveryDismiss(key: string, field: string, seq: string): Promise<number> };
+// KEYS: the user's pushed hash. ARGV: field, seq, ttl s. Keeps the highest pushed seq of a
+// conversation (a read of an older one does not dismiss a newer push).
+const REMEMBER = `
+local v = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > v then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1`;
+
+type RedisWithDismiss = Redis & {
+  tetherDeliveryDismiss(key: string, field: string, seq: string): Promise<number>;
+  tetherDeliveryRemember(key: string, field: string, seq: number, ttlSeconds: number): Promise<number>;
+};
 
 /**
  * Acknowledged delivery (README "Delivery"): sorts recipients by how they can be reached, takes
@@ -103,6 +114,7 @@ export class DeliveryService implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     this.redis.defineCommand('tetherDeliveryDismiss', { numberOfKeys: 1, lua: DISMISS });
+    this.redis.defineCommand('tetherDeliveryRemember', { numberOfKeys: 1, lua: REMEMBER });
     this.clientEvents.register('delivery:ack', async (ctx, data) => {
       const { ids } = parsePayload(ackSchema, data, '{ids: [deliveryId, ...]}');
       const acknowledged = await this.acknowledge({ user: ctx.user, deviceId: ctx.deviceId, transport: ctx.transport }, ids);
@@ -209,22 +221,15 @@ export class DeliveryService implements OnModuleInit, OnApplicationShutdown {
     subject: { conversationId: string; seq: number } | { notificationId: string },
   ): Promise<void> {
     if (!userIds.length) return;
-    const pipeline = this.redis.pipeline();
-    for (const userId of userIds) {
-      const key = this.pushedKey(tenantId, userId);
-      if ('conversationId' in subject) {
-        // Keep the highest pushed seq (a read of an older one does not dismiss a newer push).
-        pipeline.eval(
-          `local v = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') if tonumber(ARGV[2]) > v then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end return 1`,
-          1,
-          key,
-          `c:${subject.conversationId}`,
-          subject.seq,
-        );
-      } else pipeline.hset(key, `n:${subject.notificationId}`, '0');
-      pipeline.expire(key, PUSHED_TTL_S);
-    }
-    await pipeline.exec();
+    // Per user (each hash may live on another Redis Cluster node); auto-pipelined.
+    await Promise.all(
+      userIds.map(async (userId) => {
+        const key = this.pushedKey(tenantId, userId);
+        if ('conversationId' in subject)
+          await this.redis.tetherDeliveryRemember(key, `c:${subject.conversationId}`, subject.seq, PUSHED_TTL_S);
+        else await this.redis.multi().hset(key, `n:${subject.notificationId}`, '0').expire(key, PUSHED_TTL_S).exec();
+      }),
+    );
   }
 
   /** Whether a read (of a conversation up to `upToSeq`, or of a notification) covers a push: then forgets it. */

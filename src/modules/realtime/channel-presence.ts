@@ -149,11 +149,14 @@ export class ChannelPresence implements OnModuleInit {
     }
   }
 
+  // One hash tag for every channel-presence key: the scripts use a channel's hash with the pod's
+  // index of all its channels (and REAP builds channel keys from their prefix), so on a Redis
+  // Cluster they must share a node.
   private channelKey(room: string): string {
-    return this.redisService.key('rt', 'chpresence', room);
+    return this.redisService.tagged('chpresence', 'rt', 'chpresence', room);
   }
   private podKey(podId: string): string {
-    return this.redisService.key('rt', 'pod', podId, 'chpresence');
+    return this.redisService.tagged('chpresence', 'rt', 'pod', podId, 'chpresence');
   }
 }
 

@@ -18,9 +18,14 @@ export class ConnectionLimiter {
     const window = Math.floor(Date.now() / 60_000);
     const ipKey = this.redis.key('rt', 'connrate', 'ip', ip, String(window));
     const userKey = this.redis.key('rt', 'connrate', 'user', tenantId, userId, String(window));
-    const results = await this.redis.client.multi().incr(ipKey).expire(ipKey, 61).incr(userKey).expire(userKey, 61).exec();
-    const ipCount = Number(results?.[0]?.[1] ?? 0);
-    const userCount = Number(results?.[2]?.[1] ?? 0);
+    // One transaction per key (each may live on another Redis Cluster node); sent together.
+    const count = async (key: string) => {
+      const results = await this.redis.client.multi().incr(key).expire(key, 61).exec();
+      const [err, value] = results?.[0] ?? [null, 0];
+      if (err) throw err;
+      return Number(value);
+    };
+    const [ipCount, userCount] = await Promise.all([count(ipKey), count(userKey)]);
     const { connectsPerMinutePerIp, connectsPerMinutePerUser } = this.config.realtime;
     if (ipCount > connectsPerMinutePerIp || userCount > connectsPerMinutePerUser) return 60 - (Math.floor(Date.now() / 1000) % 60);
     return 0;

@@ -89,6 +89,19 @@ else
 end
 return {epoch, 1, last, first, entries, trimmed}`;
 
+// A channel's current position without reading its events. KEYS: stream, epoch. ARGV: candidate
+// epoch. SET NX first: an offset handed out must carry the epoch later appends are stamped with;
+// the time is this node's (the one that stamps the channel's ids). Returns {epoch, now ms, newest id or ''}.
+const CURRENT = `
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+local epoch = redis.call('GET', KEYS[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local id = ''
+if newest[1] then id = newest[1][1] end
+return {epoch, string.format('%.0f', now), id}`;
+
 /**
  * The bounded per-channel event log: a Redis Stream per (tenant, channel), trimmed to a maximum
  * length and expiring after the maximum age of silence. Offsets are `<epoch>.<stream id>`: the
@@ -100,6 +113,7 @@ return {epoch, 1, last, first, entries, trimmed}`;
 @Injectable()
 export class EventLogService implements OnModuleInit {
   private readonly redis: Redis;
+  /** Standalone and Sentinel: one epoch for every channel (Redis loses its data as a whole). */
   private readonly epochKey: string;
   private readonly epochSeed = randomBytes(4).toString('hex');
   private epochCounter = 0;
@@ -120,6 +134,7 @@ export class EventLogService implements OnModuleInit {
     this.redis.defineCommand('tetherLogAppend', { numberOfKeys: 2, lua: APPEND });
     this.redis.defineCommand('tetherLogRead', { numberOfKeys: 2, lua: READ });
     this.redis.defineCommand('tetherLogAppendSequenced', { numberOfKeys: 3, lua: APPEND_SEQUENCED });
+    this.redis.defineCommand('tetherLogCurrent', { numberOfKeys: 2, lua: CURRENT });
   }
 
   /** A candidate epoch no other call offers (this process's random seed and a counter). */
@@ -128,15 +143,28 @@ export class EventLogService implements OnModuleInit {
     return `${this.epochSeed}${this.epochCounter.toString(36)}`;
   }
 
+  // A channel's keys share its hash tag (one Redis Cluster node; channels spread over the masters).
   private streamKey(tenantId: string, channel: string): string {
-    return this.redisService.key('rt', 'log', tenantId, channel);
+    return this.redisService.tagged(`${tenantId}|${channel}`, 'rt', 'log', tenantId, channel);
+  }
+
+  private sequenceKey(tenantId: string, channel: string): string {
+    return this.redisService.tagged(`${tenantId}|${channel}`, 'rt', 'logseq', tenantId, channel);
+  }
+
+  /**
+   * On a Redis Cluster each channel has its own epoch, beside its stream: a failover that loses a
+   * master's recent writes changes the epoch of exactly the channels that node held.
+   */
+  private epochKeyOf(tenantId: string, channel: string): string {
+    return this.redisService.clustered ? this.redisService.tagged(`${tenantId}|${channel}`, 'rt', 'epoch') : this.epochKey;
   }
 
   /** Appends an event; returns its offset. */
   async append(tenantId: string, channel: string, event: string, data: unknown): Promise<string> {
     const [epoch, id] = (await (this.redis as RedisWithLog).tetherLogAppend(
       this.streamKey(tenantId, channel),
-      this.epochKey,
+      this.epochKeyOf(tenantId, channel),
       this.candidateEpoch(),
       this.maxLength,
       this.maxAgeMs,
@@ -162,8 +190,8 @@ export class EventLogService implements OnModuleInit {
   ): Promise<string | 'duplicate' | 'gap' | 'unknown'> {
     const [epoch, id] = (await (this.redis as RedisWithLog).tetherLogAppendSequenced(
       this.streamKey(tenantId, channel),
-      this.epochKey,
-      this.redisService.key('rt', 'logseq', tenantId, channel),
+      this.epochKeyOf(tenantId, channel),
+      this.sequenceKey(tenantId, channel),
       this.candidateEpoch(),
       this.maxLength,
       this.maxAgeMs,
@@ -232,7 +260,7 @@ export class EventLogService implements OnModuleInit {
   ): Promise<[string, number, string, string, [string, string[]][], number]> {
     return (await (this.redis as RedisWithLog).tetherLogRead(
       this.streamKey(tenantId, channel),
-      this.epochKey,
+      this.epochKeyOf(tenantId, channel),
       this.candidateEpoch(),
       after === 'latest' ? 'latest' : `${after[0]}-${after[1]}`,
       limit,
@@ -246,25 +274,21 @@ export class EventLogService implements OnModuleInit {
    * the empty read has a later id), so that the offset still recovers what follows it.
    */
   async currentOffsets(tenantId: string, channels: string[]): Promise<Record<string, string>> {
-    const pipeline = this.redis.pipeline();
-    // SET NX first: an offset handed out must carry the epoch later appends are stamped with.
-    pipeline.set(this.epochKey, this.candidateEpoch(), 'NX');
-    pipeline.get(this.epochKey);
-    pipeline.time();
-    for (const c of channels) pipeline.xrevrange(this.streamKey(tenantId, c), '+', '-', 'COUNT', 1);
-    const all = (await pipeline.exec()) ?? [];
-    // A pipeline resolves with per-command errors (Redis away): never make offsets up from them.
-    const failed = all.find(([err]) => err);
-    if (failed) throw failed[0];
-    const results = all.slice(1);
-    const epoch = results[0][1] as string;
-    const [seconds, micros] = results[1][1] as [string, string];
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    const empty = `${now - 1}-${Number.MAX_SAFE_INTEGER}`;
+    // One script per channel (each may live on another Redis Cluster node), sent together.
+    const answers = await Promise.all(
+      channels.map(
+        (c) =>
+          (this.redis as RedisWithLog).tetherLogCurrent(
+            this.streamKey(tenantId, c),
+            this.epochKeyOf(tenantId, c),
+            this.candidateEpoch(),
+          ) as Promise<[string, string, string]>,
+      ),
+    );
     return Object.fromEntries(
       channels.map((c, i) => {
-        const newest = results[i + 2]?.[1] as [string, string[]][] | undefined;
-        return [c, `${epoch}.${newest?.[0]?.[0] ?? empty}`];
+        const [epoch, now, newest] = answers[i];
+        return [c, `${epoch}.${newest || `${Number(now) - 1}-${Number.MAX_SAFE_INTEGER}`}`];
       }),
     );
   }
@@ -307,4 +331,5 @@ type RedisWithLog = Redis & {
   tetherLogAppend(...args: (string | number)[]): Promise<unknown>;
   tetherLogRead(...args: (string | number)[]): Promise<unknown>;
   tetherLogAppendSequenced(...args: (string | number)[]): Promise<unknown>;
+  tetherLogCurrent(...args: (string | number)[]): Promise<unknown>;
 };

@@ -71,7 +71,8 @@ end
 return #ARGV / 2`;
 
 /**
- * Cluster-wide presence. Each pod counts its connections per user in its own Redis hash and in a
+ * Cluster-wide presence. Its keys share one hash tag (`presence`): the scripts and transactions
+ * below use several together, so on a Redis Cluster they sit on one node. Each pod counts its connections per user in its own Redis hash and in a
  * shared one; a user is online while the shared count is above zero. Pods heartbeat into a sorted
  * set; any pod reaps pods whose heartbeat is older than REALTIME_POD_TIMEOUT_MS, so the users of a
  * pod that died without cleaning up go offline within that bound plus one heartbeat.
@@ -97,19 +98,19 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
     private readonly realtime: RealtimeService,
   ) {
     this.redis = redisService.client;
-    this.usersKey = redisService.key('rt', 'presence', 'users');
-    this.podsKey = redisService.key('rt', 'pods');
-    this.socketsKey = redisService.key('rt', 'pods', 'sockets');
+    this.usersKey = redisService.tagged('presence', 'rt', 'presence', 'users');
+    this.podsKey = redisService.tagged('presence', 'rt', 'pods');
+    this.socketsKey = redisService.tagged('presence', 'rt', 'pods', 'sockets');
   }
 
   private podKey(podId: string): string {
-    return this.redisService.key('rt', 'pod', podId, 'users');
+    return this.redisService.tagged('presence', 'rt', 'pod', podId, 'users');
   }
   private pendingKey(field: string): string {
-    return this.redisService.key('rt', 'presence', 'pending', field);
+    return this.redisService.tagged('presence', 'rt', 'presence', 'pending', field);
   }
   private lastSeenKey(tenantId: string): string {
-    return this.redisService.key('rt', 'presence', 'lastseen', tenantId);
+    return this.redisService.tagged('presence', 'rt', 'presence', 'lastseen', tenantId);
   }
 
   onModuleInit(): void {
