@@ -506,6 +506,8 @@ export class MessagingService {
       ...(await this.messagePush.build(tenantId, message)),
       collapseKey: collapseKeyOf(message.conversationId),
       idempotencyKey: path === 'direct' ? `message:${message.id}` : `message:${message.id}:fallback`,
+      // The rule was applied here (offline, or no acknowledgement in time): no second wait.
+      immediate: true,
     });
     this.delivery.countPushes('message', path, userIds.length);
     await this.delivery.rememberPush(tenantId, userIds, { conversationId: message.conversationId, seq: message.seq });

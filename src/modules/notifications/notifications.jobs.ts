@@ -14,6 +14,8 @@ export interface FanoutJob {
   tenantId?: string;
   /** Saved after each page, so that a retried fan-out resumes where it stopped. */
   progress?: FanoutProgress;
+  /** Push every recipient now, acknowledging devices or not (NotifyInput.immediate). */
+  immediate?: boolean;
 }
 
 export interface FanoutProgress {

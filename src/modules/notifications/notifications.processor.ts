@@ -105,7 +105,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
         });
         progress.topicSent = true;
         progress.topic = sent.topic;
-        await job.updateData({ notificationId: n.id, tenantId: n.tenantId, progress });
+        await job.updateData({ ...job.data, notificationId: n.id, tenantId: n.tenantId, progress });
       }
       // Expo has no topics: its devices in the topic's audience (tenant, role) get the push one by one.
       const fanout = await this.fanOut(job, n, payload, { notReachedByTopic: name }, progress);
@@ -120,7 +120,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
         : { all: true };
     // User recipients got `notification:new` on their sockets: those whose sockets acknowledge wait
     // for one of their devices to confirm it before they are pushed (README "Delivery").
-    const hold = recipients.userIds ? (users: string[]) => this.holdAcknowledging(n, users) : undefined;
+    const hold = recipients.userIds && !job.data.immediate ? (users: string[]) => this.holdAcknowledging(n, users) : undefined;
     const result = await this.fanOut(job, n, payload, selector, progress, { hold, remember: !!recipients.userIds });
     await this.repo.markDispatched(n.id);
     return result;
@@ -221,7 +221,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
         await this.acknowledged.rememberPush(n.tenantId, [...pushed], { notificationId: n.id });
       if (page.length) progress.after = page[page.length - 1].id;
       if (last) break;
-      await job?.updateData({ notificationId: n.id, tenantId: n.tenantId, progress });
+      await job?.updateData({ ...job.data, notificationId: n.id, tenantId: n.tenantId, progress });
     }
     for (const [reason, count] of Object.entries(dropped)) this.metrics.dropped.inc({ reason }, count);
     return { deliveryJobs: progress.chunks, dropped };

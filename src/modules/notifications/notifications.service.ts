@@ -44,6 +44,11 @@ export interface NotifyInput {
   ttlSeconds?: number;
   /** The same key within the tenant returns the first notification and sends nothing again. */
   idempotencyKey?: string;
+  /**
+   * Push at once, without waiting for the recipients' acknowledging devices (README "Delivery"):
+   * the caller applied the rule already (messaging's pushes).
+   */
+  immediate?: boolean;
   /** iOS badge, 0 to MAX_BADGE. Unset: each recipient's unread count on alert pushes. */
   badge?: number;
   /** `default`, `none` or a sound file of the app. Unset: `default` on alert pushes but low priority ones. */
@@ -192,7 +197,7 @@ export class NotificationsService implements OnModuleInit {
     });
     // A replay enqueues again while the fan-out has not run (its job may have been lost with Redis's
     // data); the job id makes a still-queued job a no-op.
-    const entries = created || notification.status === 'pending' ? [this.fanoutJob(input.tenantId, notification.id)] : [];
+    const entries = created || notification.status === 'pending' ? [this.fanoutJob(input.tenantId, notification.id, input.immediate)] : [];
     if (created) {
       const createdAt = new Date(notification.createdAt).toISOString();
       const { id, title, body, data } = notification;
@@ -282,9 +287,10 @@ export class NotificationsService implements OnModuleInit {
     return toResponse(rules);
   }
 
-  private fanoutJob(tenantId: string, notificationId: string) {
+  private fanoutJob(tenantId: string, notificationId: string, immediate?: boolean) {
     const { retryAttempts, retryBaseMs } = this.config.push;
-    return queueJob(tenantId, NOTIFICATIONS_QUEUE, JOB_FANOUT, { notificationId, tenantId } satisfies FanoutJob, {
+    const data: FanoutJob = { notificationId, tenantId, ...(immediate ? { immediate } : {}) };
+    return queueJob(tenantId, NOTIFICATIONS_QUEUE, JOB_FANOUT, data, {
       jobId: fanoutJobId(notificationId),
       ...retryOptions(retryAttempts, retryBaseMs),
     });
