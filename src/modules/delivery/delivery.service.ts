@@ -56,6 +56,10 @@ export interface RecipientDelivery {
 }
 
 const FLUSH_EVERY_MS = 20;
+/** How often acknowledgements reach the database (receipts, delivered pointers): the ticks' delay at most. */
+const RECORD_EVERY_MS = 250;
+/** Acknowledgements waiting for the database at most (a few seconds of a busy pod's). */
+const MAX_UNRECORDED = 50_000;
 const FLUSH_AT = 500;
 const PURGE_EVERY_MS = 10 * 60_000;
 const PURGE_BATCH = 5000;
@@ -95,6 +99,8 @@ export class DeliveryService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(DeliveryService.name);
   private readonly acknowledgedHandlers = new Map<SubjectKind, (tenantId: string, acks: Acknowledgement[]) => Promise<void>>();
   private batch: { ack: Acknowledgement; done: (err?: Error) => void }[] = [];
+  private unrecorded: Acknowledgement[] = [];
+  private recording?: Promise<void>;
   private flushing?: NodeJS.Timeout;
   private purgeTimer?: NodeJS.Timeout;
   private readonly redis: RedisWithDismiss;
@@ -130,7 +136,7 @@ export class DeliveryService implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.purgeTimer);
-    await this.flush();
+    await this.settled();
   }
 
   /** The owner of a kind: what an acknowledgement means to it (messaging moves the delivered pointer). */
@@ -257,7 +263,7 @@ export class DeliveryService implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
-  /** Records what is batched: acknowledgements in Redis (one pipeline), then receipts and owners' work per tenant. */
+  /** Records what is batched: acknowledgements in Redis (auto-pipelined), then, later, receipts and owners' work per tenant. */
   async flush(): Promise<void> {
     const batch = this.batch;
     this.batch = [];
@@ -273,20 +279,51 @@ export class DeliveryService implements OnModuleInit, OnApplicationShutdown {
         if (o.first && o.committedAt !== undefined && !o.afterPush)
           this.metrics.firstAck.observe({ kind }, Math.max(0, at.getTime() - o.committedAt) / 1000);
       });
-      const byTenant = new Map<string, Acknowledgement[]>();
-      for (const a of acks) byTenant.set(a.tenantId, [...(byTenant.get(a.tenantId) ?? []), a]);
-      for (const [tenantId, own] of byTenant)
-        await TenantScope.run(tenantId, async () => {
-          await this.receipts.acknowledged(tenantId, own);
-          for (const [kind, handler] of this.acknowledgedHandlers) {
-            const ofKind = own.filter((a) => a.kind === kind);
-            if (ofKind.length) await handler(tenantId, ofKind);
-          }
-        });
+      // Recorded where it counts (the fallback push is cancelled): the client has its answer. The
+      // database part (receipts, delivered pointers) follows off the client's path.
       for (const b of batch) b.done();
+      this.recordLater(acks);
     } catch (err) {
       for (const b of batch) b.done(err as Error);
     }
+  }
+
+  /**
+   * Receipts and the owners' work (messaging's delivered pointers), one tenant at a time, in rounds
+   * (one at a time per pod, RECORD_EVERY_MS apart): what arrives meanwhile is taken together, so
+   * under load the rounds grow instead of the transactions multiplying. With the database away the
+   * backlog is capped (the oldest dropped: a later acknowledgement moves a pointer past them anyway).
+   */
+  private recordLater(acks: Acknowledgement[]): void {
+    this.unrecorded.push(...acks);
+    if (this.unrecorded.length > MAX_UNRECORDED) {
+      const dropped = this.unrecorded.splice(0, this.unrecorded.length - MAX_UNRECORDED);
+      this.logger.warn(`${dropped.length} acknowledgements not recorded in the database (backlog full)`);
+    }
+    this.recording ??= (async () => {
+      while (this.unrecorded.length) {
+        // A round at most every RECORD_EVERY_MS: a conversation's pointer moves (and its
+        // `message:delivered` goes out) once per round however many of its messages were acknowledged.
+        await new Promise((resolve) => setTimeout(resolve, RECORD_EVERY_MS));
+        const round = this.unrecorded.splice(0);
+        const byTenant = new Map<string, Acknowledgement[]>();
+        for (const a of round) byTenant.set(a.tenantId, [...(byTenant.get(a.tenantId) ?? []), a]);
+        for (const [tenantId, own] of byTenant)
+          await TenantScope.run(tenantId, async () => {
+            await this.receipts.acknowledged(tenantId, own);
+            for (const [kind, handler] of this.acknowledgedHandlers) {
+              const ofKind = own.filter((a) => a.kind === kind);
+              if (ofKind.length) await handler(tenantId, ofKind);
+            }
+          }).catch((err: Error) => this.logger.warn(`acknowledgements of tenant ${tenantId} not recorded: ${err.message}`));
+      }
+    })().finally(() => (this.recording = undefined));
+  }
+
+  /** Resolves once every acknowledgement taken so far is in the database (tests, shutdown). */
+  async settled(): Promise<void> {
+    await this.flush();
+    while (this.recording) await this.recording;
   }
 
   private pushedKey(tenantId: string, userId: string): string {

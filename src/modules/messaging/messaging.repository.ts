@@ -371,7 +371,9 @@ export class MessagingRepository {
     const column = status === 'read' ? 'last_read_seq' : 'last_delivered_seq';
     const rows = rowsOf<Omit<AdvanceResult, 'moved'>>(
       await db.query(
-        `WITH t AS (SELECT LEAST($3::int, c.last_seq) AS target, c.last_seq FROM conversations c WHERE c.id = $1)
+        // The conversation's row first (shared), as every writer of a conversation takes it first
+        // (a send updates it): a pointer move and a send never wait on each other's later locks.
+        `WITH t AS (SELECT LEAST($3::int, c.last_seq) AS target, c.last_seq FROM conversations c WHERE c.id = $1 FOR SHARE)
        UPDATE conversation_participants p SET ${moved} FROM t
         WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL AND p.${column} < t.target
        RETURNING p.last_delivered_seq AS "lastDeliveredSeq", p.last_read_seq AS "lastReadSeq", t.last_seq AS "lastSeq",
@@ -393,6 +395,44 @@ export class MessagingRepository {
       [conversationId, userId],
     );
     return current[0] ? { ...current[0], moved: false } : undefined;
+  }
+
+  /**
+   * Moves many participants' delivered pointers forward at once (acknowledged deliveries), in the
+   * caller's transaction, locking in the order every writer of a conversation does: the
+   * conversations (shared, by id), then the participants' rows (by conversation and user), so
+   * concurrent sends and other pods' batches never deadlock with it. Returns the pointers that moved,
+   * with the message now at each and the conversation's active participants.
+   */
+  async advanceDelivered(
+    targets: { conversationId: string; userId: string; seq: number }[],
+    db: Db,
+  ): Promise<{ conversationId: string; userId: string; upToSeq: number; messageId: string; participantIds: string[] }[]> {
+    if (!targets.length) return [];
+    const conversations = targets.map((t) => t.conversationId);
+    const users = targets.map((t) => t.userId);
+    const seqs = targets.map((t) => t.seq);
+    await db.query(`SELECT 1 FROM conversations WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE`, [conversations]);
+    await db.query(
+      `SELECT 1 FROM conversation_participants p
+         JOIN unnest($1::uuid[], $2::varchar[]) AS x(c, u) ON p.conversation_id = x.c AND p.user_id = x.u
+        ORDER BY p.conversation_id, p.user_id FOR UPDATE OF p`,
+      [conversations, users],
+    );
+    return rowsOf(
+      await db.query(
+        `WITH x AS (SELECT c, u, s FROM unnest($1::uuid[], $2::varchar[], $3::int[]) AS x(c, u, s))
+         UPDATE conversation_participants p
+            SET last_delivered_seq = LEAST(x.s, conv.last_seq)
+           FROM x JOIN conversations conv ON conv.id = x.c
+          WHERE p.conversation_id = x.c AND p.user_id = x.u AND p.left_at IS NULL AND p.last_delivered_seq < LEAST(x.s, conv.last_seq)
+         RETURNING p.conversation_id AS "conversationId", p.user_id AS "userId", p.last_delivered_seq AS "upToSeq",
+                   (SELECT m.id FROM messages m WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_delivered_seq) AS "messageId",
+                   (SELECT array_agg(o.user_id ORDER BY o.user_id) FROM conversation_participants o
+                     WHERE o.conversation_id = p.conversation_id AND o.left_at IS NULL) AS "participantIds"`,
+        [conversations, users, seqs],
+      ),
+    );
   }
 
   /** How many of these messages are in the conversation, and the highest seq among them. */

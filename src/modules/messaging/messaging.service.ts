@@ -378,7 +378,21 @@ export class MessagingService {
       const seen = targets.get(key);
       if (!seen || seen.seq < place.seq) targets.set(key, { userId: a.userId, conversationId: place.conversationId, seq: place.seq });
     }
-    for (const t of targets.values()) await this.movePointer(tenantId, t.userId, t.conversationId, 'delivered', t.seq);
+    if (!targets.size) return;
+    // One transaction for the whole batch: the pointers, and a `message:delivered` per moved one.
+    await this.outbox.transaction(async (tx) => {
+      const moved = await this.repo.advanceDelivered([...targets.values()], tx.em);
+      await tx.record(
+        moved.map((m) => {
+          const channel = conversationChannel(m.conversationId);
+          const payload = { conversationId: m.conversationId, userId: m.userId, upToSeq: m.upToSeq, messageId: m.messageId };
+          return realtimeEvent(tenantId, channel, 'message:delivered', payload, {
+            channels: m.participantIds.map(userChannel),
+            exceptChannels: [channel],
+          });
+        }),
+      );
+    });
   }
 
   /**

@@ -39,7 +39,11 @@ return {epoch, id}`;
 // Redis lost its data): the first of a channel is appended; a later one only with `force` (the caller
 // made sure no earlier one is still waiting), else 'unknown'.
 // Returns {epoch, id}, {epoch, 'duplicate'}, {epoch, 'gap'} or {epoch, 'unknown'}.
-// KEYS: stream, epoch, last sequence. ARGV: candidate epoch, max length, ttl ms, event, payload, sequence, force (1/0).
+// A `gap` whose earlier events were published already (none waits in the outbox) means the log
+// lost them: Redis failed over to a replica that had not received them. With force 2 the event is
+// appended past the gap under a new epoch, so no offset from before "recovers" across the hole.
+// KEYS: stream, epoch, last sequence. ARGV: candidate epoch, max length, ttl ms, event, payload,
+// sequence, force (0; 1: no last sequence known; 2: past a gap, new epoch).
 const APPEND_SEQUENCED = `
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
 local epoch = redis.call('GET', KEYS[2])
@@ -48,8 +52,12 @@ local last = redis.call('GET', KEYS[3])
 if last then
   last = tonumber(last)
   if seq <= last then return {epoch, 'duplicate'} end
-  if seq > last + 1 then return {epoch, 'gap'} end
-elseif seq ~= 1 and ARGV[7] ~= '1' then
+  if seq > last + 1 then
+    if ARGV[7] ~= '2' then return {epoch, 'gap'} end
+    redis.call('SET', KEYS[2], ARGV[1])
+    epoch = ARGV[1]
+  end
+elseif seq ~= 1 and ARGV[7] == '0' then
   return {epoch, 'unknown'}
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[4], 'd', ARGV[5])
@@ -186,7 +194,7 @@ export class EventLogService implements OnModuleInit {
     seq: number,
     event: string,
     data: unknown,
-    force = false,
+    force: 'no' | 'unknown' | 'gap' = 'no',
   ): Promise<string | 'duplicate' | 'gap' | 'unknown'> {
     const [epoch, id] = (await (this.redis as RedisWithLog).tetherLogAppendSequenced(
       this.streamKey(tenantId, channel),
@@ -198,7 +206,7 @@ export class EventLogService implements OnModuleInit {
       event,
       JSON.stringify(data ?? null),
       seq,
-      force ? 1 : 0,
+      force === 'gap' ? 2 : force === 'unknown' ? 1 : 0,
     )) as [string, string];
     return id === 'duplicate' || id === 'gap' || id === 'unknown' ? id : `${epoch}.${id}`;
   }

@@ -99,10 +99,13 @@ export class RealtimeService {
     const stop = this.metrics.publishLatency.startTimer();
     const seq = Number(row.channelSeq);
     let offset = await this.log.appendSequenced(row.tenantId, channel, seq, event, data);
-    // The log lost track of the channel (expired, or Redis lost its data): append once no earlier row waits.
-    if (offset === 'unknown') {
+    // The log lost track of the channel (expired, or Redis lost its data), or lost its last events
+    // (a failover to a replica that lacked them): when no earlier row waits in the outbox, append
+    // anyway (past a gap under a new epoch: readers from before reload). Else an earlier row is
+    // still on its way: wait for it.
+    if (offset === 'unknown' || offset === 'gap') {
       const first = await this.outbox.isFirstOfChannel(row);
-      offset = first ? await this.log.appendSequenced(row.tenantId, channel, seq, event, data, true) : 'gap';
+      offset = first ? await this.log.appendSequenced(row.tenantId, channel, seq, event, data, offset) : 'gap';
     }
     if (offset === 'gap' || offset === 'unknown') return 'gap';
     if (offset === 'duplicate') return 'done';
