@@ -98,6 +98,7 @@ export class AppConfig {
       .filter(Boolean);
     return {
       corsOrigins: origins.includes('*') ? true : origins,
+      compression: this.env.HTTP_COMPRESSION,
       bodyLimit: this.env.BODY_LIMIT,
       rateLimitPerMinute: this.env.RATE_LIMIT_PER_MINUTE,
       rateLimitExemptRoles:

@@ -105,6 +105,9 @@ export const envSchema = z
     DB_APP_USER: z.string().min(1).max(63).optional(),
     DB_APP_PASSWORD: z.string().optional(),
 
+    /** Compress JSON responses of 1 KB and more (br or gzip, as the client accepts). */
+    HTTP_COMPRESSION: bool.default(true),
+
     REDIS_URL: url(['redis:', 'rediss:']).optional(),
     /** The church app's name for a hosted Redis; used when REDIS_URL is not set. */
     KV_URL: url(['redis:', 'rediss:']).optional(),
@@ -205,7 +208,12 @@ export const envSchema = z
     REALTIME_MAX_CHANNELS_PER_SOCKET: int(1, 10_000).default(100),
     /** Client events per second per socket (token bucket, burst of twice this). */
     REALTIME_EVENTS_PER_SECOND: int(1, 10_000).default(20),
-    REALTIME_CONNECTS_PER_MINUTE_PER_IP: int(1, 1_000_000).default(600),
+    /**
+     * Handshakes per minute from one address, counted after the token is verified. One address is
+     * often a crowd (a venue's Wi-Fi, an office, a carrier's NAT: everyone arriving at once), so this
+     * only stops a flood; the per-user limit is the guard against one client hammering reconnects.
+     */
+    REALTIME_CONNECTS_PER_MINUTE_PER_IP: int(1, 1_000_000).default(12_000),
     REALTIME_CONNECTS_PER_MINUTE_PER_USER: int(1, 1_000_000).default(60),
     /** A socket whose unsent buffer exceeds this is disconnected (it reconnects). */
     REALTIME_MAX_BUFFERED_BYTES: int(1024, 1 << 30).default(1 << 20),
