@@ -3,6 +3,7 @@ import { eventually, sleep } from '../tools/scratch';
 import { API, messagingClient } from './support/messaging';
 import { connect, next, record, request as ask, ClientSocket } from './support/sockets';
 import { startTestApp, TestApp } from './support/test-app';
+import { RedisService } from '../src/core/redis/redis.service';
 
 let seq = 0;
 const freshTenant = () => `pr${Date.now().toString(36)}${seq++}`;
@@ -277,5 +278,36 @@ describe('presence on request', () => {
       expect(sent.body).toEqual({ ok: true, action: 'notify', notificationId: expect.any(String), skipped: false });
       expect((await send('venue-away', 'sure')).status).toBe(400);
     });
+  });
+});
+
+describe("a presence channel's short log", () => {
+  let t: TestApp;
+  const sockets: ClientSocket[] = [];
+  beforeAll(async () => {
+    t = await startTestApp({ REALTIME_PRESENCE_OFFLINE_DELAY_MS: '0', REALTIME_PRESENCE_LOG_MAX_AGE_SEC: '1', LOG_LEVEL: 'silent' });
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    await t.close();
+  });
+
+  it("is gone from Redis soon after the user's last change, and a follower from before then is told to re-read", async () => {
+    const tid = freshTenant();
+    const watcher = await connect(t.url, await t.token({ sub: 'watcher', tid }));
+    sockets.push(watcher);
+    const first = await ask(watcher, 'subscribe', { channels: ['presence:idle'] });
+    const since = first.offsets['presence:idle'];
+    const idle = await connect(t.url, await t.token({ sub: 'idle', tid }));
+    sockets.push(idle);
+    const redis = t.app.get(RedisService);
+    const stream = redis.key('rt', 'log', tid, 'presence:idle');
+    await eventually(async () => (await redis.client.exists(stream)) === 1, { what: 'the online change logged' });
+    // An idle user costs no stream once the presence log's age has passed (5 KB each, otherwise).
+    await eventually(async () => (await redis.client.exists(stream)) === 0, { timeoutMs: 5000, what: 'the presence stream expired' });
+    const again = await connect(t.url, await t.token({ sub: 'watcher', tid }));
+    sockets.push(again);
+    const back = await ask(again, 'subscribe', { channels: ['presence:idle'], since: { 'presence:idle': since } });
+    expect(back.recovered).toEqual({ 'presence:idle': false });
   });
 });

@@ -114,6 +114,7 @@ export class AppConfig {
       adapterStrict: e.REALTIME_ADAPTER_STRICT,
       logMaxLength: e.REALTIME_LOG_MAX_LENGTH,
       logMaxAgeMs: e.REALTIME_LOG_MAX_AGE_SEC * 1000,
+      presenceLogMaxAgeMs: e.REALTIME_PRESENCE_LOG_MAX_AGE_SEC * 1000,
       maxChannelsPerSocket: e.REALTIME_MAX_CHANNELS_PER_SOCKET,
       eventsPerSecond: e.REALTIME_EVENTS_PER_SECOND,
       connectsPerMinutePerIp: e.REALTIME_CONNECTS_PER_MINUTE_PER_IP,

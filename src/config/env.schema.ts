@@ -205,6 +205,12 @@ export const envSchema = z
     /** Per-channel event log (Redis Streams) for missed-event recovery and HTTP polling. */
     REALTIME_LOG_MAX_LENGTH: int(10, 1_000_000).default(1000),
     REALTIME_LOG_MAX_AGE_SEC: int(10, 7 * 24 * 3600).default(6 * 3600),
+    /**
+     * The log of a `presence:<user>` channel lasts this long after its last change. Presence is
+     * state, not history: a follower back after longer is told `recovered: false` and reads the
+     * state again, and an idle user's Redis footprint is a few hundred bytes, not a stream's 5 KB.
+     */
+    REALTIME_PRESENCE_LOG_MAX_AGE_SEC: int(1, 7 * 24 * 3600).default(120),
     REALTIME_MAX_CHANNELS_PER_SOCKET: int(1, 10_000).default(100),
     /** Client events per second per socket (token bucket, burst of twice this). */
     REALTIME_EVENTS_PER_SECOND: int(1, 10_000).default(20),

@@ -127,6 +127,7 @@ export class EventLogService implements OnModuleInit {
   private epochCounter = 0;
   private readonly maxLength: number;
   private readonly maxAgeMs: number;
+  private readonly presenceMaxAgeMs: number;
 
   constructor(
     private readonly redisService: RedisService,
@@ -136,6 +137,7 @@ export class EventLogService implements OnModuleInit {
     this.epochKey = redisService.key('rt', 'epoch');
     this.maxLength = config.realtime.logMaxLength;
     this.maxAgeMs = config.realtime.logMaxAgeMs;
+    this.presenceMaxAgeMs = Math.min(config.realtime.presenceLogMaxAgeMs, config.realtime.logMaxAgeMs);
   }
 
   onModuleInit(): void {
@@ -154,6 +156,11 @@ export class EventLogService implements OnModuleInit {
   // A channel's keys share its hash tag (one Redis Cluster node; channels spread over the masters).
   private streamKey(tenantId: string, channel: string): string {
     return this.redisService.tagged(`${tenantId}|${channel}`, 'rt', 'log', tenantId, channel);
+  }
+
+  /** How long a channel's log lives after its last event; offsets older than that do not recover. */
+  private maxAgeOf(channel: string): number {
+    return channel.startsWith('presence:') ? this.presenceMaxAgeMs : this.maxAgeMs;
   }
 
   private sequenceKey(tenantId: string, channel: string): string {
@@ -175,7 +182,7 @@ export class EventLogService implements OnModuleInit {
       this.epochKeyOf(tenantId, channel),
       this.candidateEpoch(),
       this.maxLength,
-      this.maxAgeMs,
+      this.maxAgeOf(channel),
       event,
       JSON.stringify(data ?? null),
     )) as [string, string];
@@ -202,7 +209,7 @@ export class EventLogService implements OnModuleInit {
       this.sequenceKey(tenantId, channel),
       this.candidateEpoch(),
       this.maxLength,
-      this.maxAgeMs,
+      this.maxAgeOf(channel),
       event,
       JSON.stringify(data ?? null),
       seq,
@@ -236,7 +243,7 @@ export class EventLogService implements OnModuleInit {
     }
     const sinceId = after.id;
     const epochMatches = after.epoch === undefined || after.epoch === epoch;
-    const tooOld = sinceId[0] < Date.now() - this.maxAgeMs;
+    const tooOld = sinceId[0] < Date.now() - this.maxAgeOf(channel);
     const inFuture = exists === 1 && after.epoch !== undefined && compareIds(sinceId, parseId(lastId)!) > 0;
     // Trimming only removes the oldest entries: if the oldest left is newer than `since` and the
     // stream ever lost an entry, some events after `since` may be gone (conservative when exactly
