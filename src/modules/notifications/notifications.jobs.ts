@@ -39,6 +39,8 @@ export interface DeliveryJob {
   payload: PushPayload;
   /** The iOS badge of each device owner (user id -> unread count), counted at fan-out. */
   badges?: Record<string, number>;
+  /** Keep per-device receipts of this push (user recipients; not broadcasts to roles or the tenant). */
+  receipts?: boolean;
   /** Times the provider answered "over quota" for this job (those pauses do not use up attempts). */
   quotaHits?: number;
 }

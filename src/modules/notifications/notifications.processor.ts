@@ -121,7 +121,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     // User recipients got `notification:new` on their sockets: those whose sockets acknowledge wait
     // for one of their devices to confirm it before they are pushed (README "Delivery").
     const hold = recipients.userIds && !job.data.immediate ? (users: string[]) => this.holdAcknowledging(n, users) : undefined;
-    const result = await this.fanOut(job, n, payload, selector, progress, { hold, remember: !!recipients.userIds });
+    const result = await this.fanOut(job, n, payload, selector, progress, { hold, perUser: !!recipients.userIds });
     await this.repo.markDispatched(n.id);
     return result;
   }
@@ -153,7 +153,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     const userIds = work.userIds.filter((u) => !read.has(u));
     if (!userIds.length) return;
     const progress: FanoutProgress = { after: null, chunks: 0, pending: [] };
-    await this.fanOut(undefined, n, payloadOf(n), { userIds }, progress, { jobIdOf: (i) => `d-${n.id}-f${i}`, remember: true });
+    await this.fanOut(undefined, n, payloadOf(n), { userIds }, progress, { jobIdOf: (i) => `d-${n.id}-f${i}`, perUser: true });
     this.acknowledged.countPushes('notification', 'fallback', userIds.length);
   }
 
@@ -167,8 +167,11 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     options: {
       /** Recipients (of a page's users) whose push waits for their devices' acknowledgement. */
       hold?: (userIds: string[]) => Promise<Set<string>>;
-      /** Remember the pushed users, for the silent dismissal after a read elsewhere. */
-      remember?: boolean;
+      /**
+       * User recipients (not roles, topics, the tenant): remember whom it was pushed to (the silent
+       * dismissal after a read elsewhere) and keep per-device receipts (GET .../deliveries).
+       */
+      perUser?: boolean;
       jobIdOf?: (index: number) => string;
     } = {},
   ): Promise<{ deliveryJobs: number; dropped: Partial<Record<Verdict, number>> }> {
@@ -214,10 +217,13 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
       const batches: string[][] = [];
       while (progress.pending.length >= DELIVERY_BATCH || (last && progress.pending.length))
         batches.push(progress.pending.splice(0, DELIVERY_BATCH));
-      await this.enqueueDeliveries(n, payload, batches, progress.chunks, countBadges ? { owners, badges } : undefined, options.jobIdOf);
+      await this.enqueueDeliveries(n, payload, batches, progress.chunks, countBadges ? { owners, badges } : undefined, {
+        jobIdOf: options.jobIdOf,
+        receipts: options.perUser,
+      });
       progress.chunks += batches.length;
       // Message pushes are remembered by messaging, per conversation.
-      if (options.remember && pushed.size && payload.data.type !== 'message')
+      if (options.perUser && pushed.size && payload.data.type !== 'message')
         await this.acknowledged.rememberPush(n.tenantId, [...pushed], { notificationId: n.id });
       if (page.length) progress.after = page[page.length - 1].id;
       if (last) break;
@@ -245,7 +251,10 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     batches: string[][],
     firstIndex: number,
     counted?: { owners: Map<string, string>; badges: Map<string, number> },
-    jobIdOf: (index: number) => string = (index) => deliveryJobId(n.id, index),
+    {
+      jobIdOf = (index: number) => deliveryJobId(n.id, index),
+      receipts = false,
+    }: { jobIdOf?: (index: number) => string; receipts?: boolean } = {},
   ): Promise<void> {
     if (!batches.length) return;
     const { retryAttempts, retryBaseMs } = this.config.push;
@@ -263,7 +272,14 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     await this.delivery.addBulk(
       batches.map((deviceIds, i) => ({
         name: JOB_DELIVER,
-        data: { notificationId: n.id, tenantId: n.tenantId, deviceIds, payload, ...badgesFor(deviceIds) },
+        data: {
+          notificationId: n.id,
+          tenantId: n.tenantId,
+          deviceIds,
+          payload,
+          ...badgesFor(deviceIds),
+          ...(receipts ? { receipts } : {}),
+        },
         opts: { jobId: jobIdOf(firstIndex + i), ...retryOptions(retryAttempts, retryBaseMs) },
       })),
     );

@@ -84,12 +84,12 @@ export class PushDeliveryProcessor implements OnApplicationBootstrap {
   }
 
   /**
-   * Per-device receipts (GET .../deliveries): a message push is the message's, any other the
-   * notification's; dismissals have none. Best effort: a receipt is not worth a second push.
+   * Per-device receipts (GET .../deliveries) of pushes to user recipients: a message push is the
+   * message's, any other the notification's; broadcasts and dismissals keep none. Best effort: a receipt is not worth a second push.
    */
   private async recordReceipts(job: DeliveryJob, devices: DevicePushOutcome[]): Promise<void> {
     const data = job.payload.data ?? {};
-    if (!devices.length || data.type === DISMISS_TYPE) return;
+    if (!job.receipts || !devices.length || data.type === DISMISS_TYPE) return;
     const [kind, subjectId] =
       data.type === 'message' && data.messageId ? (['message', data.messageId] as const) : (['notification', job.notificationId] as const);
     await this.delivery
