@@ -1,10 +1,20 @@
 // Sync benchmark: HTTP delta sync through Tether vs the raw keyset query and a bare node:http server.
-//   npm run build && npx tsx bench/sync/run.ts [--events 1000000] [--reps 3] [--bulk-runs 15]
+//   npm run build && npx tsx bench/sync/run.ts [--events 1000000] [--tenants 100] [--per-tenant 2000]
+//     [--reps 3] [--bulk-runs 15] [--encoding br|gzip|identity]
 // Creates (and drops) its own database and Redis prefix; starts Tether from dist/ as a pod runs it.
+// --encoding (default br): the Accept-Encoding every HTTP request of the run sends. Sync pages are
+// fetched with node:http and decoded with zlib, as a phone's HTTP client does, so the body bytes
+// that came over the wire can be counted: bytes per synced row compressed (the body as sent) and
+// without (the decoded JSON, which is what `identity` sends), for Tether and for the bare server,
+// which compresses the same way (bare-server.ts). Goals: Tether >= 0.90x bare rows/s, and with br
+// or gzip at most a fifth of identity's bytes per row; run `identity` too for its rows/s.
 import 'reflect-metadata';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
+import { brotliDecompress, gunzip } from 'node:zlib';
 import { Client } from 'pg';
 import { signDevToken } from '../../src/core/auth/dev-token';
 import {
@@ -29,6 +39,7 @@ const { values: args } = parseArgs({
     'per-tenant': { type: 'string', default: '2000' },
     reps: { type: 'string', default: '3' },
     'bulk-runs': { type: 'string', default: '15' },
+    encoding: { type: 'string', default: 'br' },
   },
 });
 const EVENTS = Number(args.events);
@@ -36,6 +47,8 @@ const OTHER_TENANTS = Number(args.tenants);
 const PER_TENANT = Number(args['per-tenant']);
 const REPS = Number(args.reps);
 const BULK_RUNS = Number(args['bulk-runs']);
+const ENCODING = args.encoding!;
+if (!['br', 'gzip', 'identity'].includes(ENCODING)) throw new Error(`--encoding br|gzip|identity, not ${ENCODING}`);
 const PAGE = 500;
 const TENANT = 'bench';
 
@@ -111,6 +124,59 @@ interface Pass {
   deepCursor?: string;
 }
 
+interface HttpPass extends Pass {
+  /** Body bytes as they came over the wire (compressed if the server compressed). */
+  wire: number;
+  /** The same bodies decoded: what the server sends with identity. */
+  bytes: number;
+  /** Bytes read from the socket, status lines, headers and chunk framing included. */
+  socket: number;
+  /** Pages per Content-Encoding. */
+  encodings: Map<string, number>;
+}
+
+const keepAlive = new Agent({ keepAlive: true });
+const decoders: Record<string, (wire: Buffer) => Promise<Buffer>> = {
+  br: promisify(brotliDecompress),
+  gzip: promisify(gunzip),
+  identity: async (wire) => wire,
+};
+
+/** One GET with the run's Accept-Encoding over a kept-alive connection; the body decoded with zlib. */
+function getJson<T>(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ body: T; wire: number; bytes: number; socket: number; encoding: string }> {
+  return new Promise((resolve, reject) => {
+    let socket: Socket | undefined;
+    let socketBefore = 0;
+    const req = request(url, { agent: keepAlive, headers: { ...headers, 'Accept-Encoding': ENCODING } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const wire = Buffer.concat(chunks);
+        const read = (socket?.bytesRead ?? NaN) - socketBefore;
+        const encoding = String(res.headers['content-encoding'] ?? 'identity');
+        const decode = decoders[encoding];
+        if (!decode) return reject(new Error(`${url}: Content-Encoding ${encoding}`));
+        decode(wire)
+          .then((raw) => {
+            if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${raw.toString()}`);
+            return { body: JSON.parse(raw.toString()) as T, wire: wire.length, bytes: raw.length, socket: read, encoding };
+          })
+          .then(resolve, reject);
+      });
+    });
+    req.on('socket', (s) => {
+      socket = s;
+      socketBefore = s.bytesRead;
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** The whole feed through the raw keyset query (pg, rows as objects): the database's own ceiling. */
 async function rawPass(c: Client, deepAt = Infinity): Promise<Pass & { deepKey?: [string, string] }> {
   let x = '0';
@@ -132,23 +198,26 @@ async function rawPass(c: Client, deepAt = Infinity): Promise<Pass & { deepKey?:
 }
 
 /** The whole feed over HTTP, following nextCursor, with the same client for both servers. */
-async function httpPass(base: string, path: string, headers: Record<string, string>, deepAt = Infinity): Promise<Pass> {
+async function httpPass(base: string, path: string, headers: Record<string, string>, deepAt = Infinity): Promise<HttpPass> {
   let cursor: string | undefined;
-  let rows = 0;
   let deepCursor: string | undefined;
+  const pass = { rows: 0, wire: 0, bytes: 0, socket: 0, encodings: new Map<string, number>() };
   const t0 = now();
   for (;;) {
     const q = new URLSearchParams({ limit: String(PAGE) });
     if (cursor) q.set('cursor', cursor);
-    const res = await fetch(`${base}${path}?${q}`, { headers });
-    if (res.status !== 200) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    const body = (await res.json()) as { events: unknown[]; nextCursor: string; hasMore: boolean };
-    rows += body.events.length;
+    const res = await getJson<{ events: unknown[]; nextCursor: string; hasMore: boolean }>(`${base}${path}?${q}`, headers);
+    const body = res.body;
+    pass.rows += body.events.length;
+    pass.wire += res.wire;
+    pass.bytes += res.bytes;
+    pass.socket += res.socket;
+    pass.encodings.set(res.encoding, (pass.encodings.get(res.encoding) ?? 0) + 1);
     cursor = body.nextCursor;
-    if (!deepCursor && rows >= deepAt) deepCursor = cursor;
+    if (!deepCursor && pass.rows >= deepAt) deepCursor = cursor;
     if (!body.hasMore) break;
   }
-  return { rows, ms: now() - t0, deepCursor };
+  return { ...pass, ms: now() - t0, deepCursor };
 }
 
 async function timeHttpPage(
@@ -163,8 +232,7 @@ async function timeHttpPage(
     const q = new URLSearchParams({ limit: String(PAGE) });
     if (cursor) q.set('cursor', cursor);
     const t0 = now();
-    const res = await fetch(`${base}${path}?${q}`, { headers });
-    const body = (await res.json()) as { events: unknown[] };
+    const { body } = await getJson<{ events: unknown[] }>(`${base}${path}?${q}`, headers);
     times.push(now() - t0);
     if (body.events.length !== PAGE) throw new Error(`expected a full page, got ${body.events.length}`);
   }
@@ -201,6 +269,7 @@ async function main() {
   const deepAt = Math.floor(EVENTS * 0.9);
   const results = { raw: [] as number[], bare: [] as number[], tether: [] as number[] };
   let deep: { raw?: [string, string]; bare?: string; tether?: string } = {};
+  let lastPass: { bare?: HttpPass; tether?: HttpPass } = {};
   for (let rep = 0; rep < REPS; rep++) {
     const r = await rawPass(raw, deepAt);
     const b = await httpPass(bareUrl, '/sync/events', {}, deepAt);
@@ -210,6 +279,7 @@ async function main() {
     results.bare.push((b.rows / b.ms) * 1000);
     results.tether.push((t.rows / t.ms) * 1000);
     deep = { raw: r.deepKey, bare: b.deepCursor, tether: t.deepCursor };
+    lastPass = { bare: b, tether: t };
     log(
       `rep ${rep + 1}: raw ${results.raw[rep].toFixed(0)}, bare ${results.bare[rep].toFixed(0)}, tether ${results.tether[rep].toFixed(0)} rows/s`,
     );
@@ -217,10 +287,7 @@ async function main() {
 
   // One page: the first (no cursor), the second (a cursor near the start), one deep in the feed.
   const N = 40;
-  const second = await (async () => {
-    const res = await fetch(`${api}/sync/events?limit=${PAGE}`, { headers: member });
-    return ((await res.json()) as { nextCursor: string }).nextCursor;
-  })();
+  const second = (await getJson<{ nextCursor: string }>(`${api}/sync/events?limit=${PAGE}`, member)).body.nextCursor;
   const tFirst = await timeHttpPage(api, '/sync/events', member, undefined, N);
   const tSecond = await timeHttpPage(api, '/sync/events', member, second, N);
   const tDeep = await timeHttpPage(api, '/sync/events', member, deep.tether, N);
@@ -233,6 +300,7 @@ async function main() {
   const leader = {
     Authorization: `Bearer ${await signDevToken(secret, { sub: 'bench-leader', tid: TENANT, roles: ['LEADER'] })}`,
     'Content-Type': 'application/json',
+    'Accept-Encoding': ENCODING, // fetch decodes br and gzip itself
   };
   const bulk: number[] = [];
   const replays: number[] = [];
@@ -268,14 +336,20 @@ async function main() {
   const bareRate = median(results.bare);
   const tetherRate = median(results.tether);
   const f = fmt.n;
+  const ratio = tetherRate / bareRate;
+  const perRow = (p: HttpPass | undefined, n: 'wire' | 'bytes' | 'socket') => (p ? p[n] / p.rows : NaN);
+  const tWire = perRow(lastPass.tether, 'wire');
+  const tIdentity = perRow(lastPass.tether, 'bytes');
+  const bytesRow = (who: string, p: HttpPass | undefined) => [
+    `bytes per row, ${who} (body: ${ENCODING} / identity)`,
+    `${perRow(p, 'wire').toFixed(1)} / ${perRow(p, 'bytes').toFixed(1)} B`,
+    `${(perRow(p, 'wire') / perRow(p, 'bytes')).toFixed(3)} x identity; ${perRow(p, 'socket').toFixed(1)} B with headers`,
+  ];
+  const encodings = (p: HttpPass | undefined) => [...(p?.encodings ?? [])].map(([e, n]) => `${n} ${e}`).join(', ');
   const rows = [
     ['full initial sync, raw keyset query (pg, in process)', `${f(rawRate)} rows/s`, ''],
-    ['full initial sync, bare node:http + JSON', `${f(bareRate)} rows/s`, 'baseline'],
-    [
-      'full initial sync, Tether GET /sync/events',
-      `${f(tetherRate)} rows/s`,
-      `${(tetherRate / bareRate).toFixed(2)} x bare (goal >= 0.70)`,
-    ],
+    [`full initial sync, bare node:http + JSON (${ENCODING})`, `${f(bareRate)} rows/s`, 'baseline'],
+    [`full initial sync, Tether GET /sync/events (${ENCODING})`, `${f(tetherRate)} rows/s`, `${ratio.toFixed(2)} x bare (goal >= 0.90)`],
     ['Tether vs raw query', '', `${(tetherRate / rawRate).toFixed(2)} x raw`],
     ['Tether page 1 (no cursor), median', `${tFirst.toFixed(2)} ms`, ''],
     ['Tether page 2 (cursor), median', `${tSecond.toFixed(2)} ms`, ''],
@@ -292,16 +366,28 @@ async function main() {
       `p90 ${quantile(bulk, 0.9).toFixed(1)} ms (goal median < 150)`,
     ],
     ['bulk check-in replayed (500 duplicates), median', `${median(replays).toFixed(1)} ms`, ''],
+    bytesRow('Tether', lastPass.tether),
+    bytesRow('bare', lastPass.bare),
   ];
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out('');
   out(
-    `sync benchmark: ${f(EVENTS)} events in one tenant (+ ${OTHER_TENANTS} tenants x ${f(PER_TENANT)}), pages of ${PAGE}, median of ${REPS} passes`,
+    `sync benchmark: ${f(EVENTS)} events in one tenant (+ ${OTHER_TENANTS} tenants x ${f(PER_TENANT)}), pages of ${PAGE}, median of ${REPS} passes, Accept-Encoding: ${ENCODING}`,
   );
   out(table(['measure', 'figure', 'ratio'], rows, { left: [0, 2] }));
   out(
     `passes (rows/s): raw ${results.raw.map((x) => f(x)).join(', ')}; bare ${results.bare.map((x) => f(x)).join(', ')}; tether ${results.tether.map((x) => f(x)).join(', ')}`,
   );
+  out(`pages per Content-Encoding (last pass): bare ${encodings(lastPass.bare)}; tether ${encodings(lastPass.tether)}`);
+  out(`goal: Tether >= 0.90x bare rows/s with ${ENCODING}: ${ratio.toFixed(2)}x ${ratio >= 0.9 ? 'PASS' : 'FAIL'}`);
+  out(
+    ENCODING === 'identity'
+      ? `goal: Tether bytes per row compressed <= 1/5 of identity: not measured with identity (${tIdentity.toFixed(1)} B/row; run --encoding br or gzip)`
+      : `goal: Tether bytes per row with ${ENCODING} <= 1/5 of identity: ${tWire.toFixed(1)} vs ${tIdentity.toFixed(1)} B (1/${(tIdentity / tWire).toFixed(1)}) ${tWire * 5 <= tIdentity ? 'PASS' : 'FAIL'}`,
+  );
 }
 
-runBenchmark('sync bench', world, main, () => raw.end());
+runBenchmark('sync bench', world, main, () => {
+  keepAlive.destroy();
+  return raw.end();
+});
