@@ -27,6 +27,9 @@ const APP_OPTIONS = {
 };
 
 /** Builds, configures and starts an app on `config.port` (0 picks a free port). */
+/** Pending connections the kernel queues for the app (capped by net.core.somaxconn, 4096 on current kernels). */
+const LISTEN_BACKLOG = 4096;
+
 export async function startApp(config: AppConfig, options: StartOptions = {}): Promise<NestExpressApplication> {
   const app = await createApp(config, options);
   try {
@@ -35,7 +38,10 @@ export async function startApp(config: AppConfig, options: StartOptions = {}): P
     // Routes (Nest's, Swagger's) are registered at init; only then can a catch-all go last.
     await app.init();
     app.use(notFoundFallback);
-    await app.listen(config.port);
+    // Every host (Node's default), with a deeper accept queue than Node's 511: a reconnect storm
+    // (a pod died, its thousands of sockets arrive within a second) otherwise overflows it and the
+    // kernel retries the dropped handshakes 1, 3, 7, 15 s later (bench/reconnect-storm).
+    await (app.listen as (port: number, host: undefined, backlog: number) => Promise<unknown>)(config.port, undefined, LISTEN_BACKLOG);
     return app;
   } catch (err) {
     await app.close().catch(() => undefined);

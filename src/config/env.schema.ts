@@ -219,7 +219,7 @@ export const envSchema = z
      * often a crowd (a venue's Wi-Fi, an office, a carrier's NAT: everyone arriving at once), so this
      * only stops a flood; the per-user limit is the guard against one client hammering reconnects.
      */
-    REALTIME_CONNECTS_PER_MINUTE_PER_IP: int(1, 1_000_000).default(12_000),
+    REALTIME_CONNECTS_PER_MINUTE_PER_IP: int(1, 1_000_000).default(30_000),
     REALTIME_CONNECTS_PER_MINUTE_PER_USER: int(1, 1_000_000).default(60),
     /** A socket whose unsent buffer exceeds this is disconnected (it reconnects). */
     REALTIME_MAX_BUFFERED_BYTES: int(1024, 1 << 30).default(1 << 20),
