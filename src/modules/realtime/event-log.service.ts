@@ -25,13 +25,16 @@ export interface ReadResult {
 }
 
 // XADD and the epoch in one step, so no event is ever stamped with a stale epoch.
-// KEYS: stream, epoch. ARGV: candidate epoch, max length, ttl ms, event, payload.
+// KEYS: stream, epoch. ARGV: candidate epoch, max length, ttl ms, then event, payload per event.
+// Returns {epoch, id, ...}: one id per event, in order.
 const APPEND = `
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
-local epoch = redis.call('GET', KEYS[2])
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[4], 'd', ARGV[5])
+local out = {redis.call('GET', KEYS[2])}
+for i = 4, #ARGV, 2 do
+  out[#out + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i], 'd', ARGV[i + 1])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {epoch, id}`;
+return out`;
 
 // The same for an event from the outbox, which carries its channel sequence number: appended only if
 // it is the next one after the last appended (kept in a companion key with the stream's TTL), so the
@@ -177,16 +180,21 @@ export class EventLogService implements OnModuleInit {
 
   /** Appends an event; returns its offset. */
   async append(tenantId: string, channel: string, event: string, data: unknown): Promise<string> {
-    const [epoch, id] = (await (this.redis as RedisWithLog).tetherLogAppend(
+    const [offset] = await this.appendAll(tenantId, channel, [{ event, data }]);
+    return offset;
+  }
+
+  /** Appends events to one channel in one round trip, in order; returns their offsets. */
+  async appendAll(tenantId: string, channel: string, events: { event: string; data: unknown }[]): Promise<string[]> {
+    const [epoch, ...ids] = (await (this.redis as RedisWithLog).tetherLogAppend(
       this.streamKey(tenantId, channel),
       this.epochKeyOf(tenantId, channel),
       this.candidateEpoch(),
       this.maxLength,
       this.maxAgeOf(channel),
-      event,
-      JSON.stringify(data ?? null),
-    )) as [string, string];
-    return `${epoch}.${id}`;
+      ...events.flatMap(({ event, data }) => [event, JSON.stringify(data ?? null)]),
+    )) as string[];
+    return ids.map((id) => `${epoch}.${id}`);
   }
 
   /**

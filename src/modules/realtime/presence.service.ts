@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import DataLoader from 'dataloader';
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import { AppConfig } from '../../config/app-config';
@@ -31,17 +32,24 @@ export interface PresenceState {
   lastSeen: string | null;
 }
 
-// Counting connections per user across pods. KEYS: users hash (tenant|user -> count),
-// this pod's hash, pending-offline key. ARGV: field, delta.
-// Returns {new cluster count, 1 if the user was in the offline debounce}.
+// Counting connections per user across pods, for the sockets that came or went in one event-loop
+// turn. KEYS: users hash (tenant|user -> count), this pod's hash, then one pending-offline key per
+// change. ARGV: field, delta per change. Returns {new cluster count, 1 if the user was in the offline
+// debounce} per change, flattened.
 const CHANGE = `
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-local mine = redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2])
-if mine <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
-if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) n = 0 end
-local pending = 0
-if tonumber(ARGV[2]) > 0 then pending = redis.call('DEL', KEYS[3]) end
-return {n, pending}`;
+local out = {}
+for i = 1, #ARGV / 2 do
+  local field, delta = ARGV[2 * i - 1], ARGV[2 * i]
+  local n = redis.call('HINCRBY', KEYS[1], field, delta)
+  local mine = redis.call('HINCRBY', KEYS[2], field, delta)
+  if mine <= 0 then redis.call('HDEL', KEYS[2], field) end
+  if n <= 0 then redis.call('HDEL', KEYS[1], field) n = 0 end
+  local pending = 0
+  if tonumber(delta) > 0 then pending = redis.call('DEL', KEYS[2 + i]) end
+  out[2 * i - 1] = n
+  out[2 * i] = pending
+end
+return out`;
 
 // Removes a (dead or draining) pod's connections from the cluster counts.
 // KEYS: users hash, the pod's hash, pods zset. ARGV: pod id. Returns the fields that reached 0.
@@ -89,6 +97,12 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   private readonly reapers: ((podId: string) => Promise<void>)[] = [];
   private heartbeat?: NodeJS.Timeout;
   private readonly offlineTimers = new Set<NodeJS.Timeout>();
+  /** Connects and disconnects of one event-loop turn, sent in one call (see CHANGE). */
+  private readonly changes = new DataLoader<{ field: string; delta: number }, [number, number]>((c) => this.sendChanges(c), {
+    cache: false,
+    batchScheduleFn: (send) => setImmediate(send),
+    maxBatchSize: 500,
+  });
   /** This pod's connections per user (`tenant|user`), kept in memory too, so Redis can be told again. */
   private readonly local = new Map<string, number>();
 
@@ -114,7 +128,7 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    this.redis.defineCommand('tetherPresenceChange', { numberOfKeys: 3, lua: CHANGE });
+    this.redis.defineCommand('tetherPresenceChange', { lua: CHANGE });
     this.redis.defineCommand('tetherPresenceReap', { numberOfKeys: 3, lua: REAP });
     this.redis.defineCommand('tetherPresenceRestore', { numberOfKeys: 2, lua: RESTORE });
     const every = Math.max(1000, Math.floor(this.config.realtime.podTimeoutMs / 4));
@@ -271,14 +285,20 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
     this.offlineTimers.clear();
   }
 
-  private async change(field: string, delta: number): Promise<[number, number]> {
-    return (await (this.redis as RedisWithPresence).tetherPresenceChange(
+  private change(field: string, delta: number): Promise<[number, number]> {
+    return this.changes.load({ field, delta });
+  }
+
+  /** One script call for the changes of one event-loop turn (a burst of handshakes), in their order. */
+  private async sendChanges(changes: readonly { field: string; delta: number }[]): Promise<[number, number][]> {
+    const flat = (await (this.redis as RedisWithPresence).tetherPresenceChange(
+      2 + changes.length,
       this.usersKey,
       this.podKey(this.podId),
-      this.pendingKey(field),
-      field,
-      delta,
-    )) as [number, number];
+      ...changes.map(({ field }) => this.pendingKey(field)),
+      ...changes.flatMap(({ field, delta }) => [field, delta]),
+    )) as number[];
+    return changes.map((_, i) => [flat[2 * i], flat[2 * i + 1]]);
   }
 
   private async confirmOffline(tenantId: string, userId: string): Promise<void> {

@@ -21,7 +21,7 @@ import { PresenceService } from './presence.service';
 import { RealtimeController } from './realtime.controller';
 import { RealtimeGateway } from './realtime.gateway';
 import { RealtimeMetrics } from './realtime.metrics';
-import { REALTIME_EVENT, RealtimeService } from './realtime.service';
+import { type PublishedEvent, REALTIME_EVENT, RealtimeService } from './realtime.service';
 import { presenceChannel } from './channels/channel';
 import { parseRefreshToken, SocketSupervisor } from './socket-supervisor';
 import { TypingRelay, typingChannel } from './typing-relay';
@@ -108,12 +108,13 @@ export class RealtimeModule implements OnModuleInit {
 
     this.presence.onChange(({ tenantId, userId, status, lastSeen }) => {
       const channel = presenceChannel(userId);
-      const publish = async () => {
-        await this.realtime.publish(tenantId, channel, 'presence:update', { userId, status, lastSeen });
-        if (status === 'online') await this.realtime.publish(tenantId, channel, 'user:online', { userId });
-        else await this.realtime.publish(tenantId, channel, 'user:offline', { userId, lastSeen: lastSeen! });
-      };
-      void publish().catch(() => undefined);
+      // Both names of the change (the SDK's and the messaging app's), logged in one round trip.
+      const named: PublishedEvent =
+        status === 'online'
+          ? { event: 'user:online', payload: { userId } }
+          : { event: 'user:offline', payload: { userId, lastSeen: lastSeen! } };
+      const events: PublishedEvent[] = [{ event: 'presence:update', payload: { userId, status, lastSeen } }, named];
+      void this.realtime.publishAll(tenantId, channel, events).catch(() => undefined);
     });
 
     // Down (not an exception) while Redis is away, so /health reports every check.

@@ -16,6 +16,9 @@ export interface LiveOptions {
   volatile?: boolean;
 }
 
+/** One of several events `publishAll` logs and emits together. */
+export type PublishedEvent = { [E in ServerEventName]: { event: E; payload: ServerEvents[E] } }[ServerEventName];
+
 /** Kind of the outbox rows that carry a logged event (RealtimeModule registers its handler). */
 export const REALTIME_EVENT = 'realtime.event';
 
@@ -80,13 +83,27 @@ export class RealtimeService {
   /** The same for an event named by another backend (POST /admin/broadcast). */
   publish(tenantId: string, channel: string, event: ExternalEventName, payload: unknown): Promise<string>;
   async publish(tenantId: string, channel: string, event: string, payload: unknown): Promise<string> {
-    const stop = this.metrics.publishLatency.startTimer();
-    const offset = await this.log.append(tenantId, channel, event, payload);
-    const meta: EventMeta = this.deliveryIds.meta(event, payload, { channel, offset });
-    if (this.namespace) untyped(this.namespace.to(roomOf(tenantId, channel))).emit(event, payload, meta);
-    stop();
-    this.metrics.published.inc();
+    const [offset] = await this.publishAll(tenantId, channel, [{ event: event as ServerEventName, payload: payload as never }]);
     return offset;
+  }
+
+  /** Several logged events on one channel, appended in one round trip and emitted in order. */
+  async publishAll(tenantId: string, channel: string, events: PublishedEvent[]): Promise<string[]> {
+    const stop = this.metrics.publishLatency.startTimer();
+    const offsets = await this.log.appendAll(
+      tenantId,
+      channel,
+      events.map(({ event, payload }) => ({ event, data: payload })),
+    );
+    if (this.namespace) {
+      const room = untyped(this.namespace.to(roomOf(tenantId, channel)));
+      events.forEach(({ event, payload }, i) =>
+        room.emit(event, payload, this.deliveryIds.meta(event, payload, { channel, offset: offsets[i] })),
+      );
+    }
+    stop();
+    this.metrics.published.inc(events.length);
+    return offsets;
   }
 
   /**

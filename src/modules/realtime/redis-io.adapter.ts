@@ -28,6 +28,26 @@ function handledPublishes(pub: Redis): Redis {
   return pub;
 }
 
+/**
+ * The SSUBSCRIBEs the sharded adapter sends, by channel, until Redis answers them: a join can wait
+ * for its room's subscription without sending it a second time (one command per new room, on the
+ * handshake's path for every user's own room).
+ */
+function trackSubscriptions(sub: Redis): Map<string, Promise<unknown>> {
+  const pending = new Map<string, Promise<unknown>>();
+  const original = sub.ssubscribe.bind(sub) as (...channels: string[]) => Promise<unknown>;
+  (sub as unknown as Record<string, unknown>).ssubscribe = (...channels: string[]) => {
+    const sent = original(...channels);
+    const settled = () => {
+      for (const channel of channels) if (pending.get(channel) === sent) pending.delete(channel);
+    };
+    sent.then(settled, settled); // rejected only at shutdown; never left unhandled
+    for (const channel of channels) pending.set(channel, sent);
+    return sent;
+  };
+  return pending;
+}
+
 /** What ChannelSubscriptions needs from the adapter beyond Socket.IO's own API. */
 export interface RoomSubscriptions {
   whenSubscribed(room: string): Promise<void>;
@@ -97,18 +117,18 @@ export class RedisIoAdapter extends IoAdapter {
         : createAdapter(pub, sub, { key });
     const redis = this.redis;
     const gated = deliveryGate(factory, (n) => metrics.delivered.inc(n));
+    const pending = mode === 'sharded' ? trackSubscriptions(sub) : new Map<string, Promise<unknown>>();
     // Socket.IO calls this with `new`, so it must be a function, not an arrow.
     server.adapter(function tetherAdapter(nsp: { name: string }) {
       const adapter = gated(nsp) as object as RoomSubscriptions;
       // With the sharded adapter a pod subscribes to a room's Redis channel when its first socket
-      // joins; SSUBSCRIBE is asynchronous. Awaiting the same SSUBSCRIBE again returns once Redis has
-      // acknowledged it (commands on one connection are ordered), so a subscribe ack, or a replay
-      // of missed events, never runs ahead of live delivery.
+      // joins; SSUBSCRIBE is asynchronous. Waiting for that SSUBSCRIBE's answer means a subscribe
+      // ack, or a replay of missed events, never runs ahead of live delivery.
       // With Redis away this fails (RedisUnavailableError) at once, or after the command timeout
       // if Redis stops answering; the SSUBSCRIBE stays queued and goes out on reconnect.
       const subscribed = (room: string) => {
-        const sent = sub.ssubscribe(`${key}#${nsp.name}#${room}#`);
-        sent.catch(() => undefined); // rejected only at shutdown; never left unhandled
+        const sent = pending.get(`${key}#${nsp.name}#${room}#`);
+        if (!sent) return Promise.resolve();
         if (sub.status !== 'ready') return Promise.reject(new RedisUnavailableError('Redis is away: room subscription pending'));
         return redis.within(sent, undefined, 'SSUBSCRIBE').then(() => undefined);
       };
