@@ -311,3 +311,58 @@ describe("a presence channel's short log", () => {
     expect(back.recovered).toEqual({ 'presence:idle': false });
   });
 });
+
+describe('presence logs only while read', () => {
+  let t: TestApp;
+  const sockets: ClientSocket[] = [];
+  const open = async (sub: string, tid: string) => {
+    const s = await connect(t.url, await t.token({ sub, tid }));
+    sockets.push(s);
+    return s;
+  };
+  beforeAll(async () => {
+    t = await startTestApp({ REALTIME_PRESENCE_OFFLINE_DELAY_MS: '0', LOG_LEVEL: 'silent' });
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    await t.close();
+  });
+
+  it('keeps no Redis stream for a user whose presence log nobody reads, and logs every change once someone does', async () => {
+    const tid = freshTenant();
+    const redis = t.app.get(RedisService);
+    const stream = redis.key('rt', 'log', tid, 'presence:loner');
+    // A follower hears the change (presence:follow does not read the log) ...
+    const follower = await open('follower', tid);
+    await ask(follower, 'presence:follow', { userIds: ['loner'] });
+    const heard = next(follower, 'presence:update');
+    const loner = await open('loner', tid);
+    expect((await heard)[0]).toMatchObject({ userId: 'loner', status: 'online' });
+    // ... and no stream was written for it (4.7 KB each on Redis 7).
+    await sleep(100);
+    expect(await redis.client.exists(stream)).toBe(0);
+
+    // A subscriber reads the log: from then on changes are logged, with offsets, and recoverable.
+    const watcher = await open('watcher', tid);
+    const ack = await ask(watcher, 'subscribe', { channels: ['presence:loner'] });
+    expect(ack.subscribed).toEqual(['presence:loner']);
+    expect(await redis.client.exists(stream)).toBe(1);
+    const offline = next(watcher, 'presence:update');
+    loner.close();
+    const [payload, meta] = (await offline) as [unknown, { channel: string; offset?: string }];
+    expect(payload).toMatchObject({ userId: 'loner', status: 'offline' });
+    expect(meta.offset).toEqual(expect.any(String));
+    expect(await redis.client.xlen(stream)).toBe(2); // presence:update and user:offline
+
+    const again = await open('watcher', tid);
+    const seen = record(again);
+    const back = await ask(again, 'subscribe', {
+      channels: ['presence:loner'],
+      since: { 'presence:loner': ack.offsets['presence:loner'] },
+    });
+    expect(back.recovered).toEqual({ 'presence:loner': true });
+    await eventually(() => seen.some(([event, payload]) => event === 'user:offline' && payload.userId === 'loner'), {
+      what: 'user:offline replayed',
+    });
+  });
+});

@@ -16,6 +16,10 @@ export const NOISY_OTHER_CPU = 50;
 const GOAL_THROUGHPUT = 0.8;
 const GOAL_P99 = 1.5;
 const GOAL_RSS = 1.5;
+// Performance round two: connect + subscribe of every client at most 1.5x bare's time; Redis per
+// connected client at most 1 KB (presence and its log cost 5 KB before).
+const GOAL_CONNECT = 1.5;
+const GOAL_REDIS_PER_CLIENT = 1024;
 
 export interface StepResult {
   rate: number;
@@ -171,6 +175,19 @@ export function summary({ mode, tether, baseline }: ModeResult): string {
       ? `loss below the knee: ${lossBelow} over ${common.length} rate(s) ${verdict(lossBelow === 0, noisy(...lossy))}`
       : 'loss below the knee: no rate to judge')
   );
+}
+
+/** The connection goals, one line each: connect + subscribe time and Redis per client. */
+export function connectionGoals({ mode, tether, baseline }: ModeResult): string[] {
+  const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+  const connect = tether.connectMs / Math.max(1, baseline.connectMs);
+  const perClient = tether.redis.bytes / Math.max(1, tether.clients);
+  return [
+    `GOAL ${mode} connect + subscribe of ${fmt.n(tether.clients)} clients: Tether ${(tether.connectMs / 1000).toFixed(1)} s vs bare ` +
+      `${(baseline.connectMs / 1000).toFixed(1)} s = ${fmt.x(connect)} (goal <= ${GOAL_CONNECT}x) ${verdict(connect <= GOAL_CONNECT)}`,
+    `GOAL ${mode} Redis per connected client: ${fmt.n(Math.round(perClient))} B in ${fmt.n(tether.redis.keys)} keys ` +
+      `(goal <= ${GOAL_REDIS_PER_CLIENT} B) ${verdict(perClient <= GOAL_REDIS_PER_CLIENT)}`,
+  ];
 }
 
 export function compareModes(results: ModeResult[]): string | undefined {

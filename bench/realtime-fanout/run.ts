@@ -43,6 +43,7 @@ import {
   Side,
   StepResult,
   summary,
+  connectionGoals,
 } from './report';
 import { closePublisher, Mode, ServerSettings, startBaseline, startTether, Target, TENANT } from './targets';
 
@@ -374,7 +375,7 @@ async function main(): Promise<void> {
   }
   const lines = results.flatMap((r) => printMode(r, STEP_SECONDS));
   lines.push('');
-  for (const r of results) lines.push(summary(r));
+  for (const r of results) lines.push(summary(r), ...connectionGoals(r));
   const modes = compareModes(results);
   if (modes) lines.push(modes);
   lines.push(`(took ${((Date.now() - started) / 1000).toFixed(0)} s)`);

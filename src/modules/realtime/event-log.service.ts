@@ -25,16 +25,34 @@ export interface ReadResult {
 }
 
 // XADD and the epoch in one step, so no event is ever stamped with a stale epoch.
-// KEYS: stream, epoch. ARGV: candidate epoch, max length, ttl ms, then event, payload per event.
-// Returns {epoch, id, ...}: one id per event, in order.
+// KEYS: stream, epoch. ARGV: candidate epoch, max length, ttl ms, '1' to append only to a stream
+// that exists (a watched log, see KEEP), then event, payload per event.
+// Returns {epoch, id, ...}: one id per event, in order; {epoch} alone when nothing was appended.
 const APPEND = `
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
 local out = {redis.call('GET', KEYS[2])}
-for i = 4, #ARGV, 2 do
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return out end
+for i = 5, #ARGV, 2 do
   out[#out + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i], 'd', ARGV[i + 1])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return out`;
+
+// Presence logs exist only while watched: a reader (a subscribe, a recovery, a poll) keeps the
+// stream for the log's max age, created empty if missing, and presence changes are appended only
+// to a stream that exists. A Redis stream costs about 4.7 KB even with two entries (its first node
+// is allocated at stream-node-max-bytes), and most users' presence is never subscribed to.
+// Appended at the end of READ and CURRENT (after their answer is computed), with ARGV 'keep ms'.
+// Recovery stays exact: a stream lives max age after its last append or keep, so when it is
+// missing every offset handed out from it is older than max age (refused as too old).
+const KEEP = `
+if tonumber(KEEP_MS) > 0 then
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('XGROUP', 'CREATE', KEYS[1], 'tether-keep', '$', 'MKSTREAM')
+    redis.call('XGROUP', 'DESTROY', KEYS[1], 'tether-keep')
+  end
+  redis.call('PEXPIRE', KEYS[1], KEEP_MS)
+end`;
 
 // The same for an event from the outbox, which carries its channel sequence number: appended only if
 // it is the next one after the last appended (kept in a companion key with the stream's TTL), so the
@@ -70,16 +88,20 @@ return {epoch, id}`;
 
 // Everything after an id, plus what is needed to prove nothing between was trimmed.
 // KEYS: stream, epoch. ARGV: candidate epoch, after-id (or 'latest': the newest, newest first), count,
-// the largest sequence number (for the position of a channel with no stream).
+// the largest sequence number (for the position of a channel with no stream), keep ms (see KEEP; 0: no).
 // Returns {epoch, exists, lastGeneratedId, firstEntryId, entries, trimmed}: `trimmed` is 1 when the
 // stream ever lost an entry (entries-added > length; Redis 7.0 keeps no max-deleted-entry-id).
-// A channel with no stream stands at "now" in Redis's clock, as in currentOffsets.
+// A channel with no stream, or an empty one (a kept presence log), stands at "now" in Redis's clock, as in currentOffsets.
 const READ = `
+local function keep()
+${KEEP.replaceAll('KEEP_MS', 'ARGV[5]')}
+end
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
 local epoch = redis.call('GET', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 0 then
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('XLEN', KEYS[1]) == 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  keep()
   return {epoch, 0, string.format('%.0f', now - 1) .. '-' .. ARGV[4], '0-0', {}, 0}
 end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -98,10 +120,11 @@ if ARGV[2] == 'latest' then
 else
   entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', ARGV[3])
 end
+keep()
 return {epoch, 1, last, first, entries, trimmed}`;
 
 // A channel's current position without reading its events. KEYS: stream, epoch. ARGV: candidate
-// epoch. SET NX first: an offset handed out must carry the epoch later appends are stamped with;
+// epoch, keep ms (see KEEP; 0: no). SET NX first: an offset handed out must carry the epoch later appends are stamped with;
 // the time is this node's (the one that stamps the channel's ids). Returns {epoch, now ms, newest id or ''}.
 const CURRENT = `
 redis.call('SET', KEYS[2], ARGV[1], 'NX')
@@ -111,6 +134,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local id = ''
 if newest[1] then id = newest[1][1] end
+${KEEP.replaceAll('KEEP_MS', 'ARGV[2]')}
 return {epoch, string.format('%.0f', now), id}`;
 
 /**
@@ -166,6 +190,11 @@ export class EventLogService implements OnModuleInit {
     return channel.startsWith('presence:') ? this.presenceMaxAgeMs : this.maxAgeMs;
   }
 
+  /** Presence logs are kept only while read (see KEEP): how long a read keeps one, else 0. */
+  private keepMsOf(channel: string): number {
+    return channel.startsWith('presence:') ? this.presenceMaxAgeMs : 0;
+  }
+
   private sequenceKey(tenantId: string, channel: string): string {
     return this.redisService.tagged(`${tenantId}|${channel}`, 'rt', 'logseq', tenantId, channel);
   }
@@ -184,14 +213,24 @@ export class EventLogService implements OnModuleInit {
     return offset;
   }
 
-  /** Appends events to one channel in one round trip, in order; returns their offsets. */
-  async appendAll(tenantId: string, channel: string, events: { event: string; data: unknown }[]): Promise<string[]> {
+  /**
+   * Appends events to one channel in one round trip, in order; returns their offsets. `ifWatched`
+   * (presence changes): appended only while the presence channel's log is read (see KEEP), else
+   * none (an empty array).
+   */
+  async appendAll(
+    tenantId: string,
+    channel: string,
+    events: { event: string; data: unknown }[],
+    { ifWatched = false }: { ifWatched?: boolean } = {},
+  ): Promise<string[]> {
     const [epoch, ...ids] = (await (this.redis as RedisWithLog).tetherLogAppend(
       this.streamKey(tenantId, channel),
       this.epochKeyOf(tenantId, channel),
       this.candidateEpoch(),
       this.maxLength,
       this.maxAgeOf(channel),
+      ifWatched && this.keepMsOf(channel) ? '1' : '0',
       ...events.flatMap(({ event, data }) => [event, JSON.stringify(data ?? null)]),
     )) as string[];
     return ids.map((id) => `${epoch}.${id}`);
@@ -288,6 +327,7 @@ export class EventLogService implements OnModuleInit {
       after === 'latest' ? 'latest' : `${after[0]}-${after[1]}`,
       limit,
       Number.MAX_SAFE_INTEGER,
+      this.keepMsOf(channel),
     )) as [string, number, string, string, [string, string[]][], number];
   }
 
@@ -305,6 +345,7 @@ export class EventLogService implements OnModuleInit {
             this.streamKey(tenantId, c),
             this.epochKeyOf(tenantId, c),
             this.candidateEpoch(),
+            this.keepMsOf(c),
           ) as Promise<[string, string, string]>,
       ),
     );

@@ -114,7 +114,8 @@ export class RealtimeModule implements OnModuleInit {
           ? { event: 'user:online', payload: { userId } }
           : { event: 'user:offline', payload: { userId, lastSeen: lastSeen! } };
       const events: PublishedEvent[] = [{ event: 'presence:update', payload: { userId, status, lastSeen } }, named];
-      void this.realtime.publishAll(tenantId, channel, events).catch(() => undefined);
+      // Logged only while someone reads the user's presence log (a Redis stream costs ~4.7 KB).
+      void this.realtime.publishAll(tenantId, channel, events, { ifWatched: true }).catch(() => undefined);
     });
 
     // Down (not an exception) while Redis is away, so /health reports every check.

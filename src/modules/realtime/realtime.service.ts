@@ -87,18 +87,19 @@ export class RealtimeService {
     return offset;
   }
 
-  /** Several logged events on one channel, appended in one round trip and emitted in order. */
-  async publishAll(tenantId: string, channel: string, events: PublishedEvent[]): Promise<string[]> {
+  /**
+   * Several logged events on one channel, appended in one round trip and emitted in order; their
+   * offsets. `ifWatched`: see EventLogService.appendAll (not logged: emitted live only, no offsets).
+   */
+  async publishAll(tenantId: string, channel: string, events: PublishedEvent[], options: { ifWatched?: boolean } = {}): Promise<string[]> {
     const stop = this.metrics.publishLatency.startTimer();
-    const offsets = await this.log.appendAll(
-      tenantId,
-      channel,
-      events.map(({ event, payload }) => ({ event, data: payload })),
-    );
+    const logged = events.map(({ event, payload }) => ({ event, data: payload }));
+    const offsets = await this.log.appendAll(tenantId, channel, logged, options);
     if (this.namespace) {
       const room = untyped(this.namespace.to(roomOf(tenantId, channel)));
+      // A presence change whose log nobody reads is not logged: live only.
       events.forEach(({ event, payload }, i) =>
-        room.emit(event, payload, this.deliveryIds.meta(event, payload, { channel, offset: offsets[i] })),
+        room.emit(event, payload, offsets[i] ? this.deliveryIds.meta(event, payload, { channel, offset: offsets[i] }) : { channel }),
       );
     }
     stop();
