@@ -23,7 +23,7 @@
  *   (rssAfterGc, 2.5 s settle before and after) before connecting and once all are idle; the
  *   growth divided by the sockets connected. The raw VmRSS after the idle window (no forced GC)
  *   is printed beside it.
- * Tether runs with REALTIME_CONNECTS_PER_MINUTE_PER_IP=1000000 (default 12,000/min per address; all
+ * Tether runs with REALTIME_CONNECTS_PER_MINUTE_PER_IP=1000000 (default 30,000/min per address; all
  * sockets come from a handful of loopback addresses here); the per-user limit keeps its default
  * (60/min), each socket being another user. Everything the run creates (a database, Redis keys,
  * child processes) is removed at the end, also on failure or Ctrl-C.
@@ -177,7 +177,7 @@ async function startTether(round: number): Promise<Server> {
       REDIS_KEY_PREFIX: `${world.redisPrefix}-t${round}`,
       MOBILE_JWT_SECRET: jwtSecret,
       JWT_ALGORITHM: 'HS256',
-      // 20,000 handshakes from a few loopback addresses in well under a minute (default 12,000/min).
+      // 20,000 handshakes from a few loopback addresses in well under a minute (default 30,000/min).
       REALTIME_CONNECTS_PER_MINUTE_PER_IP: '1000000',
     },
     { nodeArgs: serverNodeArgs, fdLimit },
@@ -478,7 +478,7 @@ function report(results: Result[]): void {
   // A server at a full core was the limit of its handshake rate; below that, the generators or the machine were.
   const bound = (name: Name) => (of(name, (r) => r.serverCpu) >= 90 ? 'CPU-bound' : 'not CPU-bound');
   process.stdout.write(
-    `\nnotes: Tether ran with REALTIME_CONNECTS_PER_MINUTE_PER_IP=1000000 (default 12,000/min; the defaults are measured elsewhere),` +
+    `\nnotes: Tether ran with REALTIME_CONNECTS_PER_MINUTE_PER_IP=1000000 (default 30,000/min; the defaults are measured elsewhere),` +
       ` one user per socket (per-user limit at its default, 60/min). Ready = Tether's \`session\` event / bare's namespace CONNECT.` +
       ` RSS = VmRSS after a full GC through the inspector; "raw idle" = VmRSS after the idle window without a forced GC.` +
       ` permessage-deflate negotiated on ${results.reduce((s, r) => s + r.deflate, 0)} sockets.` +

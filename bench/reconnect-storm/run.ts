@@ -5,7 +5,7 @@
  *   npm run build && npx tsx bench/reconnect-storm/run.ts [--clients 10000] [--channels 100]
  *     [--rate 50] [--warmup 5] [--after 5] [--generators 4] [--kill-at fresh-window|now]
  *
- * Two Tether pods (A and B) from dist/ with the DEFAULT handshake limits (per address 12,000/min,
+ * Two Tether pods (A and B) from dist/ with the DEFAULT handshake limits (per address 30,000/min,
  * per user 60/min, fixed one-minute windows counted in Redis) and `HOST_CHANNELS=feed:public`.
  * Load generators (storm-client.ts, child processes) hold the clients: distinct users, client g
  * on pod g % 2, subscribed to `feed:<g % channels>` (100 clients per channel by default). Once all
@@ -20,7 +20,7 @@
  *
  * `--kill-at fresh-window` (default): the kill waits, publishing, for the first minute window
  * after the one in which the clients connected. All 10,000 clients come from 127.0.0.1, so the
- * initial connections fill the per-address window (10,000 of 12,000); a real pod dies long after
+ * initial connections fill the per-address window (10,000 of 30,000); a real pod dies long after
  * its clients connected. `--kill-at now` kills after the warm-up whatever the window: the storm
  * then shares the window with the initial connections (shows what the address limit does to
  * that case; the run waits for a minute to begin before it connects the clients).
@@ -208,7 +208,7 @@ async function limiterCounters(): Promise<string[]> {
         else userMax.set(stamp, Math.max(userMax.get(stamp) ?? 0, Number(values[i])));
       });
     } while (cursor !== '0');
-    for (const [k, v] of [...byIp].sort()) lines.push(`per address ${k} UTC window: ${v} handshakes (limit 12,000)`);
+    for (const [k, v] of [...byIp].sort()) lines.push(`per address ${k} UTC window: ${v} handshakes (default limit 30,000)`);
     for (const [k, v] of [...userMax].sort()) lines.push(`per user, busiest user @ ${k} UTC window: ${v} handshakes (limit 60)`);
   } finally {
     redis.disconnect();
