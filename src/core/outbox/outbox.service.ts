@@ -6,7 +6,7 @@ import { backoffDelay } from '../queue/backoff';
 import { RedisService } from '../redis/redis.service';
 import { OutboxMetrics } from './outbox.metrics';
 import { OutboxRepository } from './outbox.repository';
-import type { OutboxEntry, OutboxHandler, RecordedRow } from './outbox.types';
+import type { OutboxEntry, OutboxHandler, PublishPath, RecordedRow } from './outbox.types';
 
 /** Short waits of the fast path for an earlier row of the same channel that another request is publishing. */
 const GAP_WAITS_MS = [2, 10, 30, 80];
@@ -25,8 +25,6 @@ export interface OutboxTransaction {
   /** Runs after the commit and the fast path (in-process hooks); its failure is logged, never thrown. */
   afterCommit(hook: () => unknown): void;
 }
-
-export type PublishPath = 'fast' | 'relay';
 
 /**
  * The transactional outbox. A write records the events and jobs it causes in its own transaction
@@ -141,7 +139,7 @@ export class OutboxService {
       if (!handler) throw new Error(`no handler for outbox kind "${row.kind}"`);
       const waits = path === 'fast' ? GAP_WAITS_MS : [];
       for (let attempt = 0; ; attempt++) {
-        const outcome = await this.withDeadline(handler(row));
+        const outcome = await this.withDeadline(handler(row, path));
         if (outcome === 'done') break;
         if (attempt >= waits.length) {
           if (path === 'fast') return 'later';

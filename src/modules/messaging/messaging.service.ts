@@ -4,7 +4,7 @@ import { validate } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
-import { channelKey, OutboxService, type RecordedRow } from '../../core/outbox';
+import { channelKey, OutboxService, type PublishPath, type RecordedRow } from '../../core/outbox';
 import { type Acknowledgement, DeliveryService, type FallbackWork, type RecipientDelivery } from '../delivery';
 import { NotificationsService } from '../notifications';
 import {
@@ -485,8 +485,8 @@ export class MessagingService {
    * published twice (the event then counts as a duplicate, the push is asked for again), or a
    * resend, never pushes twice.
    */
-  async publishMessage(row: RecordedRow): Promise<'done' | 'gap'> {
-    if ((await this.realtime.publishRecorded(row)) === 'gap') return 'gap';
+  async publishMessage(row: RecordedRow, path: PublishPath): Promise<'done' | 'gap'> {
+    if ((await this.realtime.publishRecorded(row, path)) === 'gap') return 'gap';
     const { data: message, push } = row.payload as MessageNewPayload;
     if (!push.length) return 'done';
     // Offline: pushed now. Acknowledging sockets: pushed only if none of their devices confirms in
