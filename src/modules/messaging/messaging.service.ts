@@ -486,12 +486,16 @@ export class MessagingService {
    * resend, never pushes twice.
    */
   async publishMessage(row: RecordedRow, path: PublishPath): Promise<'done' | 'gap'> {
-    if ((await this.realtime.publishRecorded(row, path)) === 'gap') return 'gap';
     const { data: message, push } = row.payload as MessageNewPayload;
-    if (!push.length) return 'done';
+    // Who is reachable is asked together with the log append (the same tick on the same Redis
+    // connection: one write and one round trip for both), not after it; wasted only on a gap.
+    const reachable = push.length ? this.delivery.audience(row.tenantId, push) : undefined;
+    reachable?.catch(() => undefined); // awaited below, unless the append found a gap
+    if ((await this.realtime.publishRecorded(row, path)) === 'gap') return 'gap';
+    if (!reachable) return 'done';
     // Offline: pushed now. Acknowledging sockets: pushed only if none of their devices confirms in
     // time. Only sockets that do not acknowledge: not pushed (they show it).
-    const audience = await this.delivery.audience(row.tenantId, push);
+    const audience = await reachable;
     await this.delivery.waitFor({
       tenantId: row.tenantId,
       kind: 'message',
