@@ -210,6 +210,8 @@ interface OutboxFigures {
   fastSeconds: number;
   fastCount: number;
   relayed: number;
+  /** Rows a later row of their channel published on its fast path (their gap outlasted its waits). */
+  caughtUp: number;
   /** Messages pushed because no device acknowledged within DELIVERY_ACK_TIMEOUT_MS, and not pushed because one did. */
   fallbackPushes: number;
   avoidedPushes: number;
@@ -223,6 +225,7 @@ async function outboxFigures(urls: string[] = []): Promise<OutboxFigures> {
     fastSeconds: 0,
     fastCount: 0,
     relayed: 0,
+    caughtUp: 0,
     fallbackPushes: 0,
     avoidedPushes: 0,
     firstAckSeconds: 0,
@@ -234,6 +237,7 @@ async function outboxFigures(urls: string[] = []): Promise<OutboxFigures> {
     sum.fastSeconds += value('tether_outbox_fast_path_seconds_sum');
     sum.fastCount += value('tether_outbox_fast_path_seconds_count');
     sum.relayed += value('tether_outbox_published_total\\{path="relay"\\}');
+    sum.caughtUp += value('tether_outbox_caught_up_total');
     sum.fallbackPushes += value('tether_delivery_pushes_total\\{kind="message",path="fallback"\\}');
     sum.avoidedPushes += value('tether_delivery_pushes_avoided_total\\{kind="message"\\}');
     sum.firstAckSeconds += value('tether_delivery_first_ack_seconds_sum\\{kind="message"\\}');
@@ -383,6 +387,8 @@ interface StepResult {
   fastPathMean?: number;
   /** Rows the relay published in the step (0 while Redis is fine). */
   relayed?: number;
+  /** Rows published by a later row's fast path in the step. */
+  caughtUp?: number;
   /** Acknowledging sockets only: send to the receiver's `delivery:ack` answered ok, ms. */
   firstAckP50?: number;
   firstAckP99?: number;
@@ -498,6 +504,7 @@ async function runStep(target: Target, rate: number): Promise<StepResult> {
     ackMean: ackLatencies.reduce((a, b) => a + b, 0) / Math.max(1, ackLatencies.length),
     fastPathMean,
     relayed: before && after ? after.relayed - before.relayed : undefined,
+    caughtUp: before && after ? after.caughtUp - before.caughtUp : undefined,
     ...(acks && {
       firstAckP50: quantile(acks.latencies, 0.5),
       firstAckP99: quantile(acks.latencies, 0.99),
@@ -567,7 +574,7 @@ async function main(): Promise<void> {
       `${rate}/s: ${tName} ${t.perSecond.toFixed(0)}/s p50 ${ms(t.p50)} p99 ${ms(t.p99)} late ${t.lost + t.errors}; ` +
         `baseline ${b.perSecond.toFixed(0)}/s p50 ${ms(b.p50)} p99 ${ms(b.p99)} late ${b.lost + b.errors}; ` +
         `outbox fast path ${ms(t.fastPathMean ?? NaN)} ms of a ${ms(t.ackMean)} ms send-to-ack ` +
-        `(${t.fastPathMean === undefined ? '-' : ((100 * t.fastPathMean) / t.ackMean).toFixed(0)}%), relayed ${t.relayed ?? '-'}` +
+        `(${t.fastPathMean === undefined ? '-' : ((100 * t.fastPathMean) / t.ackMean).toFixed(0)}%), relayed ${t.relayed ?? '-'}, caught up ${t.caughtUp ?? '-'}` +
         (t.sendFailures ? `; ${tName} sends failed: ${t.sendFailures}` : '') +
         (b.sendFailures ? `; baseline sends failed: ${b.sendFailures}` : ''),
     );
