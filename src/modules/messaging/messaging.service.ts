@@ -33,6 +33,7 @@ import {
 } from './dto/messaging.dto';
 import { MessagePush } from './message-push';
 import { conversationChannel, DEFAULT_PAGE } from './messaging.constants';
+import { wellFormedSend } from './socket-send';
 import { MembershipRow, MessageRow, MessagingRepository } from './messaging.repository';
 import { isUuid } from '../../core/http/validators';
 
@@ -254,6 +255,11 @@ export class MessagingService {
   async sendFromSocket(user: AuthUser, data: unknown): Promise<SendOutcome> {
     if (typeof data !== 'object' || data === null || Array.isArray(data))
       throw new DomainError('invalid_payload', 'message:send needs {conversationId, clientMessageId, content}');
+    const plain = wellFormedSend(data);
+    if (plain) {
+      const { conversationId, ...message } = plain;
+      return this.send(user, conversationId, message);
+    }
     const dto = plainToInstance(SocketSendDto, data);
     const errors = await validate(dto, {
       whitelist: true,
