@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { TenantScope } from '../database/tenant-scope';
@@ -43,12 +43,14 @@ export interface OutboxTransaction {
  * Knows no module: realtime registers `realtime.event`, core/queue `queue.job`, domains their own.
  */
 @Injectable()
-export class OutboxService {
+export class OutboxService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('Outbox');
   private readonly handlers = new Map<string, OutboxHandler>();
   private readonly timeoutMs: number;
   private toDelete: string[] = [];
   private deleting?: Promise<void>;
+  /** Runs the pending delete at once instead of at its timer. */
+  private deleteNow?: () => void;
 
   constructor(
     private readonly repo: OutboxRepository,
@@ -202,10 +204,16 @@ export class OutboxService {
   private deleteSoon(ids: string[]): void {
     if (!ids.length) return;
     this.toDelete.push(...ids);
-    this.deleting ??= new Promise<void>((resolve) => setTimeout(resolve, DELETE_EVERY_MS)).then(async () => {
+    this.deleting ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, DELETE_EVERY_MS);
+      this.deleteNow = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).then(async () => {
       const batch = this.toDelete;
       this.toDelete = [];
-      this.deleting = undefined;
+      this.deleting = this.deleteNow = undefined;
       // Rows that stay (the database away) are published again by the relay: the handlers refuse the second.
       await TenantScope.system('outbox delete', () => this.repo.delete(batch)).catch((err: Error) =>
         this.logger.warn(`published outbox rows not deleted: ${err.message}`),
@@ -226,6 +234,12 @@ export class OutboxService {
   /** Resolves once every delete asked for so far has run (tests, shutdown). */
   async flush(): Promise<void> {
     while (this.deleting) await this.deleting;
+  }
+
+  /** Published rows are deleted before the database closes, not left for another pod's relay to publish again. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.deleteNow?.();
+    await this.flush();
   }
 
   private async withDeadline<T>(work: Promise<T>, ms = this.timeoutMs): Promise<T> {
