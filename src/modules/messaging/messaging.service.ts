@@ -248,7 +248,7 @@ export class MessagingService {
     // conversation (they reload over REST after a reconnect; sockets that have the conversation
     // open get it once, on its channel); then the push check for the unmuted recipients.
     await this.outbox.publish(result.outbox);
-    return { message: messageView(result.message), duplicate: false };
+    return { message: result.message, duplicate: false };
   }
 
   /** `message:send` over the socket: the same validation and idempotency as POST. */
