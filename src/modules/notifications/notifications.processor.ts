@@ -180,7 +180,9 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     // Alert pushes without a badge of their own carry each owner's unread count (see badgesOf).
     const countBadges = (!!payload.title || !!payload.body) && payload.badge === undefined;
     const badges = new Map<string, number>();
-    const owners = new Map<string, string>();
+    // The badge of each pending device, in progress.pending's order; devices left pending by an
+    // earlier attempt of this job have none (their owners were not read in this one).
+    const pendingBadges: (number | null)[] = progress.pending.map(() => null);
     const pageAfter = (after: string | null) => {
       const page = this.devices.pageRecipients(n.tenantId, selector, after, FANOUT_PAGE);
       page.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
@@ -210,23 +212,31 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
         }
         if (v === 'send') {
           progress.pending.push(device.id);
-          pushed.add(device.userId);
-          if (countBadges) owners.set(device.id, device.userId);
+          if (options.perUser) pushed.add(device.userId);
+          if (countBadges) pendingBadges.push(badges.get(device.userId) ?? null);
         } else dropped[v] = (dropped[v] ?? 0) + 1;
       }
-      const batches: string[][] = [];
-      while (progress.pending.length >= DELIVERY_BATCH || (last && progress.pending.length))
-        batches.push(progress.pending.splice(0, DELIVERY_BATCH));
-      await this.enqueueDeliveries(n, payload, batches, progress.chunks, countBadges ? { owners, badges } : undefined, {
-        jobIdOf: options.jobIdOf,
-        receipts: options.perUser,
-      });
+      const batches: { deviceIds: string[]; deviceBadges?: (number | null)[] }[] = [];
+      let taken = 0;
+      while (progress.pending.length - taken >= DELIVERY_BATCH || (last && progress.pending.length > taken)) {
+        const end = taken + DELIVERY_BATCH;
+        batches.push({
+          deviceIds: progress.pending.slice(taken, end),
+          ...(countBadges ? { deviceBadges: pendingBadges.slice(taken, end) } : {}),
+        });
+        taken = Math.min(end, progress.pending.length);
+      }
+      progress.pending.splice(0, taken);
+      if (countBadges) pendingBadges.splice(0, taken);
+      await this.enqueueDeliveries(n, payload, batches, progress.chunks, { jobIdOf: options.jobIdOf, receipts: options.perUser });
       progress.chunks += batches.length;
       // Message pushes are remembered by messaging, per conversation.
       if (options.perUser && pushed.size && payload.data.type !== 'message')
         await this.acknowledged.rememberPush(n.tenantId, [...pushed], { notificationId: n.id });
       if (page.length) progress.after = page[page.length - 1].id;
       if (last) break;
+      // The badges of users already enqueued are not needed again.
+      badges.clear();
       await job?.updateData({ ...job.data, notificationId: n.id, tenantId: n.tenantId, progress });
     }
     for (const [reason, count] of Object.entries(dropped)) this.metrics.dropped.inc({ reason }, count);
@@ -248,9 +258,8 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
   private async enqueueDeliveries(
     n: StoredNotification,
     payload: PushPayload,
-    batches: string[][],
+    batches: { deviceIds: string[]; deviceBadges?: (number | null)[] }[],
     firstIndex: number,
-    counted?: { owners: Map<string, string>; badges: Map<string, number> },
     {
       jobIdOf = (index: number) => deliveryJobId(n.id, index),
       receipts = false,
@@ -258,26 +267,15 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
   ): Promise<void> {
     if (!batches.length) return;
     const { retryAttempts, retryBaseMs } = this.config.push;
-    const badgesFor = (deviceIds: string[]): { badges?: Record<string, number> } => {
-      if (!counted) return {};
-      const badges: Record<string, number> = {};
-      for (const id of deviceIds) {
-        const owner = counted.owners.get(id);
-        const badge = owner === undefined ? undefined : counted.badges.get(owner);
-        if (owner !== undefined && badge !== undefined) badges[owner] = badge;
-        counted.owners.delete(id);
-      }
-      return { badges };
-    };
     await this.delivery.addBulk(
-      batches.map((deviceIds, i) => ({
+      batches.map(({ deviceIds, deviceBadges }, i) => ({
         name: JOB_DELIVER,
         data: {
           notificationId: n.id,
           tenantId: n.tenantId,
           deviceIds,
           payload,
-          ...badgesFor(deviceIds),
+          ...(deviceBadges ? { deviceBadges } : {}),
           ...(receipts ? { receipts } : {}),
         },
         opts: { jobId: jobIdOf(firstIndex + i), ...retryOptions(retryAttempts, retryBaseMs) },
