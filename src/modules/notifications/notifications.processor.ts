@@ -9,7 +9,7 @@ import { QueueRegistry } from '../../core/queue/queue-registry.service';
 import { QueueWorkers } from '../../core/queue/queue-workers.service';
 import { DeliveryService, type FallbackWork } from '../delivery';
 import { DevicePushService, DevicesService, PushPayload, PushPriority, Recipients } from '../devices';
-import { Category, DELIVERY_BATCH, FANOUT_PAGE } from './notifications.constants';
+import { Category, DELIVERY_BATCH, FANOUT_PAGE, FIRST_FANOUT_PAGE, READ_AHEAD } from './notifications.constants';
 import { NotificationMetrics } from './notifications.metrics';
 import {
   DELIVERY_QUEUE,
@@ -21,7 +21,7 @@ import {
   NOTIFICATIONS_QUEUE,
 } from './notifications.jobs';
 import { NotificationsRepository, StoredNotification } from './notifications.repository';
-import { verdict, Verdict } from './preferences';
+import { PreferenceRules, verdict, Verdict } from './preferences';
 import { UnreadCounters } from './unread-counters';
 
 /** The push as devices get it: title and body, the caller's data plus the notification id and category. */
@@ -179,27 +179,46 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     const dropped: Partial<Record<Verdict, number>> = {};
     // Alert pushes without a badge of their own carry each owner's unread count (see badgesOf).
     const countBadges = (!!payload.title || !!payload.body) && payload.badge === undefined;
-    const badges = new Map<string, number>();
     // The badge of each pending device, in progress.pending's order; devices left pending by an
     // earlier attempt of this job have none (their owners were not read in this one).
     const pendingBadges: (number | null)[] = progress.pending.map(() => null);
-    const pageAfter = (after: string | null) => {
-      const page = this.devices.pageRecipients(n.tenantId, selector, after, FANOUT_PAGE);
-      page.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-      return page;
+    // Pages are read in a chain (keyset), each query starting as soon as the previous page's rows
+    // are in, at most READ_AHEAD pages ahead of the loop below; each page's owners' preferences and
+    // badges (read-only lookups) are read beside the next page's query. A small first page, so that
+    // the first delivery jobs start while the rest is read; then pages grow to FANOUT_PAGE.
+    const ahead: Promise<{
+      page: { id: string; userId: string }[];
+      last: boolean;
+      users: string[];
+      rules: Map<string, PreferenceRules>;
+      badgeOf?: (userId: string) => number;
+    }>[] = [];
+    let cursor: { after: string | null; limit: number } | null = { after: progress.after, limit: FIRST_FANOUT_PAGE };
+    let reading = false;
+    const readAhead = (): void => {
+      if (!cursor || reading || ahead.length >= READ_AHEAD) return;
+      const { after, limit } = cursor;
+      reading = true;
+      const read = this.devices.pageRecipients(n.tenantId, selector, after, limit).then(async (page) => {
+        reading = false;
+        const last = page.length < limit;
+        cursor = last ? null : { after: page[page.length - 1].id, limit: Math.min(limit * 4, FANOUT_PAGE) };
+        readAhead();
+        const users = [...new Set(page.map((d) => d.userId))];
+        const [rules, badgeOf] = await Promise.all([
+          this.repo.preferencesOf(n.tenantId, users),
+          countBadges ? this.badgesOf(n.tenantId, users) : undefined,
+        ]);
+        return { page, last, users, rules, badgeOf };
+      });
+      read.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      ahead.push(read);
     };
-    let next = pageAfter(progress.after);
+    readAhead();
     for (;;) {
-      const page = await next;
-      const last = page.length < FANOUT_PAGE;
-      // Read the next page while this one is filtered and enqueued.
-      if (!last) next = pageAfter(page[page.length - 1].id);
-      const users = [...new Set(page.map((d) => d.userId))];
-      const [rules, held] = await Promise.all([
-        this.repo.preferencesOf(n.tenantId, users),
-        options.hold?.(users),
-        countBadges ? this.badgesOf(n.tenantId, users, badges) : undefined,
-      ]);
+      const { page, last, users, rules, badgeOf } = await ahead.shift()!;
+      readAhead();
+      const held = await options.hold?.(users);
       const pushed = new Set<string>();
       const verdicts = new Map<string, Verdict>();
       for (const device of page) {
@@ -213,7 +232,7 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
         if (v === 'send') {
           progress.pending.push(device.id);
           if (options.perUser) pushed.add(device.userId);
-          if (countBadges) pendingBadges.push(badges.get(device.userId) ?? null);
+          if (badgeOf) pendingBadges.push(badgeOf(device.userId));
         } else dropped[v] = (dropped[v] ?? 0) + 1;
       }
       const batches: { deviceIds: string[]; deviceBadges?: (number | null)[] }[] = [];
@@ -235,8 +254,6 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
         await this.acknowledged.rememberPush(n.tenantId, [...pushed], { notificationId: n.id });
       if (page.length) progress.after = page[page.length - 1].id;
       if (last) break;
-      // The badges of users already enqueued are not needed again.
-      badges.clear();
       await job?.updateData({ ...job.data, notificationId: n.id, tenantId: n.tenantId, progress });
     }
     for (const [reason, count] of Object.entries(dropped)) this.metrics.dropped.inc({ reason }, count);
@@ -244,15 +261,15 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
   }
 
   /**
-   * Adds these users' badges to `into`: unread inbox entries (but the categories a domain counts
-   * itself) plus the unread counts domains register (messaging: unread messages).
+   * These users' badges: unread inbox entries (but the categories a domain counts itself) plus the
+   * unread counts domains register (messaging: unread messages).
    */
-  private async badgesOf(tenantId: string, userIds: string[], into: Map<string, number>): Promise<void> {
+  private async badgesOf(tenantId: string, userIds: string[]): Promise<(userId: string) => number> {
     const [inbox, domains] = await Promise.all([
       this.repo.unreadCounts(tenantId, userIds, this.unread.covered),
       this.unread.count(tenantId, userIds),
     ]);
-    for (const user of userIds) into.set(user, (inbox.get(user) ?? 0) + (domains.get(user) ?? 0));
+    return (user) => (inbox.get(user) ?? 0) + (domains.get(user) ?? 0);
   }
 
   private async enqueueDeliveries(
