@@ -1,6 +1,6 @@
 /* Child process of run.ts, run with plain `node` (Nest's ESM packages need Node's own loader, which
  * tsx replaces): one step of the push pipeline benchmark per invocation, result on the last line. */
-/* global require, setTimeout, performance */
+/* global require, setTimeout, setInterval, clearInterval, performance */
 /* eslint-disable @typescript-eslint/no-require-imports */
 'use strict';
 require('reflect-metadata');
@@ -25,6 +25,62 @@ const WARMUP_DEVICES = 2000;
 const SEND_MS = 20;
 const TRANSIENT_RATE = 0.005;
 const BATCH = 500;
+/** BENCH_CPU_PROF=<dir>: a V8 CPU profile of the measured send only (not boot or warm-up), <dir>/<step>.cpuprofile. */
+const PROFILE_DIR = env.BENCH_CPU_PROF;
+
+/** CPU seconds used so far by every process of this name (postgres backends, redis-server), from /proc. */
+function cpuOf(comm) {
+  const { readdirSync, readFileSync } = require('node:fs');
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks / 100;
+}
+
+/** Runs `fn`, profiled when PROFILE_DIR is set; with BENCH_DEBUG, prints the CPU each process spent on it. */
+async function measured(step, fn) {
+  if (env.BENCH_DEBUG) {
+    const before = [process.cpuUsage(), cpuOf('postgres'), cpuOf('redis-server')];
+    const lag = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
+    const result = await profiled(step, fn);
+    lag.disable();
+    const node = process.cpuUsage(before[0]);
+    console.error(
+      `${step} CPU: node ${((node.user + node.system) / 1e6).toFixed(2)} s, postgres ${(cpuOf('postgres') - before[1]).toFixed(2)} s, ` +
+        `redis ${(cpuOf('redis-server') - before[2]).toFixed(2)} s; event loop delay p50 ${(lag.percentile(50) / 1e6).toFixed(0)} ms, ` +
+        `p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms, max ${(lag.max / 1e6).toFixed(0)} ms`,
+    );
+    return result;
+  }
+  return profiled(step, fn);
+}
+
+async function profiled(step, fn) {
+  if (!PROFILE_DIR) return fn();
+  const { Session } = require('node:inspector');
+  const { writeFileSync, mkdirSync } = require('node:fs');
+  const session = new Session();
+  session.connect();
+  const post = (method, params) => new Promise((ok, fail) => session.post(method, params, (e, r) => (e ? fail(e) : ok(r))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  const result = await fn();
+  const { profile } = await post('Profiler.stop');
+  mkdirSync(PROFILE_DIR, { recursive: true });
+  writeFileSync(join(PROFILE_DIR, `${step}.cpuprofile`), JSON.stringify(profile));
+  session.disconnect();
+  return result;
+}
 
 /** A seeded PRNG, so every run draws the same transient errors. */
 function mulberry32(seed) {
@@ -53,9 +109,17 @@ class SimulatedFcm {
     this.delivered = this.calls = this.transient = 0;
   }
   until(target) {
+    // BENCH_DEBUG: thousands of tokens delivered after each 100 ms, to see where a side falls behind.
+    const progress = [];
+    const timer = env.BENCH_DEBUG && setInterval(() => progress.push(Math.round(this.delivered / 1000)), 100);
     return new Promise((resolve) => {
       this.waiter = { target, resolve };
       this.check();
+    }).then(() => {
+      if (timer) {
+        clearInterval(timer);
+        if (target > WARMUP_DEVICES) console.error(`delivered (thousands) every 100 ms: ${progress.join(' ')}`);
+      }
     });
   }
   async send(_payload, targets) {
@@ -160,7 +224,7 @@ async function baseline() {
     return (performance.now() - started) / 1000;
   };
   await sendAll(WARMUP_TENANT, WARMUP_DEVICES);
-  const seconds = await sendAll(TENANT, DEVICES);
+  const seconds = await measured('baseline', () => sendAll(TENANT, DEVICES));
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
@@ -178,6 +242,7 @@ async function tether() {
   const { loadConfig } = require(join(DIST, 'src/config/load-config'));
   const { PushSender } = require(join(DIST, 'src/modules/devices/push/push-sender'));
   const { NotificationsService } = require(join(DIST, 'src/modules/notifications/notifications.service'));
+  const { TenantScope } = require(join(DIST, 'src/core/database/tenant-scope'));
   const config = loadConfig({
     PORT: '0',
     NODE_ENV: 'production',
@@ -202,13 +267,16 @@ async function tether() {
   const sendAll = async (tenant, count) => {
     sender.reset();
     const started = performance.now();
-    const notify = notifications.notify({
-      tenantId: tenant,
-      recipients: { tenant: true },
-      title: 'Service starts at 10:00',
-      body: 'Doors open at 9:30',
-      category: 'announcement',
-    });
+    // As an HTTP caller's notify runs: in its tenant's scope (row-level security refuses the insert without one).
+    const notify = TenantScope.run(tenant, () =>
+      notifications.notify({
+        tenantId: tenant,
+        recipients: { tenant: true },
+        title: 'Service starts at 10:00',
+        body: 'Doors open at 9:30',
+        category: 'announcement',
+      }),
+    );
     const t0 = Date.now();
     const { notificationId } = await notify;
     const t1 = Date.now();
@@ -223,7 +291,7 @@ async function tether() {
     return (performance.now() - started) / 1000;
   };
   await sendAll(WARMUP_TENANT, WARMUP_DEVICES);
-  const seconds = await sendAll(TENANT, DEVICES);
+  const seconds = await measured('tether', () => sendAll(TENANT, DEVICES));
   await app.close();
   return { tokensPerSecond: DEVICES / seconds, seconds, calls: sender.calls, transient: sender.transient };
 }

@@ -8,6 +8,8 @@ import { OutboxRepository } from './outbox.repository';
 export class OutboxMetrics {
   readonly published: Counter<'path'>;
   readonly failures: Counter;
+  /** Earlier rows of a channel published by a later row's fast path (their gap outlasted its waits). */
+  readonly caughtUp: Counter;
   /** From the commit to the fast path's end (publish of the rows just written); the bench reads it. */
   readonly fastPath: Histogram;
 
@@ -54,6 +56,11 @@ export class OutboxMetrics {
     this.failures = new Counter({
       name: 'tether_outbox_publish_failures_total',
       help: 'Outbox publishes that failed (retried)',
+      registers,
+    });
+    this.caughtUp = new Counter({
+      name: 'tether_outbox_caught_up_total',
+      help: 'Outbox rows a later row of their channel published on its fast path, their gap having outlasted its short waits',
       registers,
     });
     this.fastPath = new Histogram({

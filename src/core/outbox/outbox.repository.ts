@@ -103,6 +103,15 @@ export class OutboxRepository {
     );
   }
 
+  /** The rows of a channel before `seq` still waiting to be published, in sequence order. */
+  async earlierRows(key: string, seq: string, limit: number): Promise<RecordedRow[]> {
+    return this.ds.query(`SELECT ${ROW_COLUMNS} FROM outbox WHERE channel_key = $1 AND channel_seq < $2 ORDER BY channel_seq LIMIT $3`, [
+      key,
+      seq,
+      limit,
+    ]);
+  }
+
   async isFirstOfChannel(key: string, seq: string): Promise<boolean> {
     const rows: { first: boolean }[] = await this.ds.query(
       `SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE channel_key = $1 AND channel_seq < $2) AS first`,

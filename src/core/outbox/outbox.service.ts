@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config';
 import { TenantScope } from '../database/tenant-scope';
@@ -6,12 +6,19 @@ import { backoffDelay } from '../queue/backoff';
 import { RedisService } from '../redis/redis.service';
 import { OutboxMetrics } from './outbox.metrics';
 import { OutboxRepository } from './outbox.repository';
-import type { OutboxEntry, OutboxHandler, RecordedRow } from './outbox.types';
+import type { OutboxEntry, OutboxHandler, PublishPath, RecordedRow } from './outbox.types';
 
 /** Short waits of the fast path for an earlier row of the same channel that another request is publishing. */
 const GAP_WAITS_MS = [2, 10, 30, 80];
-/** Published rows are deleted in one statement per this many milliseconds. */
-const DELETE_EVERY_MS = 20;
+/**
+ * Published rows are deleted in one statement per this many milliseconds. The delete is a system
+ * task: its connection switches to the owner role and back for the next request, two round trips
+ * each time, so it runs rarely (the relay takes rows only after OUTBOX_RELAY_DELAY_MS, and would
+ * find a published row's events logged already).
+ */
+const DELETE_EVERY_MS = 100;
+/** Earlier rows of its channel a fast path publishes at most when their gap outlasts its waits. */
+const CATCH_UP_ROWS = 100;
 /** Longest wait between two attempts of a failing row. */
 const MAX_BACKOFF_MS = 60_000;
 
@@ -26,8 +33,6 @@ export interface OutboxTransaction {
   afterCommit(hook: () => unknown): void;
 }
 
-export type PublishPath = 'fast' | 'relay';
-
 /**
  * The transactional outbox. A write records the events and jobs it causes in its own transaction
  * (`transaction`, or its own SQL through outbox.sql.ts and then `publish`); right after the commit
@@ -38,12 +43,14 @@ export type PublishPath = 'fast' | 'relay';
  * Knows no module: realtime registers `realtime.event`, core/queue `queue.job`, domains their own.
  */
 @Injectable()
-export class OutboxService {
+export class OutboxService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('Outbox');
   private readonly handlers = new Map<string, OutboxHandler>();
   private readonly timeoutMs: number;
   private toDelete: string[] = [];
   private deleting?: Promise<void>;
+  /** Runs the pending delete at once instead of at its timer. */
+  private deleteNow?: () => void;
 
   constructor(
     private readonly repo: OutboxRepository,
@@ -135,19 +142,30 @@ export class OutboxService {
     return TenantScope.run(row.tenantId, () => this.publishInScope(row, path));
   }
 
-  private async publishInScope(row: RecordedRow, path: PublishPath): Promise<'published' | 'later' | Error> {
+  /** `catchUp`: on the fast path, whether a gap that outlasts the waits may publish the earlier rows (catchUp()). */
+  private async publishInScope(
+    row: RecordedRow,
+    path: PublishPath,
+    waits = path === 'fast' ? GAP_WAITS_MS : [],
+    catchUp = path === 'fast',
+  ): Promise<'published' | 'later' | Error> {
     const handler = this.handlers.get(row.kind);
     try {
       if (!handler) throw new Error(`no handler for outbox kind "${row.kind}"`);
-      const waits = path === 'fast' ? GAP_WAITS_MS : [];
       for (let attempt = 0; ; attempt++) {
-        const outcome = await this.withDeadline(handler(row));
+        const outcome = await this.withDeadline(handler(row, path));
         if (outcome === 'done') break;
-        if (attempt >= waits.length) {
-          if (path === 'fast') return 'later';
-          throw new Error(`an earlier event of ${row.channelKey} is missing from its log`);
+        if (attempt < waits.length) {
+          await new Promise((r) => setTimeout(r, waits[attempt]));
+          continue;
         }
-        await new Promise((r) => setTimeout(r, waits[attempt]));
+        if (path === 'relay') throw new Error(`an earlier event of ${row.channelKey} is missing from its log`);
+        // Still a gap after the waits: the earlier row's publisher is slow, or gave it up to the
+        // relay, which would hold back every later row of the channel for OUTBOX_RELAY_DELAY_MS
+        // or more (at load, each of them waiting out its gap in turn). Publish the earlier rows
+        // here, then this one once more.
+        if (!catchUp || !(await this.catchUp(row))) return 'later';
+        catchUp = false;
       }
       this.metrics.published.inc({ path });
       return 'published';
@@ -155,6 +173,25 @@ export class OutboxService {
       this.metrics.failures.inc();
       return err as Error;
     }
+  }
+
+  /**
+   * Publishes the rows of `row`'s channel that precede it and still wait in the outbox, in sequence
+   * order, each tried once; true when all were. They committed before `row` (a channel's numbers
+   * are handed out under its lock, held to the commit). Publishing one that its own request is
+   * publishing at the same moment is harmless: the log takes it once.
+   */
+  private async catchUp(row: RecordedRow): Promise<boolean> {
+    if (!row.channelKey || !row.channelSeq) return false;
+    const earlier = await this.repo.earlierRows(row.channelKey, row.channelSeq, CATCH_UP_ROWS);
+    const done: string[] = [];
+    for (const waiting of earlier) {
+      if ((await this.publishInScope(waiting, 'fast', [], false)) !== 'published') break;
+      done.push(waiting.id);
+    }
+    this.metrics.caughtUp.inc(done.length);
+    this.deleteSoon(done);
+    return done.length === earlier.length;
   }
 
   /** Counts a failed attempt and sets when the row is tried again (exponential backoff). */
@@ -167,10 +204,16 @@ export class OutboxService {
   private deleteSoon(ids: string[]): void {
     if (!ids.length) return;
     this.toDelete.push(...ids);
-    this.deleting ??= new Promise<void>((resolve) => setTimeout(resolve, DELETE_EVERY_MS)).then(async () => {
+    this.deleting ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, DELETE_EVERY_MS);
+      this.deleteNow = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).then(async () => {
       const batch = this.toDelete;
       this.toDelete = [];
-      this.deleting = undefined;
+      this.deleting = this.deleteNow = undefined;
       // Rows that stay (the database away) are published again by the relay: the handlers refuse the second.
       await TenantScope.system('outbox delete', () => this.repo.delete(batch)).catch((err: Error) =>
         this.logger.warn(`published outbox rows not deleted: ${err.message}`),
@@ -191,6 +234,12 @@ export class OutboxService {
   /** Resolves once every delete asked for so far has run (tests, shutdown). */
   async flush(): Promise<void> {
     while (this.deleting) await this.deleting;
+  }
+
+  /** Published rows are deleted before the database closes, not left for another pod's relay to publish again. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.deleteNow?.();
+    await this.flush();
   }
 
   private async withDeadline<T>(work: Promise<T>, ms = this.timeoutMs): Promise<T> {

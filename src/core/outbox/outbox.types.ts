@@ -23,9 +23,13 @@ export interface RecordedRow {
 /**
  * Publishes one row. Idempotent: the fast path and the relay may both run it (the channel log and
  * BullMQ job ids refuse the second). `gap`: an earlier row of the channel is not published yet, try
- * again later. Throws when it could not publish (retried with backoff).
+ * again later. Throws when it could not publish (retried with backoff). `path`: who publishes it,
+ * the request that committed it (`fast`) or the relay.
  */
-export type OutboxHandler = (row: RecordedRow) => Promise<'done' | 'gap'>;
+export type OutboxHandler = (row: RecordedRow, path: PublishPath) => Promise<'done' | 'gap'>;
+
+/** Who publishes a row: the request that committed it, right after the commit, or the relay later. */
+export type PublishPath = 'fast' | 'relay';
 
 /** The key of a channel in the outbox (ordering and locking only): tenant and channel. */
 export function channelKey(tenantId: string, channel: string): string {

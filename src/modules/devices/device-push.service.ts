@@ -21,7 +21,7 @@ export interface DeliveryResult {
   quota?: boolean;
   /** The provider refused for good (credentials, an invalid payload); tokens are kept. Already logged. */
   fatal?: PushFailure;
-  /** Each device's answer, for the delivery receipts. */
+  /** Each device's answer, for the delivery receipts (empty unless asked for). */
   devices: DevicePushOutcome[];
 }
 
@@ -65,18 +65,23 @@ export class DevicePushService {
 
   /**
    * Sends the payload to these devices (those still active; tokens are read now), each through its
-   * provider in batches of the provider's size. `notificationId` labels receipts and logs; `badges`
-   * (user id -> count) gives each owner's devices their own badge instead of the payload's.
+   * provider in batches of the provider's size. `notificationId` labels receipts and logs; `badgeOf`
+   * gives a device its own badge instead of the payload's; `outcomes` asks for each device's answer
+   * (the delivery receipts), which a broadcast that keeps none does not pay for.
    */
   async deliver(
     payload: PushPayload,
     deviceIds: string[],
     notificationId: string,
-    badges?: Record<string, number>,
+    { badgeOf, outcomes: wanted = false }: { badgeOf?: (device: DeliverableDevice) => number | undefined; outcomes?: boolean } = {},
   ): Promise<DeliveryResult> {
     const devices = await this.repo.findDeliverable(deviceIds);
     const byProvider = new Map<string, DeliverableDevice[]>();
-    for (const d of devices) byProvider.set(d.provider, [...(byProvider.get(d.provider) ?? []), d]);
+    for (const d of devices) {
+      const group = byProvider.get(d.provider);
+      if (group) group.push(d);
+      else byProvider.set(d.provider, [d]);
+    }
 
     let sent = 0;
     const dead = new Map<string, string[]>();
@@ -91,18 +96,20 @@ export class DevicePushService {
         const stop = this.metrics.sendDuration.startTimer({ provider });
         const outcomes = await sender.send(
           payload,
-          part.map((d): PushTarget => ({
-            token: d.token,
-            platform: d.platform as DevicePlatform,
-            ...(badges?.[d.userId] !== undefined ? { badge: badges[d.userId] } : {}),
-          })),
+          part.map((d): PushTarget => {
+            const badge = badgeOf?.(d);
+            const target: PushTarget = { token: d.token, platform: d.platform as DevicePlatform };
+            if (badge !== undefined) target.badge = badge;
+            return target;
+          }),
         );
         stop();
         let sentHere = 0;
         outcomes.forEach((outcome, i) => {
           const device = part[i];
-          const answer = (status: DevicePushOutcome['status'], what: string) =>
-            answers.push({ deviceId: device.id, userId: device.userId, status, detail: `${provider}: ${what}` });
+          const answer = (status: DevicePushOutcome['status'], what: string) => {
+            if (wanted) answers.push({ deviceId: device.id, userId: device.userId, status, detail: `${provider}: ${what}` });
+          };
           if (outcome.ok) {
             if (outcome.receiptId) tickets.push({ id: outcome.receiptId, deviceId: device.id, notificationId });
             answer('sent', outcome.receiptId ? `accepted (ticket ${outcome.receiptId})` : 'accepted');
@@ -113,9 +120,12 @@ export class DevicePushService {
             outcome.code,
           );
           switch (outcome.kind) {
-            case 'token':
-              dead.set(outcome.code, [...(dead.get(outcome.code) ?? []), device.id]);
+            case 'token': {
+              const ids = dead.get(outcome.code);
+              if (ids) ids.push(device.id);
+              else dead.set(outcome.code, [device.id]);
               break;
+            }
             case 'quota':
               quota = true;
               retry.push({ id: device.id, code: outcome.code });
@@ -149,8 +159,10 @@ export class DevicePushService {
       );
       return { sent, deactivated, retry: [], retryCodes: [], fatal, devices: answers };
     }
-    for (const r of retry) this.metrics.retried.inc({ reason: r.code });
-    const retryCodes = [...new Set(retry.map((r) => r.code))];
+    const perCode = new Map<string, number>();
+    for (const r of retry) perCode.set(r.code, (perCode.get(r.code) ?? 0) + 1);
+    for (const [reason, count] of perCode) this.metrics.retried.inc({ reason }, count);
+    const retryCodes = [...perCode.keys()];
     return { sent, deactivated, retry: retry.map((r) => r.id), retryCodes, ...(quota ? { quota } : {}), devices: answers };
   }
 

@@ -46,7 +46,7 @@ export class MessagingModule implements OnModuleInit {
     this.channelPresence.enable('conversation:');
     // Typing in a conversation also reaches its participants' conversation lists (user rooms).
     this.typingRelay.audience('conversation:', (tenantId, channel) => this.messaging.typingAudience(tenantId, channel));
-    this.outbox.register(MESSAGE_NEW, (row) => this.messaging.publishMessage(row));
+    this.outbox.register(MESSAGE_NEW, (row, path) => this.messaging.publishMessage(row, path));
     // Acknowledged delivery: `message:new` is `m:<message id>`; an acknowledgement moves the
     // recipient's delivered pointer; no acknowledgement in time pushes.
     this.delivery.registerEvent('message:new', 'message', (data) => data.id);

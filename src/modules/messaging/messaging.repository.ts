@@ -5,6 +5,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 import { rowsOf } from '../../core/database/rows';
 import { recordCtes, recordedJson, type RecordedRow } from '../../core/outbox';
+import type { MessageView } from './dto/messaging.dto';
 
 /** What runs a statement: the pool, or a transaction's EntityManager. */
 type Db = Pick<EntityManager, 'query'>;
@@ -55,15 +56,11 @@ export interface ParticipantRow {
   lastReadSeq: number;
 }
 
-export interface Recipient {
-  userId: string;
-  muted: boolean;
-}
-
 export interface SendResult {
-  message: MessageRow;
-  /** Active participants other than the sender. */
-  recipients: Recipient[];
+  /** The stored message as messageView() shows it (built by the statement, as in its `message:new`). */
+  message: MessageView;
+  /** Its outbox row (see MessagingService.publishMessage). */
+  outbox: RecordedRow[];
 }
 
 const MESSAGE_COLUMNS = `m.id, m.conversation_id AS "conversationId", m.seq, m.sender_id AS "senderId",
@@ -210,7 +207,7 @@ export class MessagingRepository {
    * message with that seq, moves the sender's pointers to it (posting counts as reading), records
    * its outbox rows (`message:new` on the conversation channel, with live copies to the
    * participants' user rooms, and the push check for unmuted recipients, in one row: see
-   * MessagingService.publishMessage) and returns the recipients and that row. A clientMessageId the sender already used violates the
+   * MessagingService.publishMessage) and returns the message's view and that row. A clientMessageId the sender already used violates the
    * unique index, which undoes the whole statement (no gap in seq, no outbox row); the stored
    * message is returned instead. Neither result nor duplicate: not an active participant.
    */
@@ -220,8 +217,8 @@ export class MessagingRepository {
     senderId: string,
     message: { id: string; clientMessageId: string; kind: string; content: string },
     outbox: { channel: string; channelKey: string; userChannelPrefix: string; kind: string },
-  ): Promise<{ result?: SendResult & { outbox: RecordedRow[] }; duplicate?: MessageRow }> {
-    let rows: (MessageRow & { recipients: Recipient[] | null; outbox: RecordedRow[] })[];
+  ): Promise<{ result?: SendResult; duplicate?: MessageRow }> {
+    let rows: SendResult[];
     // One row: `message:new` (the message as messageView() shows it, createdAt in ISO milliseconds,
     // UTC) with its live copies to the participants' user rooms, and the unmuted recipients to push to.
     const source = `
@@ -260,10 +257,8 @@ export class MessagingRepository {
                     'editedAt', NULL, 'deletedAt', NULL) AS view
              FROM m),
          ${recordCtes('o', source)}
-         SELECT ${MESSAGE_COLUMNS},
-                (SELECT json_agg(json_build_object('userId', r.user_id, 'muted', r.muted)) FROM p r WHERE r.user_id <> $3) AS recipients,
-                ${recordedJson('o')} AS outbox
-           FROM m`,
+         -- The view, not the columns: no timestamps to parse, and exactly what message:new carries.
+         SELECT v.view AS message, ${recordedJson('o')} AS outbox FROM v`,
         values: [
           conversationId,
           tenantId,
@@ -283,9 +278,7 @@ export class MessagingRepository {
       if (!isUniqueViolation(err, 'IDX_messages_sender_client_id')) throw err;
       return { duplicate: await this.messageByClientId(tenantId, senderId, message.clientMessageId) };
     }
-    if (!rows.length) return {};
-    const { recipients, outbox: recorded, ...stored } = rows[0];
-    return { result: { message: stored, recipients: recipients ?? [], outbox: recorded } };
+    return rows.length ? { result: rows[0] } : {};
   }
 
   async messageByClientId(tenantId: string, senderId: string, clientMessageId: string): Promise<MessageRow | undefined> {

@@ -4,7 +4,7 @@ import { validate } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../../core/auth/auth-user';
 import { DomainError, ForbiddenError, invalidField, NotFoundError } from '../../core/http/domain-error';
-import { channelKey, OutboxService, type RecordedRow } from '../../core/outbox';
+import { channelKey, OutboxService, type PublishPath, type RecordedRow } from '../../core/outbox';
 import { type Acknowledgement, DeliveryService, type FallbackWork, type RecipientDelivery } from '../delivery';
 import { NotificationsService } from '../notifications';
 import {
@@ -33,6 +33,7 @@ import {
 } from './dto/messaging.dto';
 import { MessagePush } from './message-push';
 import { conversationChannel, DEFAULT_PAGE } from './messaging.constants';
+import { wellFormedSend } from './socket-send';
 import { MembershipRow, MessageRow, MessagingRepository } from './messaging.repository';
 import { isUuid } from '../../core/http/validators';
 
@@ -247,13 +248,18 @@ export class MessagingService {
     // conversation (they reload over REST after a reconnect; sockets that have the conversation
     // open get it once, on its channel); then the push check for the unmuted recipients.
     await this.outbox.publish(result.outbox);
-    return { message: messageView(result.message), duplicate: false };
+    return { message: result.message, duplicate: false };
   }
 
   /** `message:send` over the socket: the same validation and idempotency as POST. */
   async sendFromSocket(user: AuthUser, data: unknown): Promise<SendOutcome> {
     if (typeof data !== 'object' || data === null || Array.isArray(data))
       throw new DomainError('invalid_payload', 'message:send needs {conversationId, clientMessageId, content}');
+    const plain = wellFormedSend(data);
+    if (plain) {
+      const { conversationId, ...message } = plain;
+      return this.send(user, conversationId, message);
+    }
     const dto = plainToInstance(SocketSendDto, data);
     const errors = await validate(dto, {
       whitelist: true,
@@ -485,13 +491,17 @@ export class MessagingService {
    * published twice (the event then counts as a duplicate, the push is asked for again), or a
    * resend, never pushes twice.
    */
-  async publishMessage(row: RecordedRow): Promise<'done' | 'gap'> {
-    if ((await this.realtime.publishRecorded(row)) === 'gap') return 'gap';
+  async publishMessage(row: RecordedRow, path: PublishPath): Promise<'done' | 'gap'> {
     const { data: message, push } = row.payload as MessageNewPayload;
-    if (!push.length) return 'done';
+    // Who is reachable is asked together with the log append (the same tick on the same Redis
+    // connection: one write and one round trip for both), not after it; wasted only on a gap.
+    const reachable = push.length ? this.delivery.audience(row.tenantId, push) : undefined;
+    reachable?.catch(() => undefined); // awaited below, unless the append found a gap
+    if ((await this.realtime.publishRecorded(row, path)) === 'gap') return 'gap';
+    if (!reachable) return 'done';
     // Offline: pushed now. Acknowledging sockets: pushed only if none of their devices confirms in
     // time. Only sockets that do not acknowledge: not pushed (they show it).
-    const audience = await this.delivery.audience(row.tenantId, push);
+    const audience = await reachable;
     await this.delivery.waitFor({
       tenantId: row.tenantId,
       kind: 'message',

@@ -37,7 +37,13 @@ export interface DeliveryJob {
   tenantId: string;
   deviceIds: string[];
   payload: PushPayload;
-  /** The iOS badge of each device owner (user id -> unread count), counted at fan-out. */
+  /**
+   * The iOS badge of each device, in deviceIds' order: its owner's unread count at fan-out (null:
+   * none counted). An array of numbers, because the job is parsed on every attempt: a 500-key object
+   * cost several times the rest of the job to parse.
+   */
+  deviceBadges?: (number | null)[];
+  /** The same per owner (user id -> unread count), in jobs enqueued before deviceBadges. */
   badges?: Record<string, number>;
   /** Keep per-device receipts of this push (user recipients; not broadcasts to roles or the tenant). */
   receipts?: boolean;

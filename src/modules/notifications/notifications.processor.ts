@@ -9,7 +9,7 @@ import { QueueRegistry } from '../../core/queue/queue-registry.service';
 import { QueueWorkers } from '../../core/queue/queue-workers.service';
 import { DeliveryService, type FallbackWork } from '../delivery';
 import { DevicePushService, DevicesService, PushPayload, PushPriority, Recipients } from '../devices';
-import { Category, DELIVERY_BATCH, FANOUT_PAGE } from './notifications.constants';
+import { Category, DELIVERY_BATCH, FANOUT_PAGE, FIRST_FANOUT_PAGE, READ_AHEAD } from './notifications.constants';
 import { NotificationMetrics } from './notifications.metrics';
 import {
   DELIVERY_QUEUE,
@@ -21,7 +21,7 @@ import {
   NOTIFICATIONS_QUEUE,
 } from './notifications.jobs';
 import { NotificationsRepository, StoredNotification } from './notifications.repository';
-import { verdict, Verdict } from './preferences';
+import { PreferenceRules, verdict, Verdict } from './preferences';
 import { UnreadCounters } from './unread-counters';
 
 /** The push as devices get it: title and body, the caller's data plus the notification id and category. */
@@ -179,25 +179,46 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
     const dropped: Partial<Record<Verdict, number>> = {};
     // Alert pushes without a badge of their own carry each owner's unread count (see badgesOf).
     const countBadges = (!!payload.title || !!payload.body) && payload.badge === undefined;
-    const badges = new Map<string, number>();
-    const owners = new Map<string, string>();
-    const pageAfter = (after: string | null) => {
-      const page = this.devices.pageRecipients(n.tenantId, selector, after, FANOUT_PAGE);
-      page.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-      return page;
+    // The badge of each pending device, in progress.pending's order; devices left pending by an
+    // earlier attempt of this job have none (their owners were not read in this one).
+    const pendingBadges: (number | null)[] = progress.pending.map(() => null);
+    // Pages are read in a chain (keyset), each query starting as soon as the previous page's rows
+    // are in, at most READ_AHEAD pages ahead of the loop below; each page's owners' preferences and
+    // badges (read-only lookups) are read beside the next page's query. A small first page, so that
+    // the first delivery jobs start while the rest is read; then pages grow to FANOUT_PAGE.
+    const ahead: Promise<{
+      page: { id: string; userId: string }[];
+      last: boolean;
+      users: string[];
+      rules: Map<string, PreferenceRules>;
+      badgeOf?: (userId: string) => number;
+    }>[] = [];
+    let cursor: { after: string | null; limit: number } | null = { after: progress.after, limit: FIRST_FANOUT_PAGE };
+    let reading = false;
+    const readAhead = (): void => {
+      if (!cursor || reading || ahead.length >= READ_AHEAD) return;
+      const { after, limit } = cursor;
+      reading = true;
+      const read = this.devices.pageRecipients(n.tenantId, selector, after, limit).then(async (page) => {
+        reading = false;
+        const last = page.length < limit;
+        cursor = last ? null : { after: page[page.length - 1].id, limit: Math.min(limit * 4, FANOUT_PAGE) };
+        readAhead();
+        const users = [...new Set(page.map((d) => d.userId))];
+        const [rules, badgeOf] = await Promise.all([
+          this.repo.preferencesOf(n.tenantId, users),
+          countBadges ? this.badgesOf(n.tenantId, users) : undefined,
+        ]);
+        return { page, last, users, rules, badgeOf };
+      });
+      read.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      ahead.push(read);
     };
-    let next = pageAfter(progress.after);
+    readAhead();
     for (;;) {
-      const page = await next;
-      const last = page.length < FANOUT_PAGE;
-      // Read the next page while this one is filtered and enqueued.
-      if (!last) next = pageAfter(page[page.length - 1].id);
-      const users = [...new Set(page.map((d) => d.userId))];
-      const [rules, held] = await Promise.all([
-        this.repo.preferencesOf(n.tenantId, users),
-        options.hold?.(users),
-        countBadges ? this.badgesOf(n.tenantId, users, badges) : undefined,
-      ]);
+      const { page, last, users, rules, badgeOf } = await ahead.shift()!;
+      readAhead();
+      const held = await options.hold?.(users);
       const pushed = new Set<string>();
       const verdicts = new Map<string, Verdict>();
       for (const device of page) {
@@ -210,17 +231,23 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
         }
         if (v === 'send') {
           progress.pending.push(device.id);
-          pushed.add(device.userId);
-          if (countBadges) owners.set(device.id, device.userId);
+          if (options.perUser) pushed.add(device.userId);
+          if (badgeOf) pendingBadges.push(badgeOf(device.userId));
         } else dropped[v] = (dropped[v] ?? 0) + 1;
       }
-      const batches: string[][] = [];
-      while (progress.pending.length >= DELIVERY_BATCH || (last && progress.pending.length))
-        batches.push(progress.pending.splice(0, DELIVERY_BATCH));
-      await this.enqueueDeliveries(n, payload, batches, progress.chunks, countBadges ? { owners, badges } : undefined, {
-        jobIdOf: options.jobIdOf,
-        receipts: options.perUser,
-      });
+      const batches: { deviceIds: string[]; deviceBadges?: (number | null)[] }[] = [];
+      let taken = 0;
+      while (progress.pending.length - taken >= DELIVERY_BATCH || (last && progress.pending.length > taken)) {
+        const end = taken + DELIVERY_BATCH;
+        batches.push({
+          deviceIds: progress.pending.slice(taken, end),
+          ...(countBadges ? { deviceBadges: pendingBadges.slice(taken, end) } : {}),
+        });
+        taken = Math.min(end, progress.pending.length);
+      }
+      progress.pending.splice(0, taken);
+      if (countBadges) pendingBadges.splice(0, taken);
+      await this.enqueueDeliveries(n, payload, batches, progress.chunks, { jobIdOf: options.jobIdOf, receipts: options.perUser });
       progress.chunks += batches.length;
       // Message pushes are remembered by messaging, per conversation.
       if (options.perUser && pushed.size && payload.data.type !== 'message')
@@ -234,23 +261,22 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
   }
 
   /**
-   * Adds these users' badges to `into`: unread inbox entries (but the categories a domain counts
-   * itself) plus the unread counts domains register (messaging: unread messages).
+   * These users' badges: unread inbox entries (but the categories a domain counts itself) plus the
+   * unread counts domains register (messaging: unread messages).
    */
-  private async badgesOf(tenantId: string, userIds: string[], into: Map<string, number>): Promise<void> {
+  private async badgesOf(tenantId: string, userIds: string[]): Promise<(userId: string) => number> {
     const [inbox, domains] = await Promise.all([
       this.repo.unreadCounts(tenantId, userIds, this.unread.covered),
       this.unread.count(tenantId, userIds),
     ]);
-    for (const user of userIds) into.set(user, (inbox.get(user) ?? 0) + (domains.get(user) ?? 0));
+    return (user) => (inbox.get(user) ?? 0) + (domains.get(user) ?? 0);
   }
 
   private async enqueueDeliveries(
     n: StoredNotification,
     payload: PushPayload,
-    batches: string[][],
+    batches: { deviceIds: string[]; deviceBadges?: (number | null)[] }[],
     firstIndex: number,
-    counted?: { owners: Map<string, string>; badges: Map<string, number> },
     {
       jobIdOf = (index: number) => deliveryJobId(n.id, index),
       receipts = false,
@@ -258,26 +284,15 @@ export class NotificationsProcessor implements OnApplicationBootstrap {
   ): Promise<void> {
     if (!batches.length) return;
     const { retryAttempts, retryBaseMs } = this.config.push;
-    const badgesFor = (deviceIds: string[]): { badges?: Record<string, number> } => {
-      if (!counted) return {};
-      const badges: Record<string, number> = {};
-      for (const id of deviceIds) {
-        const owner = counted.owners.get(id);
-        const badge = owner === undefined ? undefined : counted.badges.get(owner);
-        if (owner !== undefined && badge !== undefined) badges[owner] = badge;
-        counted.owners.delete(id);
-      }
-      return { badges };
-    };
     await this.delivery.addBulk(
-      batches.map((deviceIds, i) => ({
+      batches.map(({ deviceIds, deviceBadges }, i) => ({
         name: JOB_DELIVER,
         data: {
           notificationId: n.id,
           tenantId: n.tenantId,
           deviceIds,
           payload,
-          ...badgesFor(deviceIds),
+          ...(deviceBadges ? { deviceBadges } : {}),
           ...(receipts ? { receipts } : {}),
         },
         opts: { jobId: jobIdOf(firstIndex + i), ...retryOptions(retryAttempts, retryBaseMs) },

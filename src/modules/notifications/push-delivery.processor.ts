@@ -15,6 +15,26 @@ function expired(payload: PushPayload, now: number): boolean {
   return !!payload.ttlSeconds && payload.createdAt + payload.ttlSeconds * 1000 <= now;
 }
 
+/** Pushes to user recipients keep per-device receipts; broadcasts and dismissals keep none. */
+function wantsReceipts(job: DeliveryJob): boolean {
+  return !!job.receipts && job.payload.data?.type !== DISMISS_TYPE;
+}
+
+/** Each device's badge from the job (per device, or per owner in older jobs); undefined when it carries none. */
+function badgesOf(job: DeliveryJob): ((deviceId: string, userId: string) => number | undefined) | undefined {
+  const { deviceBadges, badges } = job;
+  if (deviceBadges) {
+    const byDevice = new Map<string, number>();
+    job.deviceIds.forEach((id, i) => {
+      const badge = deviceBadges[i];
+      if (badge !== null && badge !== undefined) byDevice.set(id, badge);
+    });
+    return (deviceId) => byDevice.get(deviceId);
+  }
+  if (badges) return (_deviceId, userId) => badges[userId];
+  return undefined;
+}
+
 /**
  * Delivery: hands the job's devices to the devices module and decides the job's fate from what
  * came of it: transient errors retry those devices only (the job keeps just them, then BullMQ's
@@ -60,13 +80,19 @@ export class PushDeliveryProcessor implements OnApplicationBootstrap {
       this.metrics.dropped.inc({ reason: 'expired' }, deviceIds.length);
       return { expired: deviceIds.length };
     }
-    const result = await this.push.deliver(payload, deviceIds, notificationId, job.data.badges);
+    const badges = badgesOf(job.data);
+    const result = await this.push.deliver(payload, deviceIds, notificationId, {
+      badgeOf: badges && ((d) => badges(d.id, d.userId)),
+      outcomes: wantsReceipts(job.data),
+    });
     await this.recordReceipts(job.data, result.devices);
     const { retryAttempts, retryBaseMs, maxJobsPerSecond } = this.config.push;
     let pauseMs: number | undefined;
     if (!result.fatal && result.retry.length) {
       const quotaHits = (job.data.quotaHits ?? 0) + (result.quota ? 1 : 0);
-      await job.updateData({ ...job.data, deviceIds: result.retry, quotaHits });
+      // The retry carries its devices' badges only.
+      const deviceBadges = job.data.deviceBadges && result.retry.map((id) => badges?.(id, '') ?? null);
+      await job.updateData({ ...job.data, deviceIds: result.retry, ...(deviceBadges ? { deviceBadges } : {}), quotaHits });
       if (result.quota && quotaHits <= retryAttempts) pauseMs = backoffDelay(quotaHits, retryBaseMs);
     }
     // FCM's quota is per project, so every worker of every pod holds off: nothing starts for
@@ -89,7 +115,7 @@ export class PushDeliveryProcessor implements OnApplicationBootstrap {
    */
   private async recordReceipts(job: DeliveryJob, devices: DevicePushOutcome[]): Promise<void> {
     const data = job.payload.data ?? {};
-    if (!job.receipts || !devices.length || data.type === DISMISS_TYPE) return;
+    if (!wantsReceipts(job) || !devices.length) return;
     const [kind, subjectId] =
       data.type === 'message' && data.messageId ? (['message', data.messageId] as const) : (['notification', job.notificationId] as const);
     await this.delivery

@@ -93,7 +93,7 @@ export class RealtimeModule implements OnModuleInit {
     for (const channel of autoJoin) if (!channel.includes(':') && !this.policies.has(channel)) this.policies.register(channel, () => true);
 
     // Durable events other modules record in the outbox (realtimeEvent) reach the log and sockets here.
-    this.outbox.register(REALTIME_EVENT, (row) => this.realtime.publishRecorded(row));
+    this.outbox.register(REALTIME_EVENT, (row, path) => this.realtime.publishRecorded(row, path));
 
     // Client events realtime itself answers; other modules register theirs the same way.
     const events = this.clientEvents;

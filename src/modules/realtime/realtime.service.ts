@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { channelKey, type OutboxEntry, OutboxService, type RecordedRow } from '../../core/outbox';
+import { channelKey, type OutboxEntry, OutboxService, type PublishPath, type RecordedRow } from '../../core/outbox';
 import { DeliveryIds } from './delivery-ids';
 import { EventLogService } from './event-log.service';
 import { EventMeta, ExternalEventName, RealtimeNamespace, ServerEventName, ServerEvents, untyped } from './realtime.events';
@@ -112,7 +112,7 @@ export class RealtimeService {
    * nothing is emitted: each event reaches a socket once), then its live copies. `gap`: an earlier
    * event of the channel is not logged yet; nothing was done.
    */
-  async publishRecorded(row: RecordedRow): Promise<'done' | 'gap'> {
+  async publishRecorded(row: RecordedRow, path: PublishPath): Promise<'done' | 'gap'> {
     const { channel, event, data, live } = row.payload as RealtimeEventPayload;
     const stop = this.metrics.publishLatency.startTimer();
     const seq = Number(row.channelSeq);
@@ -120,8 +120,11 @@ export class RealtimeService {
     // The log lost track of the channel (expired, or Redis lost its data), or lost its last events
     // (a failover to a replica that lacked them): when no earlier row waits in the outbox, append
     // anyway (past a gap under a new epoch: readers from before reload). Else an earlier row is
-    // still on its way: wait for it.
-    if (offset === 'unknown' || offset === 'gap') {
+    // still on its way: wait for it. On the fast path a gap almost always is an earlier row that
+    // another request (often another pod) is appending this very moment: its short retries wait
+    // for it without asking the database each time (under load those queries queued for the pool
+    // and turned every gap into a timeout); a gap that stays is the relay's, which asks.
+    if (offset === 'unknown' || (offset === 'gap' && path === 'relay')) {
       const first = await this.outbox.isFirstOfChannel(row);
       offset = first ? await this.log.appendSequenced(row.tenantId, channel, seq, event, data, offset) : 'gap';
     }
