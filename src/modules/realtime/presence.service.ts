@@ -239,19 +239,28 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   /** Refresh this pod's heartbeat and socket count, then reap pods that stopped beating. */
   async beat(): Promise<void> {
     const now = Date.now();
-    await this.redis.multi().zadd(this.podsKey, now, this.podId).hset(this.socketsKey, this.podId, this.realtime.localSockets).exec();
+    // Whether Redis still knows this pod, read in the same transaction as the heartbeat that re-adds it.
+    const [known] = ((await this.redis
+      .multi()
+      .zscore(this.podsKey, this.podId)
+      .zadd(this.podsKey, now, this.podId)
+      .hset(this.socketsKey, this.podId, this.realtime.localSockets)
+      .exec()) ?? [[null, null]]) as [Error | null, string | null][];
     const dead = await this.redis.zrangebyscore(this.podsKey, '-inf', now - this.config.realtime.podTimeoutMs);
     for (const podId of dead) await this.reap(podId);
-    await this.restoreIfLost();
+    await this.restoreIfLost(known[1] === null || !(await this.redis.exists(this.podKey(this.podId))));
   }
 
   /**
    * This pod has sockets but Redis has no record of them: Redis came back empty, or another pod
    * reaped this one while its heartbeat could not get through. Its users are put back (no event:
    * nobody was told they went offline), so pushes and presence answers see them online again.
+   * Told by the pod's heartbeat entry being gone (reaping and a restart both remove it), not by its
+   * users hash alone: a socket that connects in between creates that hash again with only itself,
+   * and the pod's earlier users would stay offline. Restoring is idempotent per user.
    */
-  private async restoreIfLost(): Promise<void> {
-    if (!this.local.size || (await this.redis.exists(this.podKey(this.podId)))) return;
+  private async restoreIfLost(lost: boolean): Promise<void> {
+    if (!this.local.size || !lost) return;
     const args = [...this.local].flatMap(([field, n]) => [field, n]);
     await (this.redis as RedisWithPresence).tetherPresenceRestore(this.usersKey, this.podKey(this.podId), ...args);
     this.logger.log(`presence of ${this.local.size} users on this pod restored in Redis`);
