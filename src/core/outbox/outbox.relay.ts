@@ -2,16 +2,10 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import { AppConfig } from '../../config/app-config';
 import { TenantScope } from '../database/tenant-scope';
 import { OutboxRepository } from './outbox.repository';
-import { OutboxService } from './outbox.service';
+import { OutboxService, REDIS_SETTLE_MS } from './outbox.service';
 
 /** Channels relayed at once per round (each holds a PostgreSQL connection while it publishes). */
 const PARALLEL_CHANNELS = 4;
-/**
- * After Redis comes back, the relay waits this long before publishing the backlog: other pods'
- * pub/sub connections reconnect on their own backoff (up to 2 s, see RedisService), and a backlog
- * emitted before they are back reaches their sockets only through the log, not live.
- */
-const REDIS_SETTLE_MS = 2500;
 
 /**
  * Publishes what the fast path left behind, on processes that run workers, on a plain timer (a

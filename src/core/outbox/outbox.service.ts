@@ -8,6 +8,13 @@ import { OutboxMetrics } from './outbox.metrics';
 import { OutboxRepository } from './outbox.repository';
 import type { OutboxEntry, OutboxHandler, PublishPath, RecordedRow } from './outbox.types';
 
+/**
+ * After Redis comes back, the relay waits this long before publishing the backlog (and a fast path
+ * before publishing the earlier rows of its channel, catchUp): other pods' pub/sub connections
+ * reconnect on their own backoff (up to 2 s, see RedisService), and a backlog emitted before they
+ * are back reaches their sockets only through the log, not live.
+ */
+export const REDIS_SETTLE_MS = 2500;
 /** Short waits of the fast path for an earlier row of the same channel that another request is publishing. */
 const GAP_WAITS_MS = [2, 10, 30, 80];
 /**
@@ -49,6 +56,8 @@ export class OutboxService implements BeforeApplicationShutdown {
   private readonly timeoutMs: number;
   private toDelete: string[] = [];
   private deleting?: Promise<void>;
+  /** When the shared Redis connection came back after its last outage. */
+  private redisBackAt = 0;
   /** Runs the pending delete at once instead of at its timer. */
   private deleteNow?: () => void;
 
@@ -59,6 +68,12 @@ export class OutboxService implements BeforeApplicationShutdown {
     config: AppConfig,
   ) {
     this.timeoutMs = config.outbox.publishTimeoutMs;
+    let away = false;
+    redis.client.on('reconnecting', () => (away = true));
+    redis.client.on('ready', () => {
+      if (away) this.redisBackAt = Date.now();
+      away = false;
+    });
   }
 
   register(kind: string, handler: OutboxHandler): void {
@@ -183,6 +198,8 @@ export class OutboxService implements BeforeApplicationShutdown {
    */
   private async catchUp(row: RecordedRow): Promise<boolean> {
     if (!row.channelKey || !row.channelSeq) return false;
+    // Just after Redis came back the backlog is the relay's, once the pods' subscribers are back.
+    if (Date.now() - this.redisBackAt < REDIS_SETTLE_MS) return false;
     const earlier = await this.repo.earlierRows(row.channelKey, row.channelSeq, CATCH_UP_ROWS);
     const done: string[] = [];
     for (const waiting of earlier) {
