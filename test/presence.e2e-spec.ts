@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { eventually, sleep } from '../tools/scratch';
+import { deleteRedisKeys, eventually, sleep } from '../tools/scratch';
 import { API, messagingClient } from './support/messaging';
 import { connect, next, record, request as ask, ClientSocket } from './support/sockets';
 import { startTestApp, TestApp } from './support/test-app';
@@ -363,6 +363,41 @@ describe('presence logs only while read', () => {
     expect(back.recovered).toEqual({ 'presence:loner': true });
     await eventually(() => seen.some(([event, payload]) => event === 'user:offline' && payload.userId === 'loner'), {
       what: 'user:offline replayed',
+    });
+  });
+});
+
+describe('presence when Redis lost it', () => {
+  let t: TestApp;
+  const sockets: ClientSocket[] = [];
+  beforeAll(async () => {
+    // Heartbeats every second (a quarter of the pod timeout, at least 1 s).
+    t = await startTestApp({ REALTIME_POD_TIMEOUT_MS: '4000', LOG_LEVEL: 'silent' });
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    await t.close();
+  });
+
+  it("puts the pod's users back at its next heartbeat, also when a socket connected after the loss", async () => {
+    const tid = freshTenant();
+    const redis = t.app.get(RedisService);
+    const usersKey = redis.key('rt', 'presence', 'users');
+    const open = async (sub: string) => {
+      const s = await connect(t.url, await t.token({ sub, tid }));
+      sockets.push(s);
+      return s;
+    };
+    await open('early');
+    await eventually(async () => (await redis.client.hexists(usersKey, `${tid}|early`)) === 1, { what: 'early online' });
+    // Redis comes back empty (as after a restart without persistence): every presence key is gone ...
+    await deleteRedisKeys(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', redis.key('rt', 'p*'));
+    // ... and a socket connects before the pod's next heartbeat, creating the pod's users hash anew.
+    await open('late');
+    await eventually(async () => (await redis.client.hexists(usersKey, `${tid}|late`)) === 1, { what: 'late online' });
+    await eventually(async () => (await redis.client.hexists(usersKey, `${tid}|early`)) === 1, {
+      timeoutMs: 4000,
+      what: 'early online again after a heartbeat',
     });
   });
 });
