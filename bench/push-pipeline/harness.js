@@ -1,6 +1,6 @@
 /* Child process of run.ts, run with plain `node` (Nest's ESM packages need Node's own loader, which
  * tsx replaces): one step of the push pipeline benchmark per invocation, result on the last line. */
-/* global require, setTimeout, setInterval, clearInterval, performance */
+/* global require, setTimeout, clearTimeout, setInterval, clearInterval, performance */
 /* eslint-disable @typescript-eslint/no-require-imports */
 'use strict';
 require('reflect-metadata');
@@ -27,6 +27,8 @@ const TRANSIENT_RATE = 0.005;
 const BATCH = 500;
 /** BENCH_CPU_PROF=<dir>: a V8 CPU profile of the measured send only (not boot or warm-up), <dir>/<step>.cpuprofile. */
 const PROFILE_DIR = env.BENCH_CPU_PROF;
+/** Longest wait for one send's tokens (BENCH_TIMEOUT_MS). */
+const TIMEOUT_MS = Number(env.BENCH_TIMEOUT_MS ?? 60_000);
 
 /** CPU seconds used so far by every process of this name (postgres backends, redis-server), from /proc. */
 function cpuOf(comm) {
@@ -112,10 +114,15 @@ class SimulatedFcm {
     // BENCH_DEBUG: thousands of tokens delivered after each 100 ms, to see where a side falls behind.
     const progress = [];
     const timer = env.BENCH_DEBUG && setInterval(() => progress.push(Math.round(this.delivered / 1000)), 100);
-    return new Promise((resolve) => {
+    // A pipeline that stops delivering (a failing fan-out retrying for minutes) fails the step
+    // instead of holding the machine's benchmark lock.
+    let deadline;
+    return new Promise((resolve, reject) => {
       this.waiter = { target, resolve };
+      deadline = setTimeout(() => reject(new Error(`${this.delivered} of ${target} tokens delivered after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
       this.check();
-    }).then(() => {
+    }).finally(() => {
+      clearTimeout(deadline);
       if (timer) {
         clearInterval(timer);
         if (target > WARMUP_DEVICES) console.error(`delivered (thousands) every 100 ms: ${progress.join(' ')}`);

@@ -9,7 +9,7 @@
  *
  * Env: BENCH_DEVICES (100000), BENCH_ROUNDS (3), PUSH_CONCURRENCY (16), PUSH_RETRY_BASE_MS (100),
  * BENCH_DEBUG=1 (fan-out timings), BENCH_CPU_PROF=<dir> (a CPU profile of each side's measured send: <dir>/baseline.cpuprofile,
- * <dir>/tether.cpuprofile, the last round's).
+ * <dir>/tether.cpuprofile, the last round's), BENCH_TIMEOUT_MS (60000: a side that has not delivered every token by then fails).
  * Each measurement runs in its own plain `node` process (harness.js): Nest's ESM packages need
  * Node's own module loader, which tsx replaces.
  */
@@ -53,6 +53,7 @@ async function main(): Promise<void> {
     BENCH_RETRY_BASE_MS: String(RETRY_BASE_MS),
     BENCH_DATABASE_URL: world.db.url,
     BENCH_REDIS_URL: world.redisUrl,
+    ...(process.env.BENCH_TIMEOUT_MS ? { BENCH_TIMEOUT_MS: process.env.BENCH_TIMEOUT_MS } : {}),
     ...(process.env.BENCH_CPU_PROF ? { BENCH_CPU_PROF: process.env.BENCH_CPU_PROF } : {}),
   };
   const prefix = world.redisPrefix;
