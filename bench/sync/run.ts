@@ -95,18 +95,22 @@ async function load(): Promise<void> {
 /** Tether from dist/, as a pod runs it; ready once it logs that it listens. */
 async function startTether(): Promise<string> {
   const port = await freePort();
-  const proc = spawnApp({
-    NODE_ENV: 'production',
-    PORT: String(port),
-    DATABASE_URL: dbUrl,
-    REDIS_URL: world.redisUrl,
-    REDIS_KEY_PREFIX: world.redisPrefix,
-    MOBILE_JWT_SECRET: secret,
-    LOG_LEVEL: 'info',
-    SYNC_READS_PER_MINUTE: '1000000',
-    SYNC_BULK_PER_MINUTE: '1000000',
-    RATE_LIMIT_PER_MINUTE: '1000000',
-  });
+  const proc = spawnApp(
+    {
+      NODE_ENV: 'production',
+      PORT: String(port),
+      DATABASE_URL: dbUrl,
+      REDIS_URL: world.redisUrl,
+      REDIS_KEY_PREFIX: world.redisPrefix,
+      MOBILE_JWT_SECRET: secret,
+      LOG_LEVEL: 'info',
+      SYNC_READS_PER_MINUTE: '1000000',
+      SYNC_BULK_PER_MINUTE: '1000000',
+      RATE_LIMIT_PER_MINUTE: '1000000',
+    },
+    // BENCH_SERVER_NODE_ARGS adds node flags, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    { nodeArgs: process.env.BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) },
+  );
   await waitForOutput(proc, /listening on/);
   return `http://127.0.0.1:${port}`;
 }
