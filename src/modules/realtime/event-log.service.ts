@@ -207,12 +207,6 @@ export class EventLogService implements OnModuleInit {
     return this.redisService.clustered ? this.redisService.tagged(`${tenantId}|${channel}`, 'rt', 'epoch') : this.epochKey;
   }
 
-  /** Appends an event; returns its offset. */
-  async append(tenantId: string, channel: string, event: string, data: unknown): Promise<string> {
-    const [offset] = await this.appendAll(tenantId, channel, [{ event, data }]);
-    return offset;
-  }
-
   /**
    * Appends events to one channel in one round trip, in order; returns their offsets. `ifWatched`
    * (presence changes): appended only while the presence channel's log is read (see KEEP), else

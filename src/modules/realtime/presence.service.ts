@@ -239,16 +239,18 @@ export class PresenceService implements OnModuleInit, OnApplicationShutdown {
   /** Refresh this pod's heartbeat and socket count, then reap pods that stopped beating. */
   async beat(): Promise<void> {
     const now = Date.now();
-    // Whether Redis still knows this pod, read in the same transaction as the heartbeat that re-adds it.
-    const [known] = ((await this.redis
+    // Whether Redis still knows this pod (its heartbeat entry, its users hash), read in the same
+    // transaction as the heartbeat that re-adds it.
+    const [entry, users] = ((await this.redis
       .multi()
       .zscore(this.podsKey, this.podId)
+      .exists(this.podKey(this.podId))
       .zadd(this.podsKey, now, this.podId)
       .hset(this.socketsKey, this.podId, this.realtime.localSockets)
-      .exec()) ?? [[null, null]]) as [Error | null, string | null][];
+      .exec()) ?? []) as [Error | null, unknown][];
     const dead = await this.redis.zrangebyscore(this.podsKey, '-inf', now - this.config.realtime.podTimeoutMs);
     for (const podId of dead) await this.reap(podId);
-    await this.restoreIfLost(known[1] === null || !(await this.redis.exists(this.podKey(this.podId))));
+    await this.restoreIfLost(entry?.[1] == null || users?.[1] !== 1);
   }
 
   /**
